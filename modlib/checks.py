@@ -1,0 +1,83 @@
+"""Validation of user input, shared by every module and by the notebooks' parameter cells.
+
+Each check raises ``ValueError`` (or ``TypeError`` for a value of the wrong kind) whose message
+names the parameter, the bad value and what is allowed, e.g.::
+
+    ValueError: k=0 is not allowed: must be an integer >= 1
+
+Checks run where input enters, before any work starts (DESIGN.md, "Conventions for code").
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+
+
+def check_int(name: str, value, low: int | None = None, high: int | None = None) -> int:
+    """Return ``value`` as ``int`` if it is an integer in ``[low, high]`` (bounds inclusive).
+
+    Raises:
+        TypeError: ``value`` is not an integer (bools are refused too).
+        ValueError: ``value`` lies outside the bounds.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}={value!r} must be an integer, got {type(value).__name__}")
+    value = int(value)
+    _check_bounds(name, value, low, high, "an integer")
+    return value
+
+
+def check_float(name: str, value, low: float | None = None, high: float | None = None,
+                low_open: bool = False, high_open: bool = False) -> float:
+    """Return ``value`` as ``float`` if it is a finite number in the given interval.
+
+    ``low_open``/``high_open`` make the bound exclusive.
+
+    Raises:
+        TypeError: ``value`` is not a real number.
+        ValueError: ``value`` is NaN, infinite or outside the interval.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}={value!r} must be a number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name}={value!r} is not allowed: must be a finite number")
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        raise ValueError(f"{name}={value!r} is not allowed: must lie in {left}{lo}, {hi}{right}")
+    return value
+
+
+def check_choice(name: str, value, allowed: Iterable):
+    """Return ``value`` if it is one of ``allowed``; else raise ``ValueError`` listing them."""
+    allowed = list(allowed)
+    if value not in allowed:
+        options = ", ".join(repr(a) for a in allowed)
+        raise ValueError(f"{name}={value!r} is not allowed: choose one of {options}")
+    return value
+
+
+def check_int_list(name: str, values, low: int | None = None, high: int | None = None) -> list[int]:
+    """Return a non-empty list of integers, each in ``[low, high]``."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"{name}={values!r} must be a list of integers")
+    values = list(values)
+    if not values:
+        raise ValueError(f"{name}=[] is not allowed: give at least one value")
+    return [check_int(f"{name}[{i}]", v, low, high) for i, v in enumerate(values)]
+
+
+def _check_bounds(name, value, low, high, kind):
+    if low is not None and high is not None and not low <= value <= high:
+        raise ValueError(f"{name}={value!r} is not allowed: must be {kind} in [{low}, {high}]")
+    if low is not None and value < low:
+        raise ValueError(f"{name}={value!r} is not allowed: must be {kind} >= {low}")
+    if high is not None and value > high:
+        raise ValueError(f"{name}={value!r} is not allowed: must be {kind} <= {high}")

@@ -1,0 +1,139 @@
+"""Activations at the probe points: what a model "sees" of each input, layer by layer.
+
+Forward hooks (``torch.nn.Module.register_forward_hook``) catch the output of each probe point;
+each output is flattened per sample in channel-major (C, H, W) order, as paper A does
+(spec §2.2): an image's feature vector at a conv layer has ``C * H * W`` entries, with no pooling
+or centring.
+
+Two ways to get them:
+
+* :func:`probe` — one forward pass, all requested layers at once: ``{name: (N, D) float32}``.
+* :func:`iter_probe` — a generator that yields ``(name, (N, D) float32)`` one layer at a time and
+  holds only that layer's activations: for layer ``l`` it runs the network up to ``l`` and stops.
+  It trades compute (up to L/2 forward passes for L layers) for memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from .checks import check_int
+
+
+class _StopForward(Exception):
+    """Raised by a hook to end a forward pass once the wanted layer has fired."""
+
+
+def flatten(output: torch.Tensor) -> torch.Tensor:
+    """``(N, ...)`` → ``(N, D)`` float32, channel-major, contiguous, detached."""
+    return output.detach().reshape(len(output), -1).float().contiguous()
+
+
+def _resolve_layers(model: nn.Module, layers) -> list[str]:
+    if layers is None:
+        if not hasattr(model, "probe_points"):
+            raise ValueError("layers=None needs a model with probe_points() (see modlib.models); "
+                             "pass the module names to probe instead")
+        return list(model.probe_points())
+    names = [layers] if isinstance(layers, str) else list(layers)
+    known = dict(model.named_modules())
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        hint = (f"; its probe points are {model.probe_points()}"
+                if hasattr(model, "probe_points") else "")
+        raise ValueError(f"layers={unknown} are not modules of {type(model).__name__}{hint}")
+    return names
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def _check_inputs(x: torch.Tensor) -> torch.Tensor:
+    x = torch.as_tensor(x)
+    if x.ndim < 2 or len(x) == 0:
+        raise ValueError(f"x must be a non-empty batch (N, ...), got shape {tuple(x.shape)}")
+    return x
+
+
+@torch.no_grad()
+def probe(model: nn.Module, x: torch.Tensor, layers=None,
+          batch_size: int = 500) -> dict[str, torch.Tensor]:
+    """Outputs of the probe points for inputs ``x``.
+
+    Args:
+        model: the network; run in ``eval()`` mode (restored afterwards) without gradients.
+        x: ``(N, C, H, W)`` inputs (any ``(N, ...)`` the model accepts).
+        layers: module names; default ``model.probe_points()``.
+        batch_size: inputs per forward pass (bounds the memory of the pass itself).
+
+    Returns:
+        ``{name: (N, D_name) float32}`` on the CPU, in the order of ``layers``.
+
+    Raises:
+        ValueError: empty ``x``, or a name that is not a module of ``model``.
+    """
+    x = _check_inputs(x)
+    check_int("batch_size", batch_size, low=1)
+    names = _resolve_layers(model, layers)
+    modules = dict(model.named_modules())
+    device = _model_device(model)
+    chunks: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+
+    def hook_for(name):
+        def hook(module, inputs, output):
+            chunks[name].append(flatten(output).cpu())
+        return hook
+
+    handles = [modules[name].register_forward_hook(hook_for(name)) for name in names]
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(x), batch_size):
+            model(x[start:start + batch_size].to(device))
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    return {name: torch.cat(chunks[name]) for name in names}
+
+
+@torch.no_grad()
+def iter_probe(model: nn.Module, x: torch.Tensor,
+               layers=None) -> Iterator[tuple[str, torch.Tensor]]:
+    """Yield ``(name, (N, D) float32)`` for each probe point, holding one layer at a time.
+
+    For each layer the forward pass stops as soon as that layer has produced its output, so only
+    one layer's activations (plus the running pass) live in memory.
+
+    Raises:
+        ValueError: empty ``x``, or a name that is not a module of ``model``.
+    """
+    x = _check_inputs(x)
+    names = _resolve_layers(model, layers)
+    modules = dict(model.named_modules())
+    device = _model_device(model)
+    was_training = model.training
+    model.eval()
+    try:
+        for name in names:
+            caught = {}
+
+            def hook(module, inputs, output):
+                caught["output"] = flatten(output).cpu()
+                raise _StopForward
+
+            handle = modules[name].register_forward_hook(hook)
+            try:
+                model(x.to(device))
+            except _StopForward:
+                pass
+            finally:
+                handle.remove()
+            yield name, caught.pop("output")
+    finally:
+        model.train(was_training)

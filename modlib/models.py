@@ -1,0 +1,312 @@
+"""The architectures, each exposing its ordered probe points and its removable units.
+
+Three families, all small enough to train on a CPU with a width multiplier:
+
+* :class:`VGG` — CIFAR-style VGG with batch norm (spec §7.1): 3x3 conv + BN + ReLU blocks in five
+  stages separated by 2x2 max-pooling, and the paper's 512-512 classifier. Pooling uses
+  ``ceil_mode=True``, so 28x28 Fashion-MNIST images shrink 28→14→7→4→2→1 and the classifier sees
+  the same 1x1 map as with 32x32 CIFAR images.
+* :class:`CifarResNet` — the small CIFAR ResNets (ResNet-20/32/44/56/110, He et al. 2016, in the
+  layout of akamaster/pytorch_resnet_cifar10 used by paper A): a 3x3 stem, three stages of basic
+  blocks with 16/32/64 channels, parameter-free "option A" shortcuts, global average pooling.
+* :class:`MLP` — a fully connected baseline.
+
+*Probe points* are the modules whose outputs make the points of a modularity curve, in forward
+order. The default (``kind="paper"``) follows paper A's hooks (spec §2.2): for VGG every conv's raw
+output (before BN and ReLU); for ResNets the stem conv's raw output and then every residual block's
+output (after the addition and ReLU). ``kind="post-activation"`` takes the ReLU output instead
+(an ablation, spec §11 question 2).
+
+*Units* are what layer pruning can remove: a VGG conv block (conv + BN + ReLU) or a ResNet block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .checks import check_choice, check_float, check_int
+
+VGG_CONFIGS = {
+    "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "vgg13": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
+              512, 512, 512, "M"],
+    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+              512, 512, 512, 512, "M"],
+}
+RESNET_BLOCKS = {
+    "resnet20": [3, 3, 3],
+    "resnet32": [5, 5, 5],
+    "resnet44": [7, 7, 7],
+    "resnet56": [9, 9, 9],
+    "resnet110": [18, 18, 18],
+}
+ARCHITECTURES = (*VGG_CONFIGS, *RESNET_BLOCKS, "mlp")
+PROBE_KINDS = ("paper", "post-activation")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A removable unit of a model.
+
+    Attributes:
+        name: the unit's module path, e.g. ``"features.4"`` (VGG) or ``"layer2.0"`` (ResNet).
+        stage: 1-based stage (VGG: between max-pools; ResNet: ``layer1..3``).
+        first_in_stage: whether the unit opens its stage (the ResNet block that changes width and
+            resolution, the first conv after a VGG max-pool).
+        probe: the probe point (paper kind) at the unit's output.
+    """
+
+    name: str
+    stage: int
+    first_in_stage: bool
+    probe: str
+
+
+def _channels(c: int, width: float) -> int:
+    return max(1, int(round(c * width)))
+
+
+def _init_weights(model: nn.Module) -> None:
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+# --------------------------------------------------------------------------------------------
+# VGG
+
+
+class ConvBlock(nn.Sequential):
+    """3x3 conv (with bias, as in the paper's code) → BatchNorm → ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU()
+
+
+class VGG(nn.Module):
+    """CIFAR-style VGG-BN (spec §7.1).
+
+    Args:
+        config: channel counts and ``"M"`` (max-pool), e.g. ``VGG_CONFIGS["vgg11"]``; a pruned
+            network is simply a shorter config.
+        num_classes: size of the output layer.
+        in_channels: 1 for grey-scale images, 3 for colour.
+        width: multiplier on every channel count and on the 512-wide classifier.
+
+    Input ``(N, in_channels, H, W)``, output ``(N, num_classes)`` logits.
+    """
+
+    def __init__(self, config: list, num_classes: int = 10, in_channels: int = 1,
+                 width: float = 1.0):
+        super().__init__()
+        self.config = list(config)
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for item in config:
+            if item == "M":
+                layers.append(nn.MaxPool2d(kernel_size=2, stride=2, ceil_mode=True))
+            else:
+                out = _channels(item, width)
+                layers.append(ConvBlock(channels, out))
+                channels = out
+        self.features = nn.Sequential(*layers)
+        hidden = _channels(512, width)
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Dropout(), nn.Linear(channels, hidden), nn.ReLU(),
+            nn.Dropout(), nn.Linear(hidden, hidden), nn.ReLU(),
+            nn.Linear(hidden, num_classes),
+        )
+        _init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+    def units(self) -> list[Unit]:
+        """The conv blocks, in forward order."""
+        units, stage, first = [], 1, True
+        for i, layer in enumerate(self.features):
+            if isinstance(layer, nn.MaxPool2d):
+                stage, first = stage + 1, True
+            else:
+                units.append(Unit(f"features.{i}", stage, first, f"features.{i}.conv"))
+                first = False
+        return units
+
+    def probe_points(self, kind: str = "paper") -> list[str]:
+        """Module paths whose outputs form the curve: each conv (``paper``) or its ReLU."""
+        check_choice("kind", kind, PROBE_KINDS)
+        leaf = "conv" if kind == "paper" else "relu"
+        return [f"{u.name}.{leaf}" for u in self.units()]
+
+
+# --------------------------------------------------------------------------------------------
+# CIFAR ResNet
+
+
+class ShortcutA(nn.Module):
+    """Option-A shortcut: subsample by ``stride`` and zero-pad the new channels (no parameters)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int):
+        super().__init__()
+        self.stride = stride
+        self.pad_front = (out_channels - in_channels) // 2
+        self.pad_back = out_channels - in_channels - self.pad_front
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[:, :, ::self.stride, ::self.stride]
+        return nn.functional.pad(x, (0, 0, 0, 0, self.pad_front, self.pad_back))
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 conv + BN layers with an identity (or option-A) shortcut, then ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = ShortcutA(in_channels, out_channels, stride)
+        else:
+            self.shortcut = nn.Identity()
+        self.relu2 = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu1(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu2(out + self.shortcut(x))
+
+
+class CifarResNet(nn.Module):
+    """ResNet for small images (He et al. 2016 §4.2; akamaster layout, spec §7.1).
+
+    Args:
+        num_blocks: blocks per stage, e.g. ``[9, 9, 9]`` for ResNet-56; a pruned network is a
+            smaller list such as ``[2, 3, 6]`` (every stage keeps at least one block).
+        num_classes, in_channels, width: as for :class:`VGG`; channels are 16/32/64 × width.
+    """
+
+    def __init__(self, num_blocks: list[int], num_classes: int = 10, in_channels: int = 1,
+                 width: float = 1.0):
+        super().__init__()
+        if len(num_blocks) != 3 or min(num_blocks) < 1:
+            raise ValueError(f"num_blocks={num_blocks} is not allowed: need three stages with at "
+                             "least one block each")
+        self.num_blocks = list(num_blocks)
+        widths = [_channels(c, width) for c in (16, 32, 64)]
+        self.conv1 = nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        self.relu = nn.ReLU()
+        channels = widths[0]
+        for s, (n, out) in enumerate(zip(num_blocks, widths), start=1):
+            blocks = []
+            for b in range(n):
+                stride = 2 if (s > 1 and b == 0) else 1
+                blocks.append(BasicBlock(channels, out, stride))
+                channels = out
+            self.add_module(f"layer{s}", nn.Sequential(*blocks))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(channels, num_classes)
+        _init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(self.flatten(self.pool(x)))
+
+    def units(self) -> list[Unit]:
+        """The residual blocks, in forward order."""
+        return [Unit(f"layer{s}.{b}", s, b == 0, f"layer{s}.{b}")
+                for s, n in enumerate(self.num_blocks, start=1) for b in range(n)]
+
+    def probe_points(self, kind: str = "paper") -> list[str]:
+        """The stem (raw conv for ``paper``, its ReLU otherwise), then every block output."""
+        check_choice("kind", kind, PROBE_KINDS)
+        return ["conv1" if kind == "paper" else "relu"] + [u.name for u in self.units()]
+
+
+# --------------------------------------------------------------------------------------------
+# MLP
+
+
+class DenseBlock(nn.Sequential):
+    """Linear → ReLU."""
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+        self.relu = nn.ReLU()
+
+
+class MLP(nn.Module):
+    """Flatten → hidden ``DenseBlock``s → Linear. Probe points: each hidden Linear (``paper``)."""
+
+    def __init__(self, in_features: int, hidden: list[int], num_classes: int = 10):
+        super().__init__()
+        self.hidden = list(hidden)
+        self.flatten = nn.Flatten()
+        sizes = [in_features, *hidden]
+        self.layers = nn.Sequential(*[DenseBlock(a, b) for a, b in zip(sizes[:-1], sizes[1:])])
+        self.head = nn.Linear(sizes[-1], num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.layers(self.flatten(x)))
+
+    def units(self) -> list[Unit]:
+        return [Unit(f"layers.{i}", 1, i == 0, f"layers.{i}.linear")
+                for i in range(len(self.hidden))]
+
+    def probe_points(self, kind: str = "paper") -> list[str]:
+        check_choice("kind", kind, PROBE_KINDS)
+        leaf = "linear" if kind == "paper" else "relu"
+        return [f"{u.name}.{leaf}" for u in self.units()]
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def build(arch: str, num_classes: int = 10, in_channels: int = 1, width: float = 1.0,
+          image_size: int = 28) -> nn.Module:
+    """Build an untrained model by name.
+
+    Args:
+        arch: one of ``ARCHITECTURES`` (``vgg11/13/16/19``, ``resnet20/32/44/56/110``, ``mlp``).
+        num_classes: number of classes (output size).
+        in_channels: image channels.
+        width: channel multiplier in ``(0, 4]``; 0.25–0.5 keeps CPU training affordable.
+        image_size: input side length, used only by the MLP (``in_channels * image_size**2``
+            inputs; hidden sizes ``[512, 256, 128] × width``).
+
+    Raises:
+        ValueError: unknown ``arch`` or out-of-range numbers.
+    """
+    check_choice("arch", arch, ARCHITECTURES)
+    check_int("num_classes", num_classes, low=2)
+    check_int("in_channels", in_channels, low=1)
+    check_float("width", width, low=0.0, high=4.0, low_open=True)
+    if arch in VGG_CONFIGS:
+        model = VGG(VGG_CONFIGS[arch], num_classes, in_channels, width)
+    elif arch in RESNET_BLOCKS:
+        model = CifarResNet(RESNET_BLOCKS[arch], num_classes, in_channels, width)
+    else:
+        check_int("image_size", image_size, low=1)
+        hidden = [_channels(h, width) for h in (512, 256, 128)]
+        model = MLP(in_channels * image_size * image_size, hidden, num_classes)
+    model.arch = arch
+    return model

@@ -1,0 +1,65 @@
+"""Where things live: the repository root and the folders the companion reads and writes.
+
+Every location can be moved with an environment variable, which is how the tests and the
+papermill driver keep their runs apart from the user's cache and figures:
+
+==================  ==========================  ===========================================
+function            default                     environment variable
+==================  ==========================  ===========================================
+``root()``          the repository root         ``MODLIB_ROOT``
+``data_dir()``      ``data/``                   ``MODLIB_DATA_DIR``
+``cache_dir()``     ``data/cache/``             ``MODLIB_CACHE_DIR``
+``figures_dir()``   ``figures/``                ``MODLIB_FIGURES_DIR``
+``build_dir()``     ``build/``                  ``MODLIB_BUILD_DIR``
+==================  ==========================  ===========================================
+
+The variables are read at call time, never at import time, and nothing here depends on the
+current working directory (notebooks run from ``notebooks/``, tests from anywhere).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _from_env(variable: str, default: Path) -> Path:
+    value = os.environ.get(variable)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def root() -> Path:
+    """The repository root (the folder that holds ``modlib/`` and ``notebooks/``)."""
+    return _from_env("MODLIB_ROOT", _PACKAGE_ROOT)
+
+
+def data_dir() -> Path:
+    """``data/``: the README on where data comes from, and the cache below it."""
+    return _from_env("MODLIB_DATA_DIR", root() / "data")
+
+
+def cache_dir() -> Path:
+    """``data/cache/`` (git-ignored): datasets, checkpoints and other reusable results."""
+    return _from_env("MODLIB_CACHE_DIR", data_dir() / "cache")
+
+
+def figures_dir() -> Path:
+    """``figures/``: every figure the notebooks write, plus ``MANIFEST.json``."""
+    return _from_env("MODLIB_FIGURES_DIR", root() / "figures")
+
+
+def build_dir() -> Path:
+    """``build/`` (git-ignored): executed notebooks and metrics JSON."""
+    return _from_env("MODLIB_BUILD_DIR", root() / "build")
+
+
+def metrics_dir() -> Path:
+    """``build/metrics/``: one JSON file of headline numbers per notebook."""
+    return build_dir() / "metrics"
+
+
+def notebooks_dir() -> Path:
+    """``notebooks/``: the numbered tutorial notebooks (stored without outputs)."""
+    return root() / "notebooks"

@@ -1,0 +1,65 @@
+"""Atomic writes: the one way modlib puts a file on disk.
+
+A file is written to a temporary name in the destination folder and then renamed over the
+destination (``os.replace`` is atomic on POSIX and Windows). An interrupted run therefore leaves
+either the old file or the new one, never a truncated checkpoint, cache entry or figure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from . import paths
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)`` to fill a temporary file, then rename it to ``path``.
+
+    The parent folder is created if missing. If ``write`` raises, the temporary file is removed and
+    ``path`` is untouched. Returns ``path`` as a ``Path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Atomically write ``data`` to ``path``."""
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def write_json(path: str | os.PathLike, obj) -> Path:
+    """Atomically write ``obj`` as pretty, key-sorted JSON (so reruns give identical files).
+
+    Raises:
+        ValueError: ``obj`` holds NaN or infinity, which JSON cannot represent.
+    """
+    text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def write_metrics(notebook: str, metrics: dict) -> Path:
+    """Write a notebook's headline numbers to ``build/metrics/<notebook>.json``.
+
+    ``notebook`` is the notebook's stem, e.g. ``"05_modularity_curves"``. The smoke tests read these
+    files and check the numbers against sane ranges.
+    """
+    return write_json(paths.metrics_dir() / f"{notebook}.json", metrics)
+
+
+def read_metrics(notebook: str) -> dict:
+    """Read what :func:`write_metrics` wrote for ``notebook``."""
+    return json.loads((paths.metrics_dir() / f"{notebook}.json").read_text())

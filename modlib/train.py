@@ -296,3 +296,17 @@ def _save(path: Path, model: nn.Module, config: TrainConfig, history) -> None:
     record = {"state_dict": state, "config": asdict(config), "history": history,
               "code_version": CODE_VERSION}
     store.atomic_write(path, lambda tmp: torch.save(record, tmp))
+
+
+def configs_for(archs, widths, **common) -> list[TrainConfig]:
+    """One :class:`TrainConfig` per architecture, ``archs[i]`` at ``widths[i]``, sharing
+    ``common`` settings (dataset, epochs, lr, seed, ...). Validates everything without training.
+
+    Raises:
+        ValueError: ``archs`` and ``widths`` differ in length, or any setting is invalid.
+    """
+    archs, widths = list(archs), list(widths)
+    if not archs or len(archs) != len(widths):
+        raise ValueError(f"archs={archs} and widths={widths} must be non-empty lists of the same "
+                         "length (one width per architecture)")
+    return [TrainConfig(arch=a, width=w, **common) for a, w in zip(archs, widths)]

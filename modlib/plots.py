@@ -10,8 +10,6 @@ never leaves half a PNG behind. Figure names start with the notebook's number
 from __future__ import annotations
 
 import re
-from pathlib import Path
-
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
@@ -38,8 +36,8 @@ def set_theme() -> None:
                       "svg.hashsalt": "modlib", "pdf.fonttype": 42})
 
 
-def savefig(fig: matplotlib.figure.Figure, name: str, formats=("png",)) -> list[Path]:
-    """Write ``fig`` to ``figures/<name>.<format>`` for each format; return the paths.
+def savefig(fig: matplotlib.figure.Figure, name: str, formats=("png",)) -> None:
+    """Write ``fig`` to ``figures/<name>.<format>`` for each format.
 
     Args:
         fig: the figure.
@@ -57,13 +55,10 @@ def savefig(fig: matplotlib.figure.Figure, name: str, formats=("png",)) -> list[
     for fmt in formats:
         if fmt not in FORMATS:
             raise ValueError(f"format {fmt!r} is not allowed: choose from {FORMATS}")
-    written = []
     for fmt in formats:
         target = paths.figures_dir() / f"{name}.{fmt}"
         store.atomic_write(target, lambda tmp, fmt=fmt: fig.savefig(
             tmp, format=fmt, metadata=_METADATA[fmt], bbox_inches="tight"))
-        written.append(target)
-    return written
 
 
 # --------------------------------------------------------------------------------------------
@@ -109,7 +104,7 @@ def difference_heatmap(ax, q, title: str = "", labels=None) -> None:
     diff = np.abs(q[:, None] - q[None, :])
     ticks = labels if labels is not None else np.arange(1, len(q) + 1)
     sns.heatmap(diff, ax=ax, cmap="Blues", vmin=0, square=True, xticklabels=ticks,
-                yticklabels=ticks, cbar_kws={"label": "|Q_i − Q_j|", "shrink": 0.8})
+                yticklabels=ticks, cbar_kws={"label": r"$|Q_i - Q_j|$", "shrink": 0.8})
     ax.set_xlabel("layer j")
     ax.set_ylabel("layer i")
     if title:

@@ -51,13 +51,13 @@ def write_json(path: str | os.PathLike, obj) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
-def write_metrics(notebook: str, metrics: dict) -> Path:
+def write_metrics(notebook: str, metrics: dict) -> None:
     """Write a notebook's headline numbers to ``build/metrics/<notebook>.json``.
 
     ``notebook`` is the notebook's stem, e.g. ``"05_modularity_curves"``. The smoke tests read these
     files and check the numbers against sane ranges.
     """
-    return write_json(paths.metrics_dir() / f"{notebook}.json", metrics)
+    write_json(paths.metrics_dir() / f"{notebook}.json", metrics)
 
 
 def read_metrics(notebook: str) -> dict:

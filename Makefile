@@ -1,0 +1,55 @@
+# The companion's commands. The two you need:
+#   make figures   regenerate every figure (trains the models on first use)
+#   make test      unit tests + smoke runs of every notebook
+# Each target does the set-up it needs (virtual environment, Jupyter kernel, data).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PROFILE ?= default
+NOTEBOOKS ?=
+
+.PHONY: help setup data figures test bench clean
+
+help:
+	@echo "make figures   run every notebook (PROFILE=$(PROFILE)) and write figures/ and build/"
+	@echo "make test      unit tests and smoke runs of the notebooks"
+	@echo "make bench     time modlib's kNN graph + modularity against the original recipe"
+	@echo "make data      fetch and verify Fashion-MNIST"
+	@echo "make setup     create .venv with modlib and a 'python3' Jupyter kernel"
+	@echo "options: PROFILE=smoke|default|paper  NOTEBOOKS='01 05'"
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (modlib)"
+	-git rev-parse --git-dir >/dev/null 2>&1 && $(VENV)/bin/nbstripout --install
+	touch $@
+
+setup: $(VENV)/.installed
+
+# Fashion-MNIST: from data/cache/, else Debian's package (installed here when apt is available),
+# else an error that says how to get it.
+data: setup
+	@$(PY) -m modlib.data >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian package dataset-fashion-mnist"; \
+	    apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
+	  elif command -v apt-get >/dev/null 2>&1; then \
+	    echo "run: sudo apt-get install dataset-fashion-mnist"; \
+	  fi; }
+	$(PY) -m modlib.data
+
+figures: data
+	$(PY) -m modlib.run $(NOTEBOOKS) --profile $(PROFILE)
+
+test: data
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) benchmarks/bench_graphs.py
+
+clean:
+	rm -rf build

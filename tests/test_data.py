@@ -1,0 +1,116 @@
+"""Datasets: integrity checks, loading, balanced subsets and batches."""
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from modlib import data, paths
+
+
+def test_integrity_failure_is_reported(tmp_path, monkeypatch):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    contents = {name: f"content of {name}".encode() for name in data.FASHION_MNIST_SHA256}
+    for name, payload in contents.items():
+        (raw / name).write_bytes(payload)
+    import hashlib
+    checksums = {name: hashlib.sha256(p).hexdigest() for name, p in contents.items()}
+    monkeypatch.setattr(data, "FASHION_MNIST_SHA256", checksums)
+    data.verify_fashion_mnist(raw)                           # intact: no error
+    victim = "train-labels-idx1-ubyte"
+    (raw / victim).write_bytes(b"tampered")
+    with pytest.raises(data.DataIntegrityError) as caught:
+        data.verify_fashion_mnist(raw)
+    message = str(caught.value)
+    assert victim in message and checksums[victim] in message and "make data" in message
+    (raw / victim).unlink()
+    with pytest.raises(FileNotFoundError, match=victim):
+        data.verify_fashion_mnist(raw)
+
+
+def test_missing_dataset_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODLIB_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="make data"):
+        data.ensure_fashion_mnist(download=False)
+
+
+def test_debian_gzip_files_are_decompressed_and_verified(tmp_path, monkeypatch):
+    debian = tmp_path / "debian"
+    debian.mkdir()
+    import hashlib
+    checksums = {}
+    for name in data.FASHION_MNIST_SHA256:
+        payload = f"idx {name}".encode()
+        checksums[name] = hashlib.sha256(payload).hexdigest()
+        with gzip.open(debian / f"{name}.gz", "wb") as f:
+            f.write(payload)
+    monkeypatch.setattr(data, "FASHION_MNIST_SHA256", checksums)
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", debian)
+    monkeypatch.setenv("MODLIB_CACHE_DIR", str(tmp_path / "cache"))
+    root = data.ensure_fashion_mnist(download=False)
+    raw = Path(root) / "FashionMNIST" / "raw"
+    assert sorted(p.name for p in raw.iterdir()) == sorted(checksums)
+    assert (raw / "t10k-labels-idx1-ubyte").read_bytes() == b"idx t10k-labels-idx1-ubyte"
+
+
+def test_fashion_mnist_loads_and_is_verified():
+    test = data.load("fashion-mnist", "test")
+    assert test.x.shape == (10000, 1, 28, 28) and test.x.dtype == torch.float32
+    assert torch.bincount(test.y).tolist() == [1000] * 10
+    assert test.classes[9] == "Ankle boot"
+    # normalised with the training statistics: test mean ~0, std ~1
+    assert abs(test.x.mean().item()) < 0.05 and abs(test.x.std().item() - 1) < 0.05
+    raw = paths.cache_dir() / "FashionMNIST" / "raw"
+    assert data.sha256(raw / "t10k-labels-idx1-ubyte") == \
+        data.FASHION_MNIST_SHA256["t10k-labels-idx1-ubyte"]
+
+
+def test_digits_and_synthetic():
+    train, test = data.load("digits", "train"), data.load("digits", "test")
+    assert train.x.shape[1:] == (1, 8, 8) and len(train) + len(test) == 1797
+    synthetic = data.synthetic(n_per_class=5, num_classes=3, size=6, channels=2, seed=4)
+    assert synthetic.x.shape == (15, 2, 6, 6) and synthetic.y.tolist() == [0] * 5 + [1] * 5 + [2] * 5
+    assert torch.equal(synthetic.x, data.synthetic(5, 3, 6, 2, seed=4).x)
+
+
+def test_unknown_dataset_and_split():
+    with pytest.raises(ValueError, match="dataset='imagenet' is not allowed: choose one of"):
+        data.load("imagenet")
+    with pytest.raises(ValueError, match="split='val'"):
+        data.load("digits", "val")
+
+
+def test_torchvision_dataset_missing_gives_instructions(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODLIB_CACHE_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="download=True"):
+        data.load("cifar10", "test")
+
+
+def test_balanced_subset():
+    split = data.load("digits", "test")
+    subset = data.balanced_subset(split, 20, seed=1)
+    assert torch.bincount(subset.y).tolist() == [20] * 10
+    assert torch.equal(subset.x, data.balanced_subset(split, 20, seed=1).x)
+    assert not torch.equal(subset.x, data.balanced_subset(split, 20, seed=2).x)
+    with pytest.raises(ValueError, match="n_per_class=100 is not allowed: class 0"):
+        data.balanced_subset(split, 100)
+
+
+def test_stratified_batches_are_disjoint_and_balanced():
+    y = torch.arange(10).repeat(100)                          # 1000 samples, 100 per class
+    batches = data.stratified_batches(y, n_batches=5, batch_size=200, seed=0)
+    assert len(batches) == 5
+    all_indices = torch.cat(batches)
+    assert len(torch.unique(all_indices)) == 1000
+    for batch in batches:
+        assert torch.bincount(y[batch], minlength=10).tolist() == [20] * 10
+    # prefixes of a batch are balanced too (used by the N sweep)
+    assert torch.bincount(y[batches[0][:50]], minlength=10).tolist() == [5] * 10
+    with pytest.raises(ValueError, match="only 1000 samples"):
+        data.stratified_batches(y, n_batches=6, batch_size=200)
+    assert [b.tolist() for b in batches] == \
+        [b.tolist() for b in data.stratified_batches(y, 5, 200, seed=0)]

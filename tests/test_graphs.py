@@ -1,0 +1,112 @@
+"""kNN graph and cosine similarity against brute-force references."""
+
+import heapq
+
+import networkx as nx
+import numpy as np
+import pytest
+import torch
+
+from modlib import graphs
+
+
+def brute_force_knn(features: np.ndarray, k: int) -> np.ndarray:
+    """The original recipe (spec §2.3): dense S, heapq per row, (A + Aᵀ)/2."""
+    x = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-8)
+    s = x @ x.T
+    np.fill_diagonal(s, 0.0)
+    directed = np.zeros_like(s)
+    for i, row in enumerate(s):
+        for j in heapq.nlargest(k, range(len(row)), key=row.__getitem__):
+            directed[i, j] = row[j]
+    return (directed + directed.T) / 2
+
+
+@pytest.mark.parametrize("n,d,k", [(10, 3, 1), (57, 8, 3), (200, 16, 5), (301, 4, 11)])
+@pytest.mark.parametrize("block_size", [7, 64, 1024])
+def test_knn_graph_equals_brute_force(n, d, k, block_size):
+    rng = np.random.default_rng(n * 1000 + k)
+    features = rng.standard_normal((n, d))               # float64: exact comparison
+    expected = brute_force_knn(features, k)
+    got = graphs.knn_graph(features, k, block_size=block_size, dense=True).numpy()
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_knn_graph_is_sparse_symmetric_without_self_loops():
+    features = torch.randn(120, 10)
+    adjacency = graphs.knn_graph(features, 4)
+    assert adjacency.is_sparse and adjacency.shape == (120, 120)
+    dense = adjacency.to_dense()
+    assert torch.equal(dense, dense.T)
+    assert torch.all(torch.diagonal(dense) == 0)
+    undirected_edges = int((dense != 0).sum()) // 2
+    assert 120 * 4 / 2 <= undirected_edges <= 120 * 4
+    # a mutual pair keeps S_ij, a one-way pair gets S_ij / 2
+    s = graphs.cosine_similarity(features)
+    i, j = torch.nonzero(dense)[0]
+    assert torch.isclose(dense[i, j], s[i, j]) or torch.isclose(dense[i, j], s[i, j] / 2)
+
+
+def test_ties_go_to_the_lower_index():
+    # node 0 is equally similar (cos = 1) to nodes 1..5: k=2 must pick 1 and 2, as heapq does
+    features = np.array([[1.0, 0.0]] * 6 + [[0.0, 1.0]] * 3)
+    expected = brute_force_knn(features, 2)
+    for block_size in (1, 4, 100):
+        got = graphs.knn_graph(features, 2, block_size=block_size, dense=True).numpy()
+        np.testing.assert_array_equal(got, expected)
+    directed_row0 = np.flatnonzero(expected[0])
+    assert set(directed_row0[:2]) == {1, 2}
+
+
+def test_all_zero_rows_get_no_edges_of_their_own():
+    features = np.random.default_rng(0).random((30, 5)) + 0.1   # positive: all cosines > 0
+    features[[3, 17]] = 0.0
+    adjacency = graphs.knn_graph(features, 3, dense=True).numpy()
+    np.testing.assert_array_equal(adjacency[3], 0)
+    np.testing.assert_array_equal(adjacency[17], 0)
+    np.testing.assert_allclose(adjacency, brute_force_knn(features, 3), atol=1e-7)
+
+
+def test_from_similarity_matches_features():
+    features = torch.randn(80, 6, dtype=torch.float64)
+    s = graphs.cosine_similarity(features)
+    for k in (1, 3, 7):
+        assert torch.equal(graphs.knn_graph_from_similarity(s, k, dense=True),
+                           graphs.knn_graph(features, k, dense=True))
+
+
+def test_cosine_similarity_values():
+    features = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 2.0], [-3.0, 0.0]])
+    s = graphs.cosine_similarity(features, zero_diagonal=False)
+    r = 2 ** -0.5
+    expected = torch.tensor([[1, r, 0, -1], [r, 1, r, -r], [0, r, 1, 0], [-1, -r, 0, 1.0]])
+    torch.testing.assert_close(s, expected)
+    assert torch.all(torch.diagonal(graphs.cosine_similarity(features)) == 0)
+
+
+def test_to_networkx_matches_from_numpy_array():
+    adjacency = graphs.knn_graph(torch.randn(40, 5, dtype=torch.float64), 3)
+    ours = graphs.to_networkx(adjacency, labels=np.arange(40) % 4)
+    reference = nx.from_numpy_array(adjacency.to_dense().numpy())
+    assert sorted(ours.edges(data="weight")) == sorted(reference.edges(data="weight"))
+    assert ours.nodes[5]["label"] == 1
+
+
+@pytest.mark.parametrize("k,message", [(0, "k=0"), (50, "k=50 is not allowed: must be < number "
+                                                          "of samples N=50"), (-1, "k=-1")])
+def test_bad_k_is_refused(k, message):
+    with pytest.raises(ValueError, match=message):
+        graphs.knn_graph(torch.randn(50, 3), k)
+
+
+def test_bad_features_are_refused():
+    features = torch.randn(20, 3)
+    features[4, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"NaN or infinite values \(first rows: \[4\]\)"):
+        graphs.knn_graph(features, 2)
+    with pytest.raises(ValueError, match="2-D"):
+        graphs.knn_graph(torch.randn(20), 2)
+    with pytest.raises(TypeError, match="k=2.5 must be an integer"):
+        graphs.knn_graph(torch.randn(20, 3), 2.5)
+    with pytest.raises(ValueError, match="square"):
+        graphs.knn_graph_from_similarity(torch.randn(5, 4), 2)

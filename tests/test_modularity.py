@@ -1,0 +1,128 @@
+"""Modularity Q against networkx and hand-made graphs; curves on a synthetic model."""
+
+import networkx as nx
+import numpy as np
+import pytest
+import torch
+
+from modlib import data, graphs, models, modularity
+
+
+def networkx_q(adjacency: np.ndarray, labels: np.ndarray) -> float:
+    graph = nx.from_numpy_array(adjacency)
+    communities = [np.flatnonzero(labels == c).tolist() for c in np.unique(labels)]
+    return nx.community.modularity(graph, communities)
+
+
+def random_graph(rng, n, density, weighted):
+    upper = np.triu(rng.random((n, n)) < density, k=1)
+    weights = rng.uniform(0.01, 5.0, (n, n)) if weighted else np.ones((n, n))
+    a = np.where(upper, weights, 0.0)
+    return a + a.T
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("n,density,classes", [(12, 0.4, 2), (60, 0.1, 3), (150, 0.05, 10),
+                                               (400, 0.02, 7)])
+def test_equals_networkx_on_random_graphs(seed, n, density, classes):
+    rng = np.random.default_rng(seed)
+    adjacency = random_graph(rng, n, density, weighted=seed % 2 == 0)
+    labels = rng.integers(0, classes, n)
+    expected = networkx_q(adjacency, labels)
+    assert modularity.modularity(adjacency, labels) == pytest.approx(expected, abs=1e-9)
+    sparse = torch.from_numpy(adjacency).to_sparse()
+    assert modularity.modularity(sparse, labels) == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_equals_networkx_on_knn_graphs(seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 5, 300)
+    features = rng.standard_normal((5, 20))[labels] + rng.standard_normal((300, 20))
+    adjacency = graphs.knn_graph(features.astype(np.float32), k=3)
+    expected = networkx_q(adjacency.to_dense().double().numpy(), labels)
+    assert modularity.modularity(adjacency, labels) == pytest.approx(expected, abs=1e-9)
+
+
+def test_hand_made_graphs():
+    # two triangles joined by one edge: 7 edges, each triangle has 3 inside, degrees 2,2,3 | 3,2,2
+    # Q = 2 * [3/7 - (7/14)^2] = 6/7 - 1/2
+    a = np.zeros((6, 6))
+    for i, j in [(0, 1), (1, 2), (0, 2), (3, 4), (4, 5), (3, 5), (2, 3)]:
+        a[i, j] = a[j, i] = 1.0
+    assert modularity.modularity(a, [0, 0, 0, 1, 1, 1]) == pytest.approx(6 / 7 - 1 / 2, abs=1e-15)
+    # one community: Q = 1 - 1 = 0
+    assert modularity.modularity(a, [0] * 6) == pytest.approx(0.0, abs=1e-15)
+    # singletons: Q = -sum_i (d_i / 2m)^2 = -(4*4 + 2*9) / 196
+    assert modularity.modularity(a, range(6)) == pytest.approx(-34 / 196, abs=1e-15)
+    # two disjoint weighted edges, each its own class: Q = 2 * (1/2 - 1/4) = 1/2
+    b = np.zeros((4, 4))
+    b[0, 1] = b[1, 0] = 2.5
+    b[2, 3] = b[3, 2] = 2.5
+    assert modularity.modularity(b, [7, 7, -1, -1]) == pytest.approx(0.5, abs=1e-15)
+
+
+def test_scale_invariance_and_label_renaming():
+    rng = np.random.default_rng(3)
+    a = random_graph(rng, 50, 0.2, weighted=True)
+    labels = rng.integers(0, 4, 50)
+    q = modularity.modularity(a, labels)
+    assert modularity.modularity(7.0 * a, labels) == pytest.approx(q, abs=1e-12)
+    assert modularity.modularity(a, labels * 10 + 3) == pytest.approx(q, abs=1e-12)
+
+
+def test_bad_input_is_refused():
+    a = np.ones((4, 4)) - np.eye(4)
+    with pytest.raises(ValueError, match=r"labels must have shape \(N,\) = \(4,\), got \(3,\)"):
+        modularity.modularity(a, [0, 1, 0])
+    with pytest.raises(TypeError, match="labels must be integers"):
+        modularity.modularity(a, [0.0, 1.0, 0.0, 1.0])
+    with pytest.raises(ValueError, match="self-loops"):
+        modularity.modularity(np.ones((4, 4)), [0, 1, 0, 1])
+    asymmetric = a.copy()
+    asymmetric[0, 1] = 3.0
+    with pytest.raises(ValueError, match="not symmetric"):
+        modularity.modularity(asymmetric, [0, 1, 0, 1])
+    with pytest.raises(ValueError, match="no edges"):
+        modularity.modularity(np.zeros((4, 4)), [0, 1, 0, 1])
+    with pytest.raises(ValueError, match="square"):
+        modularity.modularity(np.ones((3, 4)), [0, 1, 0])
+
+
+def test_delta_q_and_layer_difference():
+    q = [0.1, 0.3, 0.25, 0.8]
+    np.testing.assert_allclose(modularity.delta_q(q), [0.2, -0.05, 0.55])
+    d = modularity.layer_difference(q)
+    assert d.shape == (4, 4)
+    np.testing.assert_allclose(d[0, 3], 0.7)
+    np.testing.assert_allclose(d, d.T)
+    np.testing.assert_array_equal(np.diag(d), 0)
+
+
+def test_curve_on_an_untrained_model():
+    images = data.synthetic(n_per_class=40, num_classes=4, size=8, noise=0.5, seed=0)
+    model = models.build("resnet20", num_classes=4, width=0.25).eval()
+    table = modularity.modularity_curve(model, images.x, images.y, k=3, n_batches=2,
+                                        batch_size=60, seed=0, progress=False)
+    assert list(table.columns[:4]) == ["layer", "name", "Q_mean", "Q_std"]
+    assert table["name"].tolist() == model.probe_points()
+    assert len(table) == 10 and {"Q_b0", "Q_b1"} <= set(table.columns)
+    np.testing.assert_allclose(table["Q_mean"], (table["Q_b0"] + table["Q_b1"]) / 2)
+    # prototypes + moderate noise cluster by class already at the input side: Q well above 0
+    assert table["Q_mean"].iloc[0] > 0.3
+    assert (table["Q_mean"] < 1 - 1 / 4).all()
+    # streaming one layer at a time gives the same numbers
+    streamed = modularity.modularity_curve(model, images.x, images.y, k=3, n_batches=2,
+                                           batch_size=60, seed=0, stream=True, progress=False)
+    np.testing.assert_allclose(streamed["Q_mean"], table["Q_mean"], atol=1e-6)
+
+
+def test_curve_refuses_bad_input():
+    images = data.synthetic(n_per_class=10, num_classes=2, size=8)
+    model = models.build("vgg11", num_classes=2, width=0.125)
+    with pytest.raises(ValueError, match="k=20 is not allowed: must be < batch_size=20"):
+        modularity.modularity_curve(model, images.x, images.y, k=20, n_batches=1, batch_size=20)
+    with pytest.raises(ValueError, match="only 20 samples"):
+        modularity.modularity_curve(model, images.x, images.y, n_batches=3, batch_size=10)
+    with pytest.raises(ValueError, match="x has 20 samples but y has 19"):
+        modularity.modularity_curve(model, images.x, images.y[:-1], n_batches=1, batch_size=10)

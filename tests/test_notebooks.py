@@ -1,0 +1,77 @@
+"""Every notebook runs headless through the driver in the smoke profile, and the numbers it
+records are checked against sane ranges. Also: the driver's failures on bad parameters."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from modlib import paths, run, store
+
+NOTEBOOKS = [p.stem for p in run.all_notebooks()]
+
+
+def drive(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "modlib.run", *args], capture_output=True,
+                          text=True, timeout=timeout, env=os.environ.copy(), cwd=paths.root())
+
+
+def check_01(m):
+    assert m["profile"] == "smoke" and m["dataset"] == "fashion-mnist"
+    assert set(m["models"]) == {"vgg11", "resnet20"}
+    for arch, record in m["models"].items():
+        # two epochs on 2,000 images: far above chance (0.1), far below a full run
+        assert 0.3 < record["test_accuracy"] < 0.95, arch
+        assert 0 < record["final_train_loss"] < 2.3, arch
+
+
+def check_05(m):
+    assert m["profile"] == "smoke"
+    example = m["example"]
+    assert example["Q_modlib"] == pytest.approx(example["Q_networkx"], abs=1e-9)
+    assert 0 <= example["P_intra"] <= 1
+    # Q ≈ P_intra − 1/C (spec §6), within a few hundredths for balanced classes
+    assert example["Q_modlib"] == pytest.approx(example["P_intra"] - 0.1, abs=0.08)
+    expected_points = {"vgg11": 8, "resnet20": 10}
+    for arch, record in m["models"].items():
+        q = record["Q_mean"]
+        assert len(q) == len(record["Q_std"]) == len(record["layers"]) == expected_points[arch]
+        assert all(-0.5 <= v < 0.9 for v in q), (arch, q)     # below the 1 − 1/C ceiling
+        assert all(s >= 0 for s in record["Q_std"])
+        assert q[-1] > 0.2, (arch, q)                          # trained: classes separate
+    assert 0 <= m["sensitivity"]["max_spread_over_k"] < 0.5
+    assert 0 <= m["sensitivity"]["max_spread_over_N"] < 0.5
+
+
+CHECKS = {"01_train_models": check_01, "05_modularity_curves": check_05}
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_notebook_smoke_run(notebook):
+    result = drive(notebook, "--profile", "smoke")
+    assert result.returncode == 0, result.stdout + result.stderr
+    executed = paths.build_dir() / "notebooks" / f"{notebook}.ipynb"
+    assert executed.is_file()
+    assert notebook in CHECKS, f"add range checks for {notebook}'s metrics"
+    CHECKS[notebook](store.read_metrics(notebook))
+    manifest = json.loads((paths.figures_dir() / "MANIFEST.json").read_text())
+    figures = [name for name, e in manifest.items() if e["notebook"].endswith(f"{notebook}.ipynb")]
+    assert figures and all((paths.figures_dir() / name).is_file() for name in figures)
+
+
+@pytest.mark.notebooks
+def test_bad_value_fails_with_a_clear_message():
+    result = drive("05_modularity_curves", "--profile", "smoke", "-p", "k", "0")
+    assert result.returncode == 1
+    assert "05_modularity_curves failed in cell" in result.stderr
+    assert "k=0 is not allowed: must be an integer in [1, 49]" in result.stderr
+
+
+def test_unknown_name_fails_before_running():
+    result = drive("05_modularity_curves", "--profile", "smoke", "-p", "kk", "5", timeout=60)
+    assert result.returncode == 1
+    assert "unknown parameter 'kk' for 05_modularity_curves" in result.stderr
+    assert "[smoke]" not in result.stdout                      # nothing was started

@@ -58,12 +58,15 @@ class Unit:
         first_in_stage: whether the unit opens its stage (the ResNet block that changes width and
             resolution, the first conv after a VGG max-pool).
         probe: the probe point (paper kind) at the unit's output.
+        removable: its output has the shape of its input (same channels and resolution), so the
+            network stays well-formed, with every other weight reusable, when it is removed.
     """
 
     name: str
     stage: int
     first_in_stage: bool
     probe: str
+    removable: bool
 
 
 def _channels(c: int, width: float) -> int:
@@ -112,6 +115,7 @@ class VGG(nn.Module):
                  width: float = 1.0):
         super().__init__()
         self.config = list(config)
+        self.num_classes, self.in_channels, self.width = num_classes, in_channels, width
         layers: list[nn.Module] = []
         channels = in_channels
         for item in config:
@@ -141,7 +145,8 @@ class VGG(nn.Module):
             if isinstance(layer, nn.MaxPool2d):
                 stage, first = stage + 1, True
             else:
-                units.append(Unit(f"features.{i}", stage, first, f"features.{i}.conv"))
+                same_shape = layer.conv.in_channels == layer.conv.out_channels
+                units.append(Unit(f"features.{i}", stage, first, f"features.{i}.conv", same_shape))
                 first = False
         return units
 
@@ -208,6 +213,7 @@ class CifarResNet(nn.Module):
             raise ValueError(f"num_blocks={num_blocks} is not allowed: need three stages with at "
                              "least one block each")
         self.num_blocks = list(num_blocks)
+        self.num_classes, self.in_channels, self.width = num_classes, in_channels, width
         widths = [_channels(c, width) for c in (16, 32, 64)]
         self.conv1 = nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
@@ -232,7 +238,8 @@ class CifarResNet(nn.Module):
 
     def units(self) -> list[Unit]:
         """The residual blocks, in forward order."""
-        return [Unit(f"layer{s}.{b}", s, b == 0, f"layer{s}.{b}")
+        return [Unit(f"layer{s}.{b}", s, b == 0, f"layer{s}.{b}",
+                     isinstance(self.get_submodule(f"layer{s}.{b}").shortcut, nn.Identity))
                 for s, n in enumerate(self.num_blocks, start=1) for b in range(n)]
 
     def probe_points(self, kind: str = "paper") -> list[str]:
@@ -260,6 +267,7 @@ class MLP(nn.Module):
     def __init__(self, in_features: int, hidden: list[int], num_classes: int = 10):
         super().__init__()
         self.hidden = list(hidden)
+        self.num_classes, self.in_features = num_classes, in_features
         self.flatten = nn.Flatten()
         sizes = [in_features, *hidden]
         self.layers = nn.Sequential(*[DenseBlock(a, b) for a, b in zip(sizes[:-1], sizes[1:])])
@@ -269,7 +277,8 @@ class MLP(nn.Module):
         return self.head(self.layers(self.flatten(x)))
 
     def units(self) -> list[Unit]:
-        return [Unit(f"layers.{i}", 1, i == 0, f"layers.{i}.linear")
+        sizes = [self.in_features, *self.hidden]
+        return [Unit(f"layers.{i}", 1, i == 0, f"layers.{i}.linear", sizes[i] == sizes[i + 1])
                 for i in range(len(self.hidden))]
 
     def probe_points(self, kind: str = "paper") -> list[str]:
@@ -310,3 +319,64 @@ def build(arch: str, num_classes: int = 10, in_channels: int = 1, width: float =
         model = MLP(in_channels * image_size * image_size, hidden, num_classes)
     model.arch = arch
     return model
+
+
+def remove_units(model: nn.Module, names) -> nn.Module:
+    """A shallower copy of ``model`` without the units ``names``; all other weights inherited.
+
+    VGG: the removed convs are dropped from the config and the survivors re-stacked (spec §8.1);
+    ResNet: each stage is rebuilt with fewer blocks. Surviving units keep their order and their
+    weights (conv, BN statistics, classifier), so the result computes the original function minus
+    the removed units, ready for fine-tuning.
+
+    Args:
+        model: a :class:`VGG`, :class:`CifarResNet` or :class:`MLP`.
+        names: unit names from ``model.units()`` (may be empty: an exact copy).
+
+    Returns:
+        a new model of the same class, in the same train/eval mode.
+
+    Raises:
+        ValueError: a name that is not a unit, a unit that is not removable (it changes the width
+            or resolution), or a removal that would leave a stage without units.
+    """
+    units = model.units()
+    by_name = {u.name: u for u in units}
+    names = list(dict.fromkeys(names))
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise ValueError(f"{unknown} are not units of {type(model).__name__}; its units are "
+                         f"{[u.name for u in units]}")
+    fixed = [n for n in names if not by_name[n].removable]
+    if fixed:
+        raise ValueError(f"unit {fixed[0]!r} cannot be removed: it changes the width or "
+                         "resolution of its input, so the next layer's weights would not fit")
+    for stage in sorted({u.stage for u in units}):
+        if all(u.name in names for u in units if u.stage == stage):
+            raise ValueError(f"removing {names} would leave stage {stage} without units: every "
+                             "stage keeps at least one")
+    removed = set(names)
+    kept = [u for u in units if u.name not in removed]
+    if isinstance(model, VGG):
+        ordinal = iter(range(len(units)))
+        config = [c for c in model.config if c == "M" or units[next(ordinal)].name not in removed]
+        new = VGG(config, model.num_classes, model.in_channels, model.width)
+    elif isinstance(model, CifarResNet):
+        blocks = [sum(1 for u in kept if u.stage == s) for s in (1, 2, 3)]
+        new = CifarResNet(blocks, model.num_classes, model.in_channels, model.width)
+    elif isinstance(model, MLP):
+        hidden = [h for h, u in zip(model.hidden, units) if u.name not in removed]
+        new = MLP(model.in_features, hidden, model.num_classes)
+    else:
+        raise ValueError(f"remove_units does not know {type(model).__name__}")
+    new.arch = getattr(model, "arch", type(model).__name__.lower())
+    # new unit i takes the weights of the i-th surviving old unit; everything else keeps its name
+    prefix = {f"{n.name}.": f"{o.name}." for n, o in zip(new.units(), kept)}
+    old_state = model.state_dict()
+    state = {}
+    for key in new.state_dict():
+        unit_prefix = next((p for p in prefix if key.startswith(p)), None)
+        source = prefix[unit_prefix] + key[len(unit_prefix):] if unit_prefix else key
+        state[key] = old_state[source].clone()
+    new.load_state_dict(state)
+    return new.train(model.training)

@@ -52,6 +52,11 @@ class TrainConfig:
         train_per_class: train on a class-balanced seeded subset of this many samples per class;
             0 uses the whole training split.
         seed: drives initialisation, batch order, dropout and the subset.
+        remove: units (``models.Unit`` names) removed from ``arch`` before training, making a
+            shallower network (``modlib.pruning``).
+        parent: when set, training starts from ``parent``'s trained weights with ``remove``
+            removed (fine-tuning, ``models.remove_units``); when ``None``, from a seeded random
+            initialisation.
     """
 
     arch: str
@@ -68,6 +73,8 @@ class TrainConfig:
     augment: bool = False
     train_per_class: int = 0
     seed: int = 0
+    remove: tuple[str, ...] = ()
+    parent: TrainConfig | None = None
 
     def __post_init__(self):
         check_choice("arch", self.arch, models.ARCHITECTURES)
@@ -82,15 +89,32 @@ class TrainConfig:
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
         check_int("train_per_class", self.train_per_class, low=0)
         check_int("seed", self.seed, low=0)
+        object.__setattr__(self, "remove", tuple(str(u) for u in self.remove))
+        if self.parent is not None:
+            if not isinstance(self.parent, TrainConfig):
+                raise TypeError(f"parent must be a TrainConfig or None, got "
+                                f"{type(self.parent).__name__}")
+            same = (self.parent.arch, self.parent.width, self.parent.dataset)
+            if same != (self.arch, self.width, self.dataset):
+                raise ValueError(f"parent trains {same}, which does not match this config's "
+                                 f"{(self.arch, self.width, self.dataset)}")
 
     def key(self) -> str:
         """12 hex digits of SHA-256 over the config and ``CODE_VERSION``."""
-        payload = json.dumps({**asdict(self), "code_version": CODE_VERSION}, sort_keys=True)
+        fields = asdict(self)
+        del fields["remove"], fields["parent"]
+        # the pruning fields enter the hash only when set, so ordinary models kept their keys
+        if self.remove:
+            fields["remove"] = list(self.remove)
+        if self.parent is not None:
+            fields["parent"] = self.parent.key()
+        payload = json.dumps({**fields, "code_version": CODE_VERSION}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
     def checkpoint_path(self) -> Path:
-        """``data/cache/checkpoints/<arch>-<dataset>-<key>.pt``."""
-        return paths.cache_dir() / "checkpoints" / f"{self.arch}-{self.dataset}-{self.key()}.pt"
+        """``data/cache/checkpoints/<arch>[-pruned]-<dataset>-<key>.pt``."""
+        arch = f"{self.arch}-pruned" if self.remove else self.arch
+        return paths.cache_dir() / "checkpoints" / f"{arch}-{self.dataset}-{self.key()}.pt"
 
 
 @dataclass
@@ -133,10 +157,12 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def build_model(config: TrainConfig, split: data.ImageSplit) -> nn.Module:
-    """The untrained model of ``config``, sized for ``split``'s images and classes."""
-    return models.build(config.arch, num_classes=split.num_classes,
-                        in_channels=split.in_channels, width=config.width,
-                        image_size=split.x.shape[-1])
+    """The untrained model of ``config`` (with ``config.remove`` removed), sized for ``split``'s
+    images and classes."""
+    model = models.build(config.arch, num_classes=split.num_classes,
+                         in_channels=split.in_channels, width=config.width,
+                         image_size=split.x.shape[-1])
+    return models.remove_units(model, config.remove) if config.remove else model
 
 
 @torch.no_grad()
@@ -267,8 +293,13 @@ def load_or_train(config: TrainConfig, device: str = "auto", progress: bool = Tr
     train = data.load(config.dataset, "train")
     if config.train_per_class:
         train = data.balanced_subset(train, config.train_per_class, seed=config.seed)
-    seed_everything(config.seed)
-    model = build_model(config, test)  # re-built after seeding, so the init is seeded too
+    if config.parent is not None:        # fine-tuning: start from the parent's trained weights
+        parent = load_or_train(config.parent, device=device, progress=progress).model
+        seed_everything(config.seed)     # after the parent, which may have trained and re-seeded
+        model = models.remove_units(parent, config.remove)
+    else:
+        seed_everything(config.seed)
+        model = build_model(config, test)  # re-built after seeding, so the init is seeded too
 
     def save_epoch(epoch, m):
         if save_every_epoch:

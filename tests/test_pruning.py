@@ -1,0 +1,134 @@
+"""Layer pruning: unit removal with inherited weights, selection rules, cost counts."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from modlib import models, pruning, train
+
+
+def fake_curve(model, q):
+    names = model.probe_points()
+    assert len(q) == len(names)
+    return pd.DataFrame({"layer": np.arange(1, len(q) + 1), "name": names, "Q_mean": q,
+                         "Q_std": 0.0})
+
+
+def test_removal_keeps_every_other_weight_and_counts_add_up():
+    torch.manual_seed(0)
+    model = models.build("vgg16", width=0.25).eval()
+    remove = ["features.1", "features.12", "features.15"]
+    pruned = models.remove_units(model, remove)
+    assert pruned(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    removed_params = sum(p.numel() for name in remove
+                         for p in model.get_submodule(name).parameters())
+    assert pruning.count_parameters(pruned) == pruning.count_parameters(model) - removed_params
+    assert pruned.config == [64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, "M",
+                             512, 512, "M"]
+    # surviving units, in order, carry the original tensors (conv weights and BN statistics)
+    survivors = [u.name for u in model.units() if u.name not in remove]
+    for new, old in zip(pruned.units(), survivors):
+        for key, value in pruned.get_submodule(new.name).state_dict().items():
+            assert torch.equal(value, model.get_submodule(old).state_dict()[key]), (new, old)
+    assert torch.equal(pruned.classifier[-1].weight, model.classifier[-1].weight)
+    assert not pruned.training
+
+
+def test_removing_an_identity_block_changes_nothing():
+    torch.manual_seed(1)
+    model = models.build("resnet20", width=0.5).eval()
+    with torch.no_grad():                       # make layer2.1 an identity: zero residual branch
+        model.layer2[1].bn2.weight.zero_()
+        model.layer2[1].bn2.bias.zero_()
+    x = torch.randn(4, 1, 28, 28)
+    pruned = models.remove_units(model, ["layer2.1"])
+    assert pruned.num_blocks == [3, 2, 3]
+    torch.testing.assert_close(pruned(x), model(x))
+    torch.testing.assert_close(models.remove_units(model, [])(x), model(x))
+
+
+def test_removal_refuses_what_would_break_the_network():
+    model = models.build("resnet20", width=0.5)
+    with pytest.raises(ValueError, match="'layer2.0' cannot be removed: it changes the width or "
+                                         "resolution"):
+        models.remove_units(model, ["layer2.0"])
+    with pytest.raises(ValueError, match="would leave stage 1 without units"):
+        models.remove_units(model, ["layer1.0", "layer1.1", "layer1.2"])
+    with pytest.raises(ValueError, match=r"\['layer4.0'\] are not units of CifarResNet"):
+        models.remove_units(model, ["layer4.0"])
+
+
+def test_unit_table_delta_q():
+    model = models.build("resnet20", width=0.5)
+    q = [0.10, 0.12, 0.13, 0.20, 0.40, 0.41, 0.40, 0.60, 0.70, 0.71]
+    table = pruning.unit_table(model, fake_curve(model, q))
+    assert table["unit"].tolist() == [u.name for u in model.units()]
+    np.testing.assert_allclose(table["delta_q"], np.diff(q))       # block out minus block in
+    assert table.loc[3, "unit"] == "layer2.0" and not table.loc[3, "removable"]
+    vgg = models.build("vgg11", width=0.25)
+    vgg_table = pruning.unit_table(vgg, fake_curve(vgg, np.linspace(0.1, 0.8, 8)))
+    assert np.isnan(vgg_table.loc[0, "delta_q"])                   # first probe point: no before
+    with pytest.raises(ValueError, match="the curve does not match the model"):
+        pruning.unit_table(vgg, fake_curve(model, q))
+
+
+def test_selection_follows_threshold_and_structure():
+    model = models.build("resnet20", width=0.5)
+    #        conv1 l1.0  l1.1  l1.2  l2.0  l2.1  l2.2  l3.0  l3.1  l3.2
+    q = [0.10, 0.105, 0.106, 0.108, 0.20, 0.40, 0.401, 0.60, 0.59, 0.75]
+    table = pruning.unit_table(model, fake_curve(model, q))
+    # ΔQ: l1.0 .005 l1.1 .001 l1.2 .002 | l2.0 .092 l2.1 .2 l2.2 .001 | l3.0 .199 l3.1 -.01 l3.2 .16
+    # stage 1 is entirely below 0.03: its largest-ΔQ block (layer1.0) stays
+    assert pruning.select_by_threshold(table, 0.03) == ["layer1.1", "layer1.2", "layer2.2",
+                                                        "layer3.1"]
+    assert pruning.select_by_threshold(table, 0.0) == ["layer3.1"]
+    assert pruning.select_by_threshold(table, -0.5) == []
+    assert pruning.max_removable(table) == 6
+    assert pruning.select_lowest(table, 2) == ["layer1.1", "layer3.1"]
+    assert pruning.select_highest(table, 2) == ["layer2.1", "layer3.2"]
+    picks = pruning.select_random(table, 4, seed=0)
+    assert len(picks) == 4 and picks == pruning.select_random(table, 4, seed=0)
+    assert not {"layer2.0", "layer3.0"} & set(picks)
+    models.remove_units(model, picks)                               # always a valid network
+    with pytest.raises(ValueError, match=r"threshold=1.5 is not allowed: must lie in \[-1, 1\]"):
+        pruning.select_by_threshold(table, 1.5)
+    with pytest.raises(ValueError, match="n=7 is not allowed"):
+        pruning.select_random(table, 7)
+
+
+def test_costs_match_paper_a_resnet56_row():
+    # spec §8.3: ResNet-56 0.853 M parameters / 125.5 M MACs; [2,3,6] 0.487 M / 50.0 M
+    full = models.build("resnet56", num_classes=10, in_channels=3)
+    keep = {1: 2, 2: 3, 3: 6}
+    pruned = models.remove_units(full, [u.name for u in full.units()
+                                        if int(u.name.split(".")[1]) >= keep[u.stage]])
+    assert pruning.count_parameters(full) == pytest.approx(0.853e6, rel=1e-3)
+    assert pruning.count_macs(full, (3, 32, 32)) == pytest.approx(125.5e6, rel=1e-3)
+    assert pruning.count_parameters(pruned) == pytest.approx(0.487e6, rel=1e-3)
+    assert pruning.count_macs(pruned, (3, 32, 32)) == pytest.approx(50.0e6, rel=1e-3)
+    # a 3x3 conv from 1 to 1 channel on a 4x4 map with padding: 16 outputs x 9 MACs (+ bias free)
+    conv = torch.nn.Conv2d(1, 1, 3, padding=1, bias=False)
+    assert pruning.count_macs(conv, (1, 4, 4)) == 16 * 9
+
+
+def test_pruned_configs_and_finetuning(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODLIB_CACHE_DIR", str(tmp_path))
+    parent = train.TrainConfig("resnet20", dataset="digits", width=0.25, epochs=3, lr=0.05)
+    inherit = pruning.pruned_config(parent, ["layer1.1"], epochs=1, train_per_class=20)
+    scratch = pruning.pruned_config(parent, ["layer1.1"], epochs=1, train_per_class=20,
+                                    init="scratch")
+    assert inherit.parent == parent and scratch.parent is None
+    assert len({parent.key(), inherit.key(), scratch.key()}) == 3
+    assert "pruned" in inherit.checkpoint_path().name
+    with pytest.raises(ValueError, match="init='warm'"):
+        pruning.pruned_config(parent, [], init="warm")
+    with pytest.raises(ValueError, match="does not match"):
+        train.TrainConfig("vgg11", dataset="digits", width=0.25, parent=parent)
+    row = pruning.evaluate_removal(parent, ["layer1.1"], "guided", device="cpu", epochs=1,
+                                   train_per_class=20)
+    base = train.load_or_train(parent, device="cpu", progress=False)
+    assert row["removed"] == 1 and row["network"].num_blocks == [2, 3, 3]
+    assert 0 <= row["accuracy_before"] <= 1 and 0 <= row["test_accuracy"] <= 1
+    assert row["parameters"] < pruning.count_parameters(base.model)
+    assert train.load_or_train(inherit, progress=False).from_cache

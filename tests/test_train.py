@@ -52,10 +52,15 @@ def test_cache_key_covers_every_field():
     changes = {"arch": "vgg16", "dataset": "mnist", "width": 0.5, "epochs": 4, "batch_size": 64,
                "lr": 0.1, "momentum": 0.5, "weight_decay": 0.0, "schedule": "multistep",
                "milestones": (1,), "gamma": 0.5, "augment": True, "train_per_class": 10,
-               "seed": 1}
+               "seed": 1, "remove": ("features.1",),
+               "parent": train.TrainConfig("vgg11", seed=5)}
     assert set(changes) == {f.name for f in dataclasses.fields(train.TrainConfig)}
     keys = {base.key()} | {dataclasses.replace(base, **{k: v}).key() for k, v in changes.items()}
     assert len(keys) == len(changes) + 1
+    # recorded before the pruning fields existed: unset, they leave ordinary keys (and so the
+    # users' caches) alone; only a CODE_VERSION bump may change this value
+    default_vgg11 = train.TrainConfig("vgg11", width=0.25, epochs=3, train_per_class=3000)
+    assert default_vgg11.key() == "7d02e94a3205"
 
 
 def test_bad_configs_are_refused():

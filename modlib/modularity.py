@@ -74,12 +74,13 @@ def modularity(adjacency, labels) -> float:
 
 
 def _check_symmetric(rows, cols, weights, n: int) -> None:
-    forward = torch.sparse_coo_tensor(torch.stack([rows, cols]), weights, (n, n),
-                                      check_invariants=False).coalesce()
-    backward = torch.sparse_coo_tensor(torch.stack([cols, rows]), weights, (n, n),
-                                       check_invariants=False).coalesce()
-    same = (torch.equal(forward.indices(), backward.indices())
-            and torch.allclose(forward.values(), backward.values(), rtol=1e-6, atol=1e-12))
+    """Every entry (i, j, w) must have its mirror (j, i, w): compare the entries sorted by
+    (i, j) with those sorted by (j, i)."""
+    forward, backward = (rows * n + cols).numpy(), (cols * n + rows).numpy()
+    by_forward, by_backward = np.argsort(forward), np.argsort(backward)
+    w = weights.numpy()
+    same = (np.array_equal(forward[by_forward], backward[by_backward])
+            and np.allclose(w[by_forward], w[by_backward], rtol=1e-6, atol=1e-12))
     if not same:
         raise ValueError("adjacency is not symmetric: modularity here is for undirected graphs "
                          "(symmetrise with (A + A.T) / 2)")

@@ -14,8 +14,11 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
+from matplotlib.animation import PillowWriter
+from matplotlib.collections import LineCollection
+from matplotlib.lines import Line2D
 
-from . import paths, store
+from . import graphs, paths, store
 
 FIGURE_NAME = re.compile(r"^\d\d_[a-z0-9_]+$")
 FORMATS = ("png", "pdf", "svg")
@@ -109,3 +112,159 @@ def difference_heatmap(ax, q, title: str = "", labels=None) -> None:
     ax.set_ylabel("layer i")
     if title:
         ax.set_title(title)
+
+
+def savegif(animation, name: str, fps: float = 1.0, dpi: float = 90) -> None:
+    """Write a ``matplotlib.animation.Animation`` to ``figures/<name>.gif`` with ``PillowWriter``,
+    ``fps`` frames per second at ``dpi`` dots per inch, looping.
+
+    Atomic like :func:`savefig`: the GIF is written to a temporary file in ``figures/``, then
+    renamed.
+    ``name`` follows the ``NN_slug`` rule of :func:`savefig` (notebook ``04``'s drawings).
+
+    Raises:
+        ValueError: a bad name.
+    """
+    if not FIGURE_NAME.match(name):
+        raise ValueError(f"figure name {name!r} is not allowed: use NN_slug, two digits (the "
+                         "notebook's number) then lowercase letters, digits and underscores")
+
+    def write(tmp):
+        gif = tmp.with_name(tmp.name + ".gif")      # Pillow picks the format from the suffix
+        try:
+            animation.save(gif, writer=PillowWriter(fps=fps), dpi=dpi)
+            gif.replace(tmp)
+        finally:
+            gif.unlink(missing_ok=True)
+
+    store.atomic_write(paths.figures_dir() / f"{name}.gif", write)
+
+
+# --------------------------------------------------------------------------------------------
+# Relationship graphs and similarity histograms (notebooks 02-04)
+
+
+def class_palette(num_classes: int) -> list:
+    """One distinct colour per class (matplotlib's ``tab10``, then ``tab20`` beyond 10)."""
+    return sns.color_palette("tab10" if num_classes <= 10 else "tab20", num_classes)
+
+
+def class_circle_layout(labels, radius: float | None = None) -> np.ndarray:
+    """Positions ``(N, 2)`` of a circular layout grouped by class: one small circle per class,
+    the circles' centres on the unit circle in class order.
+
+    Paper A's drawings put all nodes on one circle (spec §5.1); there an intra-class edge is a
+    short chord hidden under the nodes. On its own circle, each class shows its intra-class edges
+    as chords, and inter-class edges run between the circles (notebooks 03, 04).
+    ``radius`` of the class circles defaults to ``0.8 · sin(π / C)``, so that neighbouring
+    circles do not touch.
+    """
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
+    radius = 0.8 * np.sin(np.pi / max(len(classes), 2)) if radius is None else radius
+    positions = np.empty((len(labels), 2))
+    for c, cls in enumerate(classes):
+        members = np.flatnonzero(labels == cls)
+        centre = 2 * np.pi * c / len(classes)
+        angles = centre + np.pi + 2 * np.pi * np.arange(len(members)) / len(members)
+        positions[members] = (np.array([np.cos(centre), np.sin(centre)])
+                              + radius * np.column_stack([np.cos(angles), np.sin(angles)]))
+    return positions
+
+
+def draw_graph(ax, adjacency, positions, labels, palette=None, node_size: float = 18,
+               edge_width: float = 0.9, cmap: str = "Oranges") -> None:
+    """Draw an undirected weighted graph (spec §5.1): nodes coloured by class, edges shaded by
+    weight, darker = more similar (weights normalised to the graph's own min..max).
+
+    Args:
+        ax: the axes (its frame and ticks are turned off).
+        adjacency: symmetric ``(N, N)`` dense or sparse tensor (``graphs.knn_graph`` & co).
+        positions: ``(N, 2)`` node coordinates, e.g. :func:`class_circle_layout` or
+            ``networkx.spring_layout``; keep them fixed to compare graphs.
+        labels: ``(N,)`` integer class of each node.
+        palette: one colour per class (default :func:`class_palette`).
+    """
+    labels = np.asarray(labels)
+    positions = np.asarray(positions, dtype=float)
+    palette = palette or class_palette(int(labels.max()) + 1)
+    rows, cols, weights = graphs.edge_list(adjacency)
+    upper = rows < cols
+    rows, cols, weights = rows[upper].numpy(), cols[upper].numpy(), weights[upper].numpy()
+    if len(weights):
+        order = np.argsort(weights, kind="stable")          # strong edges drawn on top
+        span = np.ptp(weights) or 1.0
+        shade = 0.3 + 0.7 * (weights[order] - weights.min()) / span
+        segments = np.stack([positions[rows[order]], positions[cols[order]]], axis=1)
+        ax.add_collection(LineCollection(segments, colors=plt.get_cmap(cmap)(shade),
+                                         linewidths=edge_width, zorder=1))
+    ax.scatter(positions[:, 0], positions[:, 1], s=node_size, c=[palette[c] for c in labels],
+               edgecolors="white", linewidths=0.3, zorder=2)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    ax.autoscale_view()
+
+
+def class_legend(fig, class_names, palette=None, **kwargs):
+    """A figure legend with one coloured marker per class; ``kwargs`` go to ``fig.legend``."""
+    palette = palette or class_palette(len(class_names))
+    handles = [Line2D([], [], marker="o", linestyle="", color=palette[c], markersize=7,
+                      label=name) for c, name in enumerate(class_names)]
+    options = {"loc": "lower center", "ncol": min(len(class_names), 5), "frameon": False}
+    return fig.legend(handles=handles, **{**options, **kwargs})
+
+
+def similarity_histograms(columns: dict, log: bool = False, row_height: float = 0.8,
+                          column_width: float = 4.6):
+    """Small multiples of :class:`graphs.SimilarityHistogram` s: one column per model, one row
+    per probe point (depth increases downwards), intra- and inter-class pairs overlaid, each
+    normalised to its own total (y = fraction of that group's pairs per bin). Every panel has
+    its own y scale, so that shapes stay visible. Spec §4, item 3; notebook 02.
+
+    Args:
+        columns: ``{model: {probe point: SimilarityHistogram}}`` (ordered); the rows are numbered
+            from 0.
+        log: logarithmic y axis.
+
+    Returns:
+        ``(fig, axes)``; unused cells (a model with fewer probe points) are hidden.
+    """
+    nrows = max(len(h) for h in columns.values())
+    ncols = len(columns)
+    height = row_height * nrows + 1.2
+    fig, axes = plt.subplots(nrows, ncols, figsize=(column_width * ncols, height), sharex=True,
+                             squeeze=False)
+    palette = sns.color_palette("colorblind")
+    groups = (("inter-class pairs", palette[0], "inter"),
+              ("intra-class pairs", palette[1], "intra"))
+    for col, (model, hists) in enumerate(columns.items()):
+        for row, (layer, h) in enumerate(hists.items()):
+            ax = axes[row, col]
+            for label, colour, attribute in groups:
+                counts = getattr(h, attribute)
+                fraction = counts / max(counts.sum(), 1)
+                ax.stairs(fraction, h.edges, fill=True, alpha=0.45, color=colour, label=label)
+                ax.stairs(fraction, h.edges, color=colour, linewidth=0.9)
+            ax.text(0.015, 0.88, f"{row} · {layer}", transform=ax.transAxes, fontsize=9,
+                    va="top", ha="left")
+            if log:
+                ax.set_yscale("log")
+            else:
+                ax.set_ylim(0, None)
+                ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(2))
+            ax.tick_params(labelsize=8, pad=1)
+            ax.grid(axis="y", visible=False)
+        axes[0, col].set_title(model, fontsize=12)
+        last = axes[len(hists) - 1, col]
+        last.set_xlabel("cosine similarity $S_{ij}$")
+        last.xaxis.set_tick_params(labelbottom=True)
+        for ax in axes[len(hists):, col]:
+            ax.set_visible(False)
+    axes[0, 0].set_xlim(-1, 1)
+    fig.supylabel("fraction of the group's pairs per bin", fontsize=11, x=0.005)
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="upper center", ncol=2, frameon=False,
+               bbox_to_anchor=(0.5, 1.0))
+    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.9 / height, top=1 - 0.75 / height,
+                        hspace=0.12, wspace=0.12)
+    return fig, axes

@@ -196,12 +196,13 @@ def execute(notebook: Path, parameters: dict) -> Path:
 
 
 def git_commit() -> str:
-    """The current commit, with ``+dirty`` when tracked files have changes; ``unknown`` without
-    git."""
+    """The current commit, with ``+dirty`` when tracked files outside ``figures/`` (which the run
+    itself rewrites) have changes; ``unknown`` without git."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=paths.root(),
                                 capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                ".", ":!figures"],
                                cwd=paths.root(), capture_output=True, text=True).stdout.strip()
         return commit + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):

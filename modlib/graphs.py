@@ -90,11 +90,16 @@ def _top_k(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``k`` largest entries of each row of ``s`` (B, M): ``(values, columns)``, both (B, k).
 
     Among equal values at the k-th place the lower column index wins (as ``heapq.nlargest``).
-    ``torch.topk`` leaves that choice open, so rows where more than ``k`` entries reach the k-th
-    value are redone with a stable sort, which keeps equal values in column order.
+    ``torch.topk`` leaves that choice open, so rows whose k-th and (k+1)-th largest values are
+    equal (a tie at the cut) are redone with a stable sort, which keeps equal values in column
+    order.
     """
-    values, columns = s.topk(k, dim=1)
-    crowded = (s >= values[:, -1:]).sum(1) > k
+    values, columns = s.topk(min(k + 1, s.shape[1]), dim=1)
+    if values.shape[1] > k:
+        crowded = values[:, k - 1] == values[:, k]
+        values, columns = values[:, :k].contiguous(), columns[:, :k].contiguous()
+    else:
+        crowded = torch.zeros(len(s), dtype=torch.bool)
     if crowded.any():
         order = torch.sort(s[crowded], dim=1, descending=True, stable=True).indices[:, :k]
         columns[crowded] = order

@@ -74,6 +74,17 @@ def check_int_list(name: str, values, low: int | None = None, high: int | None =
     return [check_int(f"{name}[{i}]", v, low, high) for i, v in enumerate(values)]
 
 
+def check_float_list(name: str, values, **bounds) -> list[float]:
+    """Return a non-empty list of finite numbers, each passing :func:`check_float` with
+    ``bounds`` (``low``, ``high``, ``low_open``, ``high_open``)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"{name}={values!r} must be a list of numbers")
+    values = list(values)
+    if not values:
+        raise ValueError(f"{name}=[] is not allowed: give at least one value")
+    return [check_float(f"{name}[{i}]", v, **bounds) for i, v in enumerate(values)]
+
+
 def _check_bounds(name, value, low, high, kind):
     if low is not None and high is not None and not low <= value <= high:
         raise ValueError(f"{name}={value!r} is not allowed: must be {kind} in [{low}, {high}]")

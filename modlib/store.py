@@ -8,6 +8,7 @@ either the old file or the new one, never a truncated checkpoint, cache entry or
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -58,13 +59,28 @@ def write_json(path: str | os.PathLike, obj) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
+def jsonable(obj):
+    """``obj`` with NumPy scalars and arrays turned into Python numbers and lists, tuples into
+    lists, and NaN into ``None`` (JSON's null: "undefined", e.g. a mean over no pairs)."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if hasattr(obj, "tolist"):                      # NumPy scalars and arrays, torch tensors
+        return jsonable(obj.tolist())
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    return obj
+
+
 def write_metrics(notebook: str, metrics: dict) -> None:
     """Write a notebook's headline numbers to ``build/metrics/<notebook>.json``.
 
-    ``notebook`` is the notebook's stem, e.g. ``"05_modularity_curves"``. The smoke tests read these
-    files and check the numbers against sane ranges.
+    ``notebook`` is the notebook's stem, e.g. ``"05_modularity_curves"``. Values pass through
+    :func:`jsonable` (NaN becomes null); infinities are refused. The smoke tests read these files
+    and check the numbers against sane ranges.
     """
-    write_json(paths.metrics_dir() / f"{notebook}.json", metrics)
+    write_json(paths.metrics_dir() / f"{notebook}.json", jsonable(metrics))
 
 
 def read_metrics(notebook: str) -> dict:

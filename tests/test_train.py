@@ -88,3 +88,11 @@ def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
     with pytest.raises(ValueError):
         store.write_json(tmp_path / "m.json", {"q": float("nan")})
+
+
+def test_metrics_are_made_json_safe():
+    import numpy as np
+    converted = store.jsonable({"q": np.float64("nan"), 3: (np.int64(7), [float("nan"), 0.5]),
+                                "a": np.array([1, 2])})
+    assert converted == {"q": None, "3": [7, [None, 0.5]], "a": [1, 2]}
+    assert type(converted["3"][0]) is int

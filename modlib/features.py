@@ -32,7 +32,9 @@ def flatten(output: torch.Tensor) -> torch.Tensor:
     return output.detach().reshape(len(output), -1).float().contiguous()
 
 
-def _resolve_layers(model: nn.Module, layers) -> list[str]:
+def resolve_layers(model: nn.Module, layers) -> list[str]:
+    """Module names to probe: ``layers`` (a name or a list) checked against the model, or
+    ``model.probe_points()`` when ``None``. Raises ``ValueError`` for unknown names."""
     if layers is None:
         if not hasattr(model, "probe_points"):
             raise ValueError("layers=None needs a model with probe_points() (see modlib.models); "
@@ -79,7 +81,7 @@ def probe(model: nn.Module, x: torch.Tensor, layers=None,
     """
     x = _check_inputs(x)
     check_int("batch_size", batch_size, low=1)
-    names = _resolve_layers(model, layers)
+    names = resolve_layers(model, layers)
     modules = dict(model.named_modules())
     device = _model_device(model)
     chunks: dict[str, list[torch.Tensor]] = {name: [] for name in names}
@@ -114,7 +116,7 @@ def iter_probe(model: nn.Module, x: torch.Tensor,
         ValueError: empty ``x``, or a name that is not a module of ``model``.
     """
     x = _check_inputs(x)
-    names = _resolve_layers(model, layers)
+    names = resolve_layers(model, layers)
     modules = dict(model.named_modules())
     device = _model_device(model)
     was_training = model.training

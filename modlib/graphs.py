@@ -61,6 +61,26 @@ def as_features(features, name: str = "features") -> torch.Tensor:
     return f
 
 
+def as_similarity(similarity) -> torch.Tensor:
+    """Validate a precomputed square ``(N, N)`` similarity matrix and return it as a tensor.
+
+    Raises:
+        ValueError: not square, N < 2, or NaN / infinite entries.
+    """
+    s = torch.as_tensor(similarity)
+    if s.ndim != 2 or s.shape[0] != s.shape[1]:
+        raise ValueError(f"similarity must be a square (N, N) matrix, got {tuple(s.shape)}")
+    return as_features(s, "similarity")
+
+
+def _check_k(k, n: int) -> int:
+    """``k`` neighbours for ``n`` samples: an integer with ``1 <= k < n``."""
+    k = check_int("k", k, low=1)
+    if k >= n:
+        raise ValueError(f"k={k} is not allowed: must be < number of samples N={n}")
+    return k
+
+
 def normalize_rows(features: torch.Tensor) -> torch.Tensor:
     """Rows scaled to unit L2 norm; rows with norm < 1e-8 are divided by 1e-8 (stay ~0)."""
     return features / features.norm(dim=1, keepdim=True).clamp_min(1e-8)
@@ -152,9 +172,7 @@ def knn_graph(features, k: int, block_size: int = 1024, dense: bool = False) -> 
     """
     x = as_features(features)
     n = len(x)
-    k = check_int("k", k, low=1)
-    if k >= n:
-        raise ValueError(f"k={k} is not allowed: must be < number of samples N={n}")
+    k = _check_k(k, n)
     block_size = check_int("block_size", block_size, low=1)
     x = normalize_rows(x)
     best_values = torch.full((n, k), -torch.inf, dtype=x.dtype)
@@ -187,14 +205,9 @@ def knn_graph_from_similarity(similarity, k: int, dense: bool = False) -> torch.
     The diagonal is ignored (treated as 0). Raises ``ValueError`` for a non-square matrix,
     NaN entries or ``k`` outside ``[1, N)``.
     """
-    s = torch.as_tensor(similarity)
-    if s.ndim != 2 or s.shape[0] != s.shape[1]:
-        raise ValueError(f"similarity must be a square (N, N) matrix, got {tuple(s.shape)}")
-    s = as_features(s, "similarity").clone()
+    s = as_similarity(similarity).clone()
     n = len(s)
-    k = check_int("k", k, low=1)
-    if k >= n:
-        raise ValueError(f"k={k} is not allowed: must be < number of samples N={n}")
+    k = _check_k(k, n)
     s.fill_diagonal_(0.0)
     values, columns = _top_k(s, k)
     rows = torch.arange(n).repeat_interleave(k)
@@ -262,12 +275,9 @@ def _upper_tiles(x: torch.Tensor,
             yield i, j, tile, upper
 
 
-def _similarity_tiles(similarity, name: str = "similarity"):
+def _similarity_tiles(similarity):
     """A precomputed ``(N, N)`` similarity matrix as one "tile" covering the pairs ``i < j``."""
-    s = torch.as_tensor(similarity)
-    if s.ndim != 2 or s.shape[0] != s.shape[1]:
-        raise ValueError(f"{name} must be a square (N, N) matrix, got {tuple(s.shape)}")
-    s = as_features(s, name)
+    s = as_similarity(similarity)
     return len(s), [(0, 0, s, torch.ones(s.shape, dtype=torch.bool).triu_(1))]
 
 

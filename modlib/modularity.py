@@ -129,7 +129,7 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, batch_size: in
     x, y = torch.as_tensor(x), torch.as_tensor(y)
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} samples but y has {len(y)} labels")
-    names = features._resolve_layers(model, layers)
+    names = features.resolve_layers(model, layers)
     batches = data.stratified_batches(y, n_batches, batch_size, seed)
     q = np.zeros((len(names), n_batches))
     for b, idx in enumerate(tqdm(batches, desc="modularity curve", unit="batch",

@@ -1,8 +1,8 @@
 """Time modlib's kNN graph + modularity against a plain reference, and check they agree.
 
 The reference follows paper A's official code (``utils/calculate_similarity.py`` and
-``utils/network_indicators.py``; see docs/modularity_curves.md): cosine similarity with NumPy, a ``heapq.nlargest`` top-k per row in Python, a dense float64 adjacency
-symmetrised as (A + Aᵀ)/2, ``networkx.from_numpy_array`` and ``networkx.community.modularity``
+``utils/network_indicators.py``; see docs/modularity_curves.md): cosine similarity with NumPy,
+a ``heapq.nlargest`` top-k per row in Python, a dense float64 adjacency symmetrised as (A + Aᵀ)/2, ``networkx.from_numpy_array`` and ``networkx.community.modularity``
 with the class partition. modlib computes the same Q with blocked torch matrix products, a
 vectorised top-k and a closed-form modularity over the edge list.
 

@@ -428,15 +428,19 @@ class Architecture:
             used), ``macs``, ``depth`` (weight layers on the longest path), ``receptive_field``
             (size at the last feature map, height axis, Araujo et al.), ``rf_coverage``
             (that size over the input height, can exceed 1), ``compression`` (D of the last
-            feature map over the input's), and :func:`vc_bounds` of (parameters, depth).
+            feature map over the input's; both NaN for a network without a spatial map), and
+            :func:`vc_bounds` of (parameters, depth).
         """
         ops = self.ops
-        last = self.last_feature_map()
         params, depth = int(ops["params"].sum()), int(ops["depth"].max())
+        try:
+            last = self.last_feature_map()
+            rf, compression = float(last["rf_h"]), float(last["cum_compression"])
+        except ValueError:                         # no spatial map (an MLP): no receptive field
+            rf, compression = math.nan, math.nan
         result = {"parameters": params, "macs": int(ops["macs"].sum()), "depth": depth,
-                  "receptive_field": float(last["rf_h"]),
-                  "rf_coverage": float(last["rf_h"]) / self.input_shape[1],
-                  "compression": float(last["cum_compression"])}
+                  "receptive_field": rf, "rf_coverage": rf / self.input_shape[1],
+                  "compression": compression}
         if params >= 2 and depth >= 1:
             result.update(vc_bounds(params, depth))
         return result

@@ -37,6 +37,15 @@ def test_counts_torchvision_models(name):
     assert summary["macs"] == pruning.count_macs(model, (3, 32, 32))
 
 
+def test_mlp_has_counts_but_no_receptive_field():
+    model = models.build("mlp", width=0.25)
+    summary = A.trace(model, (1, 28, 28)).summary()
+    assert summary["parameters"] == sum(p.numel() for p in model.parameters())
+    assert summary["macs"] == pruning.count_macs(model, (1, 28, 28))
+    assert summary["depth"] == 4                         # three hidden layers and the head
+    assert math.isnan(summary["receptive_field"]) and math.isnan(summary["compression"])
+
+
 def test_known_depths_and_receptive_fields_at_224():
     # depths by the usual naming; receptive fields at the last feature map as published for
     # these layouts (VGG-16: 212, Araujo et al. 2019, Table 1; ResNet-50 v1.5 (torchvision,

@@ -375,8 +375,9 @@ class Architecture:
       ``compression`` (local ``D_out / D_in``), ``weight_layer`` (bool), ``depth`` (weight
       layers on the longest path from the input to this op's output), ``rf_h``, ``rf_w``
       (receptive field sizes), ``jump_h``, ``jump_w``, ``start_h``, ``start_w`` (relative to the
-      network's input), ``cum_params``, ``cum_macs`` (over every op the output depends on) and
-      ``cum_compression`` (``d_out`` over the input dimension).
+      network's input), ``cum_params``, ``cum_macs`` (over every op the output depends on),
+      ``cum_compression`` (``d_out`` over the input dimension) and ``cum_log10_vc_upper``
+      (:func:`vc_bounds` of ``cum_params`` and ``depth``: the sub-network up to this op).
     * ``input_shape``: ``(C, H, W)``; ``module_outputs``: module path → fx node of its output.
 
     Introduced in notebook 10_architecture_metrics.
@@ -661,6 +662,9 @@ def _measure(gm: fx.GraphModule, modules: dict, input_shape: tuple) -> pd.DataFr
     ops = ops.drop(columns="_ancestors")
     ops["cum_params"], ops["cum_macs"] = cum_p, cum_m
     ops["cum_compression"] = ops["d_out"] / d_input
+    ops["cum_log10_vc_upper"] = [
+        vc_bounds(int(w), int(depth))["log10_vc_upper"] if w >= 2 and depth >= 1 else math.nan
+        for w, depth in zip(ops["cum_params"], ops["depth"])]
     return ops
 
 

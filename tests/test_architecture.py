@@ -71,6 +71,10 @@ def test_cumulative_counts_follow_ancestors():
     assert arch.row("layer1.0")["cum_params"] == stem_and_first
     assert arch.row("layer1.0")["d_out"] == 8 * 28 * 28
     assert arch.row("layer3.2")["cum_compression"] == pytest.approx(32 * 7 * 7 / 784)
+    w, depth = arch.row("layer1.0")["cum_params"], arch.row("layer1.0")["depth"]
+    assert depth == 3
+    assert arch.row("layer1.0")["cum_log10_vc_upper"] == pytest.approx(
+        math.log10(w * depth * math.log2(w)))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -36,6 +36,9 @@ def check(m: dict) -> None:
         assert all(-0.5 <= q < 0.9 for q in t["Q"])
         assert all(b >= a for a, b in zip(t["coverage"], t["coverage"][1:]))   # grows with depth
         assert 1 <= t["first_full_coverage"] <= n
+        gain, first = t["Q"][-1] - t["Q"][0], t["first_full_coverage"]
+        if gain > 0:
+            assert t["share_before_cover"] == pytest.approx((t["Q"][first - 1] - t["Q"][0]) / gain)
         assert t["coverage"][t["first_full_coverage"] - 1] >= 1
         for key in ("rho_coverage", "rho_compression"):
             assert t[key] is None or -1 <= t[key] <= 1

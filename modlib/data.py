@@ -339,18 +339,22 @@ def class_indices(labels, n: int | None = None, name: str = "labels") -> torch.T
     """
     if isinstance(labels, torch.Tensor):
         labels = labels.detach().cpu().numpy()
-    if isinstance(labels, (list, tuple)) and any(isinstance(v, tuple) for v in labels):
-        array = np.empty(len(labels), dtype=object)     # tuples are names, not rows
-        array[:] = labels
+    if isinstance(labels, (list, tuple)) and not any(isinstance(v, (list, np.ndarray))
+                                                     for v in labels):
+        array = np.empty(len(labels), dtype=object)     # NumPy would turn [1, "1"] into strings
+        array[:] = labels                               # and tuples into rows
     else:
         array = np.asarray(labels)
     if array.ndim != 1 or (n is not None and len(array) != n):
         expected = f"(N,) = ({n},)" if n is not None else "(N,)"
         raise ValueError(f"{name} must have shape {expected}, got {array.shape}")
-    if array.dtype.kind in "fc" or (array.dtype.kind == "O" and any(
-            isinstance(v, (float, complex, np.floating, np.complexfloating)) for v in array)):
+    numeric = (float, complex, np.floating, np.complexfloating)
+    bad = (f"dtype {array.dtype}" if array.dtype.kind in "fc" else next(
+        (f"{type(v).__name__} label {v!r}" for v in array if isinstance(v, numeric)), None)
+        if array.dtype.kind == "O" else None)
+    if bad is not None:
         raise TypeError(f"{name} must be integers, strings or other hashable class names, got "
-                        f"dtype {array.dtype}")
+                        f"{bad}")
     if array.dtype.kind != "O":
         return torch.from_numpy(np.unique(array, return_inverse=True)[1].reshape(-1)).long()
     try:

@@ -6,6 +6,7 @@ import math
 import networkx as nx
 import numpy as np
 import pytest
+import scipy.sparse
 import torch
 
 from modlib import graphs, modularity, sparsification
@@ -244,3 +245,19 @@ def test_other_bad_input_is_refused():
         sparsification.threshold_graph(features, 0.5)
     with pytest.raises(ValueError, match="block_size=0 is not allowed"):
         sparsification.top_fraction_graph(torch.randn(12, 3), 0.5, block_size=0)
+
+
+def test_string_labels_and_scipy_adjacency():
+    rng = np.random.default_rng(8)
+    codes = rng.integers(0, 3, 90)
+    names = np.array(["bag", "boot", "shirt"])[codes]
+    features = rng.standard_normal((3, 6))[codes] + rng.standard_normal((90, 6))
+    by_code = sparsification.similarity_histogram(features, codes, bins=20)
+    by_name = sparsification.similarity_histogram(features, list(names), bins=20)
+    np.testing.assert_array_equal(by_code.intra, by_name.intra)
+    np.testing.assert_array_equal(by_code.inter, by_name.inter)
+    adjacency = sparsification.threshold_graph(features, 0.5)
+    expected = sparsification.graph_stats(adjacency, codes)
+    scipy_adjacency = scipy.sparse.csr_matrix(adjacency.to_dense().numpy())
+    assert sparsification.graph_stats(scipy_adjacency, names) == expected
+    assert expected["edges"] == nx.from_scipy_sparse_array(scipy_adjacency).number_of_edges()

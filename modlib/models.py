@@ -2,7 +2,8 @@
 
 Three families, all small enough to train on a CPU with a width multiplier:
 
-* :class:`VGG` — CIFAR-style VGG with batch norm (spec §7.1): 3x3 conv + BN + ReLU blocks in five
+* :class:`VGG` — CIFAR-style VGG with batch norm, as in paper A's code
+  (``docs/training.md``): 3x3 conv + BN + ReLU blocks in five
   stages separated by 2x2 max-pooling, and the paper's 512-512 classifier. Pooling uses
   ``ceil_mode=True``, so 28x28 Fashion-MNIST images shrink 28→14→7→4→2→1 and the classifier sees
   the same 1x1 map as with 32x32 CIFAR images.
@@ -12,10 +13,12 @@ Three families, all small enough to train on a CPU with a width multiplier:
 * :class:`MLP` — a fully connected baseline.
 
 *Probe points* are the modules whose outputs make the points of a modularity curve, in forward
-order. The default (``kind="paper"``) follows paper A's hooks (spec §2.2): for VGG every conv's raw
+order. The default (``kind="paper"``) follows paper A's hooks (``docs/training.md``, "Probe points"): for VGG every conv's raw
 output (before BN and ReLU); for ResNets the stem conv's raw output and then every residual block's
 output (after the addition and ReLU). ``kind="post-activation"`` takes the ReLU output instead
-(an ablation, spec §11 question 2).
+(an ablation, ``docs/training.md``).
+
+Costs: :func:`count_parameters`.
 
 *Units* are what layer pruning can remove: a VGG conv block (conv + BN + ReLU) or a ResNet block.
 """
@@ -99,7 +102,7 @@ class ConvBlock(nn.Sequential):
 
 
 class VGG(nn.Module):
-    """CIFAR-style VGG-BN (spec §7.1).
+    """CIFAR-style VGG-BN, the layout of paper A's code (``docs/training.md``).
 
     Args:
         config: channel counts and ``"M"`` (max-pool), e.g. ``VGG_CONFIGS["vgg11"]``; a pruned
@@ -198,7 +201,7 @@ class BasicBlock(nn.Module):
 
 
 class CifarResNet(nn.Module):
-    """ResNet for small images (He et al. 2016 §4.2; akamaster layout, spec §7.1).
+    """ResNet for small images (He et al. 2016, section 4.2; akamaster layout, ``docs/training.md``).
 
     Args:
         num_blocks: blocks per stage, e.g. ``[9, 9, 9]`` for ResNet-56; a pruned network is a
@@ -324,7 +327,8 @@ def build(arch: str, num_classes: int = 10, in_channels: int = 1, width: float =
 def remove_units(model: nn.Module, names) -> nn.Module:
     """A shallower copy of ``model`` without the units ``names``; all other weights inherited.
 
-    VGG: the removed convs are dropped from the config and the survivors re-stacked (spec §8.1);
+    VGG: the removed convs are dropped from the config and the survivors re-stacked, as in paper A's pruned
+    VGGs;
     ResNet: each stage is rebuilt with fewer blocks. Surviving units keep their order and their
     weights (conv, BN statistics, classifier), so the result computes the original function minus
     the removed units, ready for fine-tuning.
@@ -380,3 +384,17 @@ def remove_units(model: nn.Module, names) -> nn.Module:
         state[key] = old_state[source].clone()
     new.load_state_dict(state)
     return new.train(model.training)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters: weights, biases, BN scales and shifts (BN running
+    statistics are buffers, not parameters, and are not counted).
+
+    For a 3x3 conv block from ``c_in`` to ``c_out`` channels: ``9 c_in c_out + c_out`` (conv) plus
+    ``2 c_out`` (BN). Used for the model table of notebook 01 and the cost columns of pruning.
+
+    Introduced in notebook 01_train_models.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    return sum(p.numel() for p in model.parameters())

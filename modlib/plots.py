@@ -220,7 +220,8 @@ def similarity_histograms(columns: dict, log: bool = False, row_height: float = 
     """Small multiples of :class:`sparsification.SimilarityHistogram` s: one column per model,
     one row per probe point (depth increases downwards), intra- and inter-class pairs overlaid, each
     normalised to its own total (y = fraction of that group's pairs per bin). Every panel has
-    its own y scale, so that shapes stay visible. Paper B's histograms; notebook 02.
+    its own y scale, so that shapes stay visible. Paper B's first perspective
+    (``docs/similarity_graphs.md``); introduced in notebook 02_similarity_histograms.
 
     Args:
         columns: ``{model: {probe point: SimilarityHistogram}}`` (ordered); the rows are numbered
@@ -268,4 +269,226 @@ def similarity_histograms(columns: dict, log: bool = False, row_height: float = 
                bbox_to_anchor=(0.5, 1.0))
     fig.subplots_adjust(left=0.05, right=0.99, bottom=0.9 / height, top=1 - 0.75 / height,
                         hspace=0.12, wspace=0.12)
+    return fig, axes
+
+
+# --------------------------------------------------------------------------------------------
+# Grids of per-layer numbers, drawings and embeddings (notebooks 01-04)
+
+
+def depth_grid(table, ylabels: dict | None = None, colors: dict | None = None,
+               ramp: bool = False, yscale: dict | None = None, hlines: dict | None = None,
+               panel_width: float = 4.9, panel_height: float = 2.8):
+    """Numbers over depth, one column per model and one row per quantity, one line per series.
+
+    Args:
+        table: long ``DataFrame`` with columns ``model``, ``row`` (the quantity), ``series`` (one
+            line), ``layer`` (x, the probe point) and ``value`` (y); panels, rows and lines keep
+            the order of first appearance. A NaN value leaves a gap in its line.
+        ylabels: ``{row: y-axis label}`` (default: the row's name).
+        colors: ``{series: colour}``; default: the colour-blind palette in order of appearance.
+        ramp: colour the lines of each panel along viridis in their order instead (a sweep).
+        yscale: ``{row: "log" | "linear"}``.
+        hlines: ``{row: y}`` for a dotted reference line (e.g. the ``1 − 1/C`` ceiling of Q).
+
+    Returns:
+        ``(fig, axes)`` with ``axes[row, model]``; the y axis is shared along each row and every
+        row has its legend right of its last panel.
+
+    Introduced in notebook 02_similarity_histograms (used by 03 and 04).
+    """
+    models_, rows = list(dict.fromkeys(table["model"])), list(dict.fromkeys(table["row"]))
+    palette = sns.color_palette("colorblind")
+    colors = colors or {s: palette[i % len(palette)]
+                        for i, s in enumerate(dict.fromkeys(table["series"]))}
+    fig, axes = plt.subplots(len(rows), len(models_), sharey="row", squeeze=False,
+                             figsize=(panel_width * len(models_) + 1.6, panel_height * len(rows)))
+    for (r, row), (c, model) in ((a, b) for a in enumerate(rows) for b in enumerate(models_)):
+        ax, part = axes[r, c], table[(table["row"] == row) & (table["model"] == model)]
+        series = list(dict.fromkeys(part["series"]))
+        for i, name in enumerate(series):
+            line = part[part["series"] == name]
+            colour = plt.get_cmap("viridis")(0.9 * i / max(1, len(series) - 1)) if ramp \
+                else colors[name]
+            ax.plot(line["layer"], line["value"], marker="o", ms=3.5, color=colour, label=name)
+        if hlines and row in hlines:
+            ax.axhline(hlines[row], color="grey", linestyle=":", linewidth=1.2)
+        ax.set(yscale=(yscale or {}).get(row, "linear"), xticks=sorted(part["layer"].unique()))
+        ax.set_title(model if r == 0 else "", fontsize=11)
+        ax.set_ylabel((ylabels or {}).get(row, row) if c == 0 else "")
+        ax.set_xlabel("probe point (layer)" if r == len(rows) - 1 else "")
+        if c == len(models_) - 1:
+            ax.legend(fontsize=8.5, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return fig, axes
+
+
+def similarity_heatmaps(columns: dict, vmin: float = 1e-5, vmax: float = 0.2):
+    """Each model's similarity histograms as one heat map: a row per probe point (fraction of all
+    pairs per bin, logarithmic colour scale), so mass moving along the similarity axis shows as a
+    band drifting with depth.
+
+    Args:
+        columns: ``{model: {probe point: SimilarityHistogram}}`` as for
+            :func:`similarity_histograms`.
+        vmin, vmax: ends of the logarithmic colour scale (empty bins are left white).
+
+    Returns:
+        ``(fig, axes)``.
+
+    Introduced in notebook 02_similarity_histograms.
+    """
+    from matplotlib.colors import LogNorm
+
+    fig, axes = plt.subplots(1, len(columns), figsize=(5.0 * len(columns), 4.8), squeeze=False)
+    norm = LogNorm(vmin=vmin, vmax=vmax)
+    for ax, (model, hists) in zip(axes.flat, columns.items()):
+        matrix = np.stack([h.counts / h.n_pairs for h in hists.values()])
+        image = ax.imshow(np.where(matrix > 0, matrix, np.nan), aspect="auto", cmap="rocket_r",
+                          norm=norm, extent=(-1, 1, len(matrix) - 0.5, -0.5),
+                          interpolation="none")
+        ax.set_yticks(range(len(matrix)))
+        ax.set(xlabel="cosine similarity $S_{ij}$", title=model)
+        ax.grid(False)
+    axes.flat[0].set_ylabel("probe point (0 = input pixels)")
+    fig.colorbar(image, ax=axes.ravel().tolist(), label="fraction of all pairs per bin (log)",
+                 shrink=0.9, pad=0.015)
+    return fig, axes
+
+
+def _panel_grid(n: int, ncols: int, width: float, height: float):
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows + 0.6),
+                             squeeze=False)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat)[:n]
+
+
+def graph_grid(adjacencies, positions, labels, titles, class_names, ncols: int = 5,
+               suptitle: str = "", **draw_options):
+    """Small multiples of graphs on the same node positions (:func:`draw_graph`), so that only
+    the edges change from panel to panel, with one class legend below.
+
+    Args:
+        adjacencies: list of ``(N, N)`` adjacencies (e.g. one kNN graph per probe point).
+        positions: ``(N, 2)`` fixed node coordinates; labels: ``(N,)`` classes.
+        titles: one title per panel; class_names: legend entries.
+        draw_options: passed to :func:`draw_graph` (``node_size``, ``edge_width``).
+
+    Returns:
+        ``(fig, axes)`` (the visible panels).
+
+    Introduced in notebook 04_community_visualisation (also used by 03).
+    """
+    fig, axes = _panel_grid(len(adjacencies), ncols, 3.3 if len(adjacencies) > 3 else 5.2,
+                            3.9 if len(adjacencies) > 3 else 5.4)
+    for ax, adjacency, title in zip(axes, adjacencies, titles):
+        draw_graph(ax, adjacency, positions, labels, **draw_options)
+        ax.set_title(title, fontsize=10.5)
+    class_legend(fig, class_names, bbox_to_anchor=(0.5, 0.0))
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=13)
+    fig.tight_layout(rect=(0, 0.08, 1, 0.97), h_pad=2.0)
+    return fig, axes
+
+
+def embedding_grid(embeddings: dict, labels, class_names, ncols: int = 5, suptitle: str = ""):
+    """Scatter plots of 2-D embeddings ``{title: (N, 2)}`` (e.g. UMAP of each probe point),
+    points coloured by class, equal aspect, no ticks (embedding axes have no units).
+
+    Returns:
+        ``(fig, axes)`` (the visible panels).
+
+    Introduced in notebook 04_community_visualisation.
+    """
+    labels = np.asarray(labels)
+    palette = class_palette(len(class_names))
+    fig, axes = _panel_grid(len(embeddings), ncols, 3.3, 3.4)
+    for ax, (title, points) in zip(axes, embeddings.items()):
+        ax.scatter(points[:, 0], points[:, 1], s=5, c=[palette[c] for c in labels],
+                   linewidths=0)
+        ax.set_title(title, fontsize=10.5)
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_aspect("equal", adjustable="datalim")
+    class_legend(fig, class_names, bbox_to_anchor=(0.5, 0.0))
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=13)
+    fig.tight_layout(rect=(0, 0.08, 1, 0.97))
+    return fig, axes
+
+
+def graph_animation(adjacencies, layouts: dict, labels, class_names, titles):
+    """An animation with one frame per graph, one panel per layout ``{name: (N, 2)}``; write it
+    with :func:`savegif`. ``titles``: one figure title per frame.
+
+    Returns:
+        ``(fig, animation)``; close ``fig`` after saving.
+
+    Introduced in notebook 04_community_visualisation.
+    """
+    from matplotlib.animation import FuncAnimation
+
+    fig, axes = plt.subplots(1, len(layouts), figsize=(5 * len(layouts), 5.6), squeeze=False)
+
+    def frame(i):
+        for ax, (name, positions) in zip(axes.flat, layouts.items()):
+            ax.clear()
+            draw_graph(ax, adjacencies[i], positions, labels)
+            ax.set_title(name, fontsize=11)
+        fig.suptitle(titles[i], fontsize=13)
+        return list(axes.flat)
+
+    class_legend(fig, class_names, bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, 0.1, 1, 0.93))
+    return fig, FuncAnimation(fig, frame, frames=len(adjacencies), blit=False)
+
+
+def contingency_heatmap(classes, found, class_names, title: str = ""):
+    """Images per (class, found community), classes as rows; the communities are renumbered by
+    the class most of their images belong to (then by size), so that a partition matching the
+    classes shows as a diagonal.
+
+    Args:
+        classes: ``(N,)`` class indices; found: ``(N,)`` community indices.
+
+    Returns:
+        ``(fig, ax, table)`` with the reordered ``pandas`` contingency table.
+
+    Introduced in notebook 04_community_visualisation.
+    """
+    import pandas as pd
+
+    table = pd.crosstab(pd.Series([class_names[c] for c in np.asarray(classes)], name="class"),
+                        pd.Series(np.asarray(found), name="community"))
+    table = table.reindex([n for n in class_names if n in table.index])
+    counts = table.to_numpy()
+    table = table.iloc[:, np.lexsort((-counts.max(0), counts.argmax(0)))]
+    table.columns = range(table.shape[1])
+    fig, ax = plt.subplots(figsize=(0.55 * table.shape[1] + 3.2, 5.2))
+    sns.heatmap(table, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax,
+                annot_kws={"fontsize": 9})
+    ax.set(xlabel="community found (renumbered)", title=title)
+    fig.tight_layout()
+    return fig, ax, table
+
+
+def sample_grid(split, per_class: int = 8):
+    """The first ``per_class`` images of each class of a ``data.ImageSplit``, one row per class.
+
+    Introduced in notebook 01_train_models.
+    """
+    y = split.y.numpy()
+    fig, axes = plt.subplots(split.num_classes, per_class,
+                             figsize=(per_class, split.num_classes * 1.0), squeeze=False)
+    for c, row in enumerate(axes):
+        for ax, i in zip(row, np.flatnonzero(y == c)[:per_class]):
+            image = split.x[i].permute(1, 2, 0).numpy()
+            image = (image - image.min()) / (np.ptp(image) or 1.0)     # back to [0, 1]
+            ax.imshow(image.squeeze(), cmap="gray_r" if image.shape[-1] == 1 else None)
+        for ax in row:
+            ax.set_xticks([]), ax.set_yticks([])
+        row[0].set_ylabel(split.classes[c], rotation=0, ha="right", va="center", fontsize=9)
+    fig.tight_layout()
     return fig, axes

@@ -34,6 +34,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from . import data, models, train
 from .checks import check_choice, check_float, check_int
+from .models import count_parameters  # noqa: F401  (moved to models; kept importable here)
 
 
 def unit_table(model: nn.Module, curve: pd.DataFrame) -> pd.DataFrame:
@@ -136,11 +137,6 @@ def _check_count(table, n):
 
 # --------------------------------------------------------------------------------------------
 # Costs
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of parameters (weights, biases, BN scales and shifts; not BN running statistics)."""
-    return sum(p.numel() for p in model.parameters())
 
 
 @torch.no_grad()

@@ -60,3 +60,18 @@ def test_bad_arguments():
         models.build("vgg11", width=0.0)
     with pytest.raises(ValueError, match="kind='relu'"):
         models.build("vgg11").probe_points("relu")
+
+
+def test_count_parameters_by_hand():
+    # VGG-11 at width 1 on 1-channel 28x28 images: convs 1-64-128-256-256-512-512-512-512,
+    # each 9·c_in·c_out + c_out (bias) + 2·c_out (BN); classifier 512-512-512-10
+    channels = [1, 64, 128, 256, 256, 512, 512, 512, 512]
+    convs = sum(9 * a * b + 3 * b for a, b in zip(channels, channels[1:]))
+    classifier = (512 * 512 + 512) * 2 + 512 * 10 + 10
+    model = models.build("vgg11", num_classes=10, in_channels=1, width=1.0, image_size=28)
+    assert models.count_parameters(model) == convs + classifier
+    # ResNet-20 stem only: a 3x3 conv without bias and a BN
+    resnet = models.build("resnet20", num_classes=10, in_channels=3, width=1.0)
+    assert models.count_parameters(resnet.conv1) == 9 * 3 * 16
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        models.count_parameters([torch.zeros(3)])

@@ -173,3 +173,50 @@ def test_non_finite_complex_and_cancelling_weights_are_refused():
         modularity.modularity(a + 1j * a, labels)
     with pytest.raises(TypeError, match="labels must be integers, strings .* got dtype complex"):
         modularity.modularity(a, np.array(labels) + 0j)
+
+
+def test_louvain_communities_match_networkx():
+    # the same seed gives networkx's own partition, renumbered by smallest member
+    rng = np.random.default_rng(5)
+    a = random_graph(rng, 60, 0.1, weighted=True)
+    for resolution in (0.5, 1.0, 2.0):
+        found = modularity.louvain_communities(a, resolution=resolution, seed=3)
+        expected = nx.community.louvain_communities(nx.from_numpy_array(a), weight="weight",
+                                                    resolution=resolution, seed=3)
+        assert {frozenset(np.flatnonzero(found == c)) for c in np.unique(found)} == \
+            {frozenset(members) for members in expected}
+        assert found.dtype == np.int64 and found[0] == 0
+        firsts = [np.flatnonzero(found == c).min() for c in range(found.max() + 1)]
+        assert firsts == sorted(firsts)                 # numbered by smallest member
+        # and Q of that partition equals networkx's modularity of the same partition
+        assert modularity.modularity(a, found) == pytest.approx(
+            nx.community.modularity(nx.from_numpy_array(a), expected), abs=1e-12)
+
+
+def test_louvain_finds_planted_cliques():
+    # three 5-cliques joined in a ring by single edges: Louvain recovers the three cliques
+    a = np.zeros((15, 15))
+    for c in range(3):
+        members = range(5 * c, 5 * c + 5)
+        for i in members:
+            for j in members:
+                if i != j:
+                    a[i, j] = 1.0
+    for i, j in [(4, 5), (9, 10), (14, 0)]:
+        a[i, j] = a[j, i] = 1.0
+    found = modularity.louvain_communities(torch.tensor(a).to_sparse(), seed=0)
+    assert found.tolist() == [0] * 5 + [1] * 5 + [2] * 5
+    # 33 edges, 10 inside each clique, each clique's strength 22: Q = 3 (10/33 - (22/66)^2)
+    assert modularity.modularity(a, found) == pytest.approx(30 / 33 - 1 / 3, abs=1e-12)
+    # an isolated node is a community of its own
+    b = np.zeros((16, 16))
+    b[:15, :15] = a
+    assert modularity.louvain_communities(b, seed=0)[15] == 3
+
+
+def test_louvain_refuses_bad_input():
+    a = np.ones((4, 4)) - np.eye(4)
+    with pytest.raises(ValueError, match="resolution=0"):
+        modularity.louvain_communities(a, resolution=0)
+    with pytest.raises(ValueError, match="square"):
+        modularity.louvain_communities(np.ones((3, 4)))

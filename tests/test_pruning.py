@@ -23,7 +23,7 @@ def test_removal_keeps_every_other_weight_and_counts_add_up():
     assert pruned(torch.randn(2, 1, 28, 28)).shape == (2, 10)
     removed_params = sum(p.numel() for name in remove
                          for p in model.get_submodule(name).parameters())
-    assert pruning.count_parameters(pruned) == pruning.count_parameters(model) - removed_params
+    assert models.count_parameters(pruned) == models.count_parameters(model) - removed_params
     assert pruned.config == [64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, "M",
                              512, 512, "M"]
     # surviving units, in order, carry the original tensors (conv weights and BN statistics)
@@ -103,9 +103,9 @@ def test_costs_match_paper_a_resnet56_row():
     keep = {1: 2, 2: 3, 3: 6}
     pruned = models.remove_units(full, [u.name for u in full.units()
                                         if int(u.name.split(".")[1]) >= keep[u.stage]])
-    assert pruning.count_parameters(full) == pytest.approx(0.853e6, rel=1e-3)
+    assert models.count_parameters(full) == pytest.approx(0.853e6, rel=1e-3)
     assert pruning.count_macs(full, (3, 32, 32)) == pytest.approx(125.5e6, rel=1e-3)
-    assert pruning.count_parameters(pruned) == pytest.approx(0.487e6, rel=1e-3)
+    assert models.count_parameters(pruned) == pytest.approx(0.487e6, rel=1e-3)
     assert pruning.count_macs(pruned, (3, 32, 32)) == pytest.approx(50.0e6, rel=1e-3)
     # a 3x3 conv from 1 to 1 channel on a 4x4 map with padding: 16 outputs x 9 MACs (+ bias free)
     conv = torch.nn.Conv2d(1, 1, 3, padding=1, bias=False)
@@ -130,5 +130,5 @@ def test_pruned_configs_and_finetuning(tmp_path, monkeypatch):
     base = train.load_or_train(parent, device="cpu", progress=False)
     assert row["removed"] == 1 and row["network"].num_blocks == [2, 3, 3]
     assert 0 <= row["accuracy_before"] <= 1 and 0 <= row["test_accuracy"] <= 1
-    assert row["parameters"] < pruning.count_parameters(base.model)
+    assert row["parameters"] < models.count_parameters(base.model)
     assert train.load_or_train(inherit, progress=False).from_cache

@@ -1,7 +1,8 @@
 """Newman's modularity Q of a weighted graph under a partition, and modularity curves of models.
 
 For a symmetric weighted adjacency ``A`` without self-loops and a partition ``c`` (by default the
-ground-truth class of each sample), paper A's poster gives (spec §3.1)::
+ground-truth class of each sample), paper A's ECCV poster (Lu et al., ECCV 2022, arXiv 2111.12485)
+and Newman, Phys. Rev. E 70, 056131 (2004) give (``docs/modularity_curves.md``)::
 
     Q = 1/(2W) · Σ_ij [ A_ij − s_i s_j / (2W) ] · δ(c_i, c_j)
 
@@ -15,7 +16,9 @@ tests check it against networkx to 1e-9.
 
 The *modularity curve* of a model is ``Q_1 … Q_L`` over its probe points, each ``Q_l`` the
 modularity of the kNN graph (``graphs.knn_graph``) of layer ``l``'s features under the class
-partition, averaged over disjoint class-balanced batches (spec §2.1, §3.3).
+partition, averaged over disjoint class-balanced batches (``docs/modularity_curves.md``). Paper
+B's curves (Q of the top-fraction or τ-threshold subgraph of the dense similarity graph,
+notebook 03) come from the same function with ``graph="top-fraction"`` or ``"threshold"``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import torch
 from .progress import bar as progress_bar
 
 from . import data, features, graphs
-from .checks import check_int
+from .checks import check_choice, check_float, check_int
 
 
 def _as_labels(labels, n: int) -> torch.Tensor:
@@ -40,7 +43,7 @@ def _as_labels(labels, n: int) -> torch.Tensor:
 
 
 def modularity(adjacency, labels) -> float:
-    """Newman's weighted modularity ``Q`` of the partition ``labels`` (spec §3.1-3.2).
+    """Newman's weighted modularity ``Q`` of the partition ``labels`` (``docs/modularity_curves.md``).
 
     Args:
         adjacency: symmetric ``(N, N)`` weights without self-loops: a dense or sparse torch
@@ -91,38 +94,118 @@ def knn_modularity(layer_features, labels, k: int = 3) -> float:
     return modularity(graphs.knn_graph(layer_features, k), labels)
 
 
+def intra_class_share(adjacency, labels) -> float:
+    """``P_intra``: the share of the total edge weight that joins two nodes of the same class.
+
+    ``P_intra = Σ_c e_c``, the first term of ``Q = Σ_c (e_c − a_c²)``; with ``C`` balanced
+    classes ``Σ_c a_c² ≈ 1/C``, so ``Q ≈ P_intra − 1/C`` (``docs/modularity_curves.md``). It is
+    also paper B's "intra-class" quantity as this project reads it (notebook 03).
+
+    Args:
+        adjacency: symmetric ``(N, N)`` weights (dense or sparse tensor, or NumPy array).
+        labels: ``(N,)`` integer class of each node.
+
+    Returns:
+        a float in ``[0, 1]`` for non-negative weights.
+
+    Raises:
+        ValueError: labels of the wrong length, NaN weights, or a graph without edges.
+        TypeError: non-integer labels.
+
+    Introduced in notebook 05_modularity_curves.
+    """
+    rows, cols, weights = graphs.edge_list(adjacency)
+    y = _as_labels(labels, adjacency.shape[0])
+    if torch.isnan(weights).any():
+        raise ValueError("adjacency contains NaN weights")
+    total = weights.sum()
+    if len(weights) == 0 or total == 0:
+        raise ValueError("the graph has no edges (total weight 0): P_intra is undefined")
+    return float(weights[y[rows] == y[cols]].sum() / total)
+
+
+GRAPH_KINDS = ("knn", "top-fraction", "threshold")
+"""The graphs a modularity curve can be computed on: paper A's kNN graph (parameter ``k``) and
+paper B's important subgraph of the dense similarity graph as notebook 03 builds it, either the
+top fraction ``p`` of all pairs or every pair with similarity ``>= tau``."""
+
+
+def graph_modularity(layer_features, labels, graph: str = "knn", k: int = 3, p: float = 0.01,
+                     tau: float = 0.9) -> float:
+    """``Q`` of one layer's graph of kind ``graph`` (see :data:`GRAPH_KINDS`) under ``labels``.
+
+    Args:
+        layer_features: ``(N, D)`` float features of N samples.
+        labels: ``(N,)`` integer classes.
+        graph: ``"knn"`` (``k`` neighbours, ``graphs.knn_graph``), ``"top-fraction"`` (the
+            ``ceil(p · N(N−1)/2)`` most similar pairs, ``graphs.top_fraction_graph``) or
+            ``"threshold"`` (pairs with ``S_ij >= tau``, ``graphs.threshold_graph``).
+
+    Returns:
+        ``Q``; NaN when a top-fraction or threshold graph has no edge (a threshold above every
+        similarity). A kNN graph without edges (all-zero features) raises, as
+        :func:`modularity` does.
+
+    Raises:
+        ValueError: an unknown ``graph`` or a bad parameter of its rule.
+
+    Introduced in notebook 06_layer_pruning (paper B's curves; the graphs are notebook 03's).
+    """
+    check_choice("graph", graph, GRAPH_KINDS)
+    if graph == "knn":
+        return knn_modularity(layer_features, labels, k)
+    if graph == "top-fraction":
+        adjacency = graphs.top_fraction_graph(layer_features, p)
+    else:
+        adjacency = graphs.threshold_graph(layer_features, tau)
+    if graphs.edge_list(adjacency)[2].sum() == 0:
+        return float("nan")
+    return modularity(adjacency, labels)
+
+
 def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, batch_size: int = 500,
                      seed: int = 0, layers=None, stream: bool = False,
-                     progress: bool = True) -> pd.DataFrame:
-    """Modularity of every probe point's kNN graph, mean ± std over disjoint batches.
+                     progress: bool = True, graph: str = "knn", p: float = 0.01,
+                     tau: float = 0.9) -> pd.DataFrame:
+    """Modularity of every probe point's graph, mean ± std over disjoint batches.
 
-    Paper A's protocol (spec §2.1-§3.3): ``n_batches`` disjoint batches of ``batch_size`` samples,
-    one kNN graph per batch and layer, ``Q`` under the ground-truth classes, mean and (population)
-    standard deviation over batches. Our batches are class-balanced and seeded
-    (``data.stratified_batches``) rather than the first test images in file order.
+    Paper A's protocol (its official code; ``docs/modularity_curves.md``): ``n_batches`` disjoint
+    batches of ``batch_size`` samples, one kNN graph per batch and layer, ``Q`` under the
+    ground-truth classes, mean and (population) standard deviation over batches. Our batches are
+    class-balanced and seeded (``data.stratified_batches``) rather than the first test images in
+    file order. With ``graph="top-fraction"`` or ``"threshold"`` the same protocol gives paper B's
+    curves (:func:`graph_modularity`); a layer where some batch's graph has no edge gets NaN.
 
     Args:
         model: a network from ``modlib.models`` (or any module, with ``layers`` given).
         x: ``(N, C, H, W)`` inputs, ``N >= n_batches * batch_size``.
         y: ``(N,)`` integer labels.
-        k: neighbours per node, ``1 <= k < batch_size``.
+        k: neighbours per node, ``1 <= k < batch_size`` (``graph="knn"``).
         n_batches, batch_size: the batches (paper: 5 × 500).
         seed: drives the batches.
         layers: module names; default ``model.probe_points()``.
         stream: hold one layer's activations at a time (``features.iter_probe``).
         progress: show a progress bar over batches.
+        graph: one of :data:`GRAPH_KINDS`.
+        p: share of pairs kept (``graph="top-fraction"``), in ``(0, 1]``.
+        tau: similarity threshold (``graph="threshold"``), in ``[-1, 1]``.
 
     Returns:
         DataFrame, one row per probe point, columns ``layer`` (1-based position), ``name``,
         ``Q_mean``, ``Q_std``, and ``Q_b0 … Q_b{n_batches-1}`` (per batch).
 
     Raises:
-        ValueError: bad ``k``, ``n_batches`` or ``batch_size``, too few samples, ``x`` and ``y``
-            of different lengths, or unknown layers.
+        ValueError: bad ``k``, ``n_batches``, ``batch_size``, ``graph``, ``p`` or ``tau``, too
+            few samples, ``x`` and ``y`` of different lengths, or unknown layers.
+
+    Introduced in notebook 05_modularity_curves.
     """
     n_batches = check_int("n_batches", n_batches, low=1)
     batch_size = check_int("batch_size", batch_size, low=2)
     k = check_int("k", k, low=1)
+    check_choice("graph", graph, GRAPH_KINDS)
+    p = check_float("p", p, low=0.0, high=1.0, low_open=True)
+    tau = check_float("tau", tau, low=-1.0, high=1.0)
     if k >= batch_size:
         raise ValueError(f"k={k} is not allowed: must be < batch_size={batch_size} (the number "
                          "of samples in each graph)")
@@ -132,13 +215,13 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, batch_size: in
     names = features.resolve_layers(model, layers)
     batches = data.stratified_batches(y, n_batches, batch_size, seed)
     q = np.zeros((len(names), n_batches))
-    for b, idx in enumerate(progress_bar(batches, desc="modularity curve", unit="batch",
-                                         disable=not progress)):
+    for b, idx in enumerate(progress_bar(batches, desc=f"modularity curve ({graph})",
+                                         unit="batch", disable=not progress)):
         xb, yb = x[idx], y[idx]
         outputs = (features.iter_probe(model, xb, names) if stream
                    else features.probe(model, xb, names).items())
         for l, (_, layer_features) in enumerate(outputs):
-            q[l, b] = knn_modularity(layer_features, yb, k)
+            q[l, b] = graph_modularity(layer_features, yb, graph, k=k, p=p, tau=tau)
     table = pd.DataFrame({"layer": np.arange(1, len(names) + 1), "name": names,
                           "Q_mean": q.mean(1), "Q_std": q.std(1)})
     for b in range(n_batches):
@@ -147,12 +230,14 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, batch_size: in
 
 
 def delta_q(q) -> np.ndarray:
-    """``ΔQ_l = Q_l − Q_{l−1}`` for ``l = 2..L`` (spec §3.3); returns ``(L − 1,)``."""
+    """``ΔQ_l = Q_l − Q_{l−1}`` for ``l = 2..L`` (paper A's pruning signal, ``docs/pruning.md``);
+    returns ``(L − 1,)``."""
     q = np.asarray(q, dtype=np.float64)
     return np.diff(q)
 
 
 def layer_difference(q) -> np.ndarray:
-    """The layer-difference matrix ``D_ij = |Q_i − Q_j|`` of a curve (spec §3.3); ``(L, L)``."""
+    """The layer-difference matrix ``D_ij = |Q_i − Q_j|`` of a curve (paper A's poster,
+    ``docs/modularity_curves.md``); ``(L, L)``."""
     q = np.asarray(q, dtype=np.float64)
     return np.abs(q[:, None] - q[None, :])

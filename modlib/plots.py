@@ -101,6 +101,40 @@ def curves_grid(tables: dict, ncols: int = 3, title_fmt: str = "{name}", sharey:
     return fig, axes
 
 
+def curves_by_depth(tables: dict, title: str = "", band: bool = True, ax=None):
+    """Several modularity curves on one axis against *relative depth* (probe point / number of
+    probe points), so that networks of different depth can be compared.
+
+    Args:
+        tables: ``{label: curve DataFrame}`` (``modularity.modularity_curve``: ``layer``,
+            ``Q_mean``, ``Q_std``).
+        title: the axes' title.
+        band: shade ±1 std over batches around each curve.
+        ax: draw into these axes; default a new ``(7, 4.2)`` figure.
+
+    Returns:
+        ``(fig, ax)``.
+
+    Introduced in notebook 05_modularity_curves (also used by 06_layer_pruning).
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+    else:
+        fig = ax.figure
+    for label, table in tables.items():
+        depth = table["layer"].to_numpy() / len(table)
+        mean, std = table["Q_mean"].to_numpy(), table["Q_std"].to_numpy()
+        line, = ax.plot(depth, mean, marker="o", markersize=4, label=label)
+        if band:
+            ax.fill_between(depth, mean - std, mean + std, alpha=0.2, linewidth=0,
+                            color=line.get_color())
+    ax.set(xlabel="relative depth (probe point / number of probe points)",
+           ylabel="modularity Q", title=title)
+    ax.legend(fontsize=9)
+    fig.tight_layout()
+    return fig, ax
+
+
 def difference_heatmap(ax, q, title: str = "", labels=None) -> None:
     """Heatmap of the layer-difference matrix ``|Q_i − Q_j|`` (spec §3.3), blue colour map."""
     q = np.asarray(q, dtype=float)

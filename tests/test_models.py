@@ -59,3 +59,14 @@ def test_bad_arguments():
         models.build("vgg11", width=0.0)
     with pytest.raises(ValueError, match="kind='relu'"):
         models.build("vgg11").probe_points("relu")
+
+
+def test_index_in_stage():
+    vgg = models.build("vgg16", width=0.25)
+    assert [u.index_in_stage for u in vgg.units()] == [0, 1, 0, 1, 0, 1, 2, 0, 1, 2, 0, 1, 2]
+    assert all(u.first_in_stage == (u.index_in_stage == 0) for u in vgg.units())
+    resnet = models.build("resnet56")
+    keep = {1: 2, 2: 3, 3: 6}
+    drop = [u.name for u in resnet.units() if u.index_in_stage >= keep[u.stage]]
+    assert drop[:2] == ["layer1.2", "layer1.3"] and len(drop) == 27 - 11
+    assert models.remove_units(resnet, drop).num_blocks == [2, 3, 6]

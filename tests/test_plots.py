@@ -35,3 +35,16 @@ def test_bad_names_and_formats():
     with pytest.raises(ValueError, match="format 'jpg'"):
         plots.savefig(fig, "99_x", formats=("jpg",))
     plt.close(fig)
+
+
+def test_curves_by_depth_puts_models_of_any_depth_on_one_axis():
+    short = pd.DataFrame({"layer": [1, 2], "Q_mean": [0.2, 0.6], "Q_std": [0.0, 0.1]})
+    long = pd.DataFrame({"layer": [1, 2, 3, 4], "Q_mean": [0.1, 0.3, 0.5, 0.7],
+                         "Q_std": [0.01] * 4})
+    fig, ax = plots.curves_by_depth({"short": short, "long": long}, title="t")
+    lines = ax.get_lines()
+    assert [l.get_label() for l in lines] == ["short", "long"]
+    assert list(lines[0].get_xdata()) == [0.5, 1.0]
+    assert list(lines[1].get_xdata()) == [0.25, 0.5, 0.75, 1.0]
+    assert len(ax.collections) == 2 and ax.get_title() == "t"
+    plt.close(fig)

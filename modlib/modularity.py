@@ -229,6 +229,47 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, batch_size: in
     return table
 
 
+def sensitivity_sweep(model, x, y, k_values, n_values, seed: int = 0,
+                      progress: bool = True) -> pd.DataFrame:
+    """``Q`` of every probe point's kNN graph for every ``k`` in ``k_values`` and ``N`` in
+    ``n_values`` (paper A's ablation over k and N, as its poster shows it).
+
+    One class-balanced seeded sample of ``max(n_values)`` inputs whose first ``N`` are themselves
+    balanced (``data.stratified_batches``); per layer the similarity matrix of the first ``N`` is
+    computed once and reused for every ``k``. One graph per (layer, N, k): no mean over batches.
+
+    Args:
+        model: a network from ``modlib.models``.
+        x: ``(M, C, H, W)`` inputs, ``M >= max(n_values)``; y: ``(M,)`` integer labels.
+        k_values: neighbour counts, each ``< min(n_values)``.
+        n_values: graph sizes.
+
+    Returns:
+        DataFrame with columns ``layer`` (1-based), ``name``, ``N``, ``k``, ``Q``.
+
+    Raises:
+        ValueError: empty or out-of-range ``k_values`` / ``n_values``, too few samples.
+
+    Introduced in notebook 05_modularity_curves.
+    """
+    from .checks import check_int_list
+
+    n_values = check_int_list("n_values", n_values, low=2, high=len(y))
+    k_values = check_int_list("k_values", k_values, low=1, high=min(n_values) - 1)
+    order = data.stratified_batches(torch.as_tensor(y), 1, max(n_values), seed=seed)[0]
+    labels = torch.as_tensor(y)[order]
+    rows = []
+    outputs = features.probe(model, torch.as_tensor(x)[order])
+    for layer, (name, f) in enumerate(progress_bar(outputs.items(), desc="k / N sweep",
+                                                   unit="layer", disable=not progress), start=1):
+        for n in n_values:
+            similarity = graphs.cosine_similarity(f[:n])
+            for k in k_values:
+                q = modularity(graphs.knn_graph_from_similarity(similarity, k), labels[:n])
+                rows.append({"layer": layer, "name": name, "N": n, "k": k, "Q": q})
+    return pd.DataFrame(rows)
+
+
 def delta_q(q) -> np.ndarray:
     """``ΔQ_l = Q_l − Q_{l−1}`` for ``l = 2..L`` (paper A's pruning signal, ``docs/pruning.md``);
     returns ``(L − 1,)``."""

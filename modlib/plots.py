@@ -135,8 +135,28 @@ def curves_by_depth(tables: dict, title: str = "", band: bool = True, ax=None):
     return fig, ax
 
 
+def sensitivity(sweep, k_ref: int, n_ref: int, title: str = ""):
+    """Two panels of ``modularity.sensitivity_sweep`` output: Q per layer for every k at
+    ``N = n_ref``, and for every N at ``k = k_ref`` (darker = smaller value). Returns
+    ``(fig, (ax_k, ax_n))``. Introduced in notebook 05_modularity_curves."""
+    fig, (ax_k, ax_n) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    ramp = plt.get_cmap("viridis")
+    for ax, vary, fixed, ref in ((ax_k, "k", "N", n_ref), (ax_n, "N", "k", k_ref)):
+        values = sorted(sweep[vary].unique())
+        for i, value in enumerate(values):
+            part = sweep[(sweep[fixed] == ref) & (sweep[vary] == value)]
+            ax.plot(part["layer"], part["Q"], marker="o", markersize=3, label=f"{vary}={value}",
+                    color=ramp(i / max(1, len(values) - 1)))
+        ax.set(title=f"{title}: varying {vary} ({fixed}={ref})", xlabel="probe point (layer)")
+        ax.legend(fontsize=9)
+    ax_k.set_ylabel("modularity Q")
+    fig.tight_layout()
+    return fig, (ax_k, ax_n)
+
+
 def difference_heatmap(ax, q, title: str = "", labels=None) -> None:
-    """Heatmap of the layer-difference matrix ``|Q_i − Q_j|`` (spec §3.3), blue colour map."""
+    """Heatmap of the layer-difference matrix ``|Q_i − Q_j|`` (paper A's poster;
+    ``docs/modularity_curves.md``), blue colour map."""
     q = np.asarray(q, dtype=float)
     diff = np.abs(q[:, None] - q[None, :])
     ticks = labels if labels is not None else np.arange(1, len(q) + 1)

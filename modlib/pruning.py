@@ -136,7 +136,8 @@ def select_by_threshold(table: pd.DataFrame, threshold: float = 0.03) -> list[st
 
 
 def select_lowest(table: pd.DataFrame, n: int) -> list[str]:
-    """The ``n`` removable units with the smallest ΔQ (guided removal of a fixed size)."""
+    """The ``n`` removable units with the smallest ΔQ (guided removal of a fixed size); units
+    without a ΔQ are taken only when no other is left."""
     return _select_ordered(table, n, ascending=True)
 
 
@@ -179,12 +180,10 @@ def select_equal_budget(table: pd.DataFrame, reference) -> list[str]:
 
 
 def _select_ordered(table, n, ascending):
+    """Units ranked by ΔQ; units without a ΔQ (NaN: no evidence either way) come last."""
     _check_count(table, n)
-    ranked = table.dropna(subset=["delta_q"]).sort_values("delta_q", ascending=ascending,
-                                                          kind="stable")
+    ranked = table.sort_values("delta_q", ascending=ascending, kind="stable", na_position="last")
     chosen = set(_respecting_stages(table, list(ranked["unit"]), n))
-    if len(chosen) < n:
-        raise ValueError(f"n={n} is not allowed: only {len(chosen)} units with a ΔQ can be removed")
     return [u for u in table["unit"] if u in chosen]
 
 
@@ -379,3 +378,83 @@ def summary_table(runs, level: float = 0.95) -> pd.DataFrame:
             "MACs ↓ (%)": round(100 * (1 - group["MACs"].mean() / original["MACs"]), 1),
         })
     return pd.DataFrame(rows).set_index(["model", "variant"])
+
+
+def side_by_side(tables: dict, selections: dict) -> pd.DataFrame:
+    """The units of one model with their ΔQ under several curves and which rule removes them.
+
+    Args:
+        tables: ``{label: unit_table(...)}`` of the same model (e.g. one per curve kind).
+        selections: ``{rule name: [unit names]}``.
+
+    Returns:
+        DataFrame indexed by ``unit`` with ``stage``, ``removable``, one ``ΔQ (<label>)`` column
+        per table and one boolean column per rule.
+
+    Raises:
+        ValueError: tables of different models, or a selection naming an unknown unit.
+
+    Introduced in notebook 06_layer_pruning.
+    """
+    tables = dict(tables)
+    first = next(iter(tables.values()))
+    units = list(first["unit"])
+    for label, table in tables.items():
+        if list(table["unit"]) != units:
+            raise ValueError(f"table {label!r} has units {list(table['unit'])}, not {units}: "
+                             "side_by_side compares curves of one model")
+    out = first.set_index("unit")[["stage", "removable"]].copy()
+    for label, table in tables.items():
+        out[f"ΔQ ({label})"] = table["delta_q"].to_numpy()
+    for rule, chosen in selections.items():
+        unknown = sorted(set(chosen) - set(units))
+        if unknown:
+            raise ValueError(f"selection {rule!r} names {unknown}, which are not units {units}")
+        out[rule] = [u in set(chosen) for u in units]
+    return out
+
+
+def compare_rules(summary: pd.DataFrame, model: str, a: str, b: str, control: str = "random",
+                  level: float = 0.95) -> dict:
+    """Does rule ``b`` save more parameters than rule ``a`` at equal accuracy?
+
+    Accuracy is "equal" when the two single runs differ by less than the half-width of the
+    control's :func:`prediction_interval` (the run-to-run spread of the repeated ``control``);
+    with no spread available (one control run) any difference counts as a difference.
+
+    Args:
+        summary: :func:`summary_table` output.
+        model: a model in ``summary``.
+        a, b: the two variants compared (e.g. ``"A-guided"`` and ``"B-guided"``).
+        control: the repeated variant that sets the spread.
+
+    Returns:
+        dict with ``accuracy_a``, ``accuracy_b``, ``params_cut_a``, ``params_cut_b`` (% of the
+        original), ``spread`` (half-width, percentage points), ``accuracy`` (``"equal"``,
+        ``"higher"`` or ``"lower"``: b relative to a), ``params`` (``"more"``, ``"fewer"``,
+        ``"the same"``: parameters saved by b relative to a) and ``verdict``: ``"supports"``
+        (b saves more at equal or higher accuracy), ``"contradicts"`` (b saves fewer at equal or
+        lower accuracy, or the same at lower accuracy) or ``"mixed"``.
+
+    Raises:
+        KeyError: a missing model or variant.
+
+    Introduced in notebook 06_layer_pruning.
+    """
+    rows = {v: summary.loc[(model, v)] for v in (a, b, control)}
+    low, high = rows[control]["interval low (%)"], rows[control]["interval high (%)"]
+    spread = (high - low) / 2 if np.isfinite(low) else 0.0
+    acc_a, acc_b = rows[a]["test accuracy (%)"], rows[b]["test accuracy (%)"]
+    cut_a, cut_b = rows[a]["parameters ↓ (%)"], rows[b]["parameters ↓ (%)"]
+    accuracy = ("equal" if abs(acc_b - acc_a) <= spread and spread > 0
+                else "higher" if acc_b > acc_a else "lower" if acc_b < acc_a else "equal")
+    params = "more" if cut_b > cut_a else "fewer" if cut_b < cut_a else "the same"
+    if params == "more" and accuracy in ("equal", "higher"):
+        verdict = "supports"
+    elif (params == "fewer" and accuracy in ("equal", "lower")) or \
+            (params == "the same" and accuracy == "lower"):
+        verdict = "contradicts"
+    else:
+        verdict = "mixed"
+    return dict(accuracy_a=acc_a, accuracy_b=acc_b, params_cut_a=cut_a, params_cut_b=cut_b,
+                spread=spread, accuracy=accuracy, params=params, verdict=verdict)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from modlib import data, graphs, models, modularity
+from modlib import data, features, graphs, models, modularity
 
 
 def networkx_q(adjacency: np.ndarray, labels: np.ndarray) -> float:
@@ -175,3 +175,19 @@ def test_curves_of_paper_b_graphs():
     assert np.isfinite(top["Q_mean"]).all() and not np.allclose(top["Q_mean"], knn["Q_mean"])
     with pytest.raises(ValueError, match=r"p=0.0 is not allowed: must lie in \(0, 1\]"):
         modularity.modularity_curve(model, d.x, d.y, graph="top-fraction", p=0.0)
+
+
+def test_sensitivity_sweep_reuses_one_balanced_sample():
+    d = data.synthetic(n_per_class=40, seed=1)
+    model = models.build("resnet20", width=0.25, in_channels=d.x.shape[1]).eval()
+    sweep = modularity.sensitivity_sweep(model, d.x, d.y, [3, 5], [40, 80], seed=2,
+                                         progress=False)
+    assert len(sweep) == len(model.probe_points()) * 4
+    order = data.stratified_batches(d.y, 1, 80, seed=2)[0]
+    last = model.probe_points()[-1]
+    f = features.probe(model, d.x[order[:40]], [last])[last]
+    expected = modularity.knn_modularity(f, d.y[order[:40]], 5)
+    got = sweep[(sweep["name"] == last) & (sweep["N"] == 40) & (sweep["k"] == 5)]["Q"].item()
+    assert got == pytest.approx(expected, abs=1e-9)
+    with pytest.raises(ValueError, match="k_values"):
+        modularity.sensitivity_sweep(model, d.x, d.y, [40], [40], progress=False)

@@ -245,3 +245,36 @@ def test_finetune_settings_follow_the_recipes():
         epochs=1, lr=0.02, train_per_class=50, init="inherit", seed=3)
     with pytest.raises(ValueError, match="recipe='fast' is not allowed"):
         pruning.finetune_settings("fast")
+
+
+def test_side_by_side_and_the_comparison_of_two_rules():
+    model = models.build("resnet20", width=0.5)
+    tables = {"A": pruning.unit_table(model, RESNET_A), "B": pruning.unit_table(model, RESNET_B)}
+    table = pruning.side_by_side(tables, {"A-guided": ["layer1.1"], "B-guided": ["layer3.2"]})
+    assert table.loc["layer1.1", "A-guided"] and not table.loc["layer1.1", "B-guided"]
+    assert table.loc["layer3.2", "ΔQ (B)"] == pytest.approx(-0.01)
+    assert table["A-guided"].sum() == table["B-guided"].sum() == 1
+    with pytest.raises(ValueError, match="names \\['layer9.9'\\]"):
+        pruning.side_by_side(tables, {"x": ["layer9.9"]})
+    vgg_table = pruning.unit_table(models.build("vgg11", width=0.25), np.linspace(0, 1, 8))
+    with pytest.raises(ValueError, match="compares curves of one model"):
+        pruning.side_by_side({"A": tables["A"], "V": vgg_table}, {})
+
+    def run(kind, acc, params):
+        return dict(model="m", kind=kind, removed=2, accuracy_before=0.1, test_accuracy=acc,
+                    parameters=params, MACs=1e6)
+    base = [run("original", 0.90, 1000), run("random", 0.80, 800), run("random", 0.82, 800),
+            run("random", 0.84, 800)]      # spread: half-width 4.303 · 2 · 1.155 ≈ 9.9 points
+    same = pruning.compare_rules(pruning.summary_table(
+        base + [run("A-guided", 0.85, 700), run("B-guided", 0.86, 500)]), "m", "A-guided",
+        "B-guided")
+    assert same["accuracy"] == "equal" and same["params"] == "more"
+    assert same["verdict"] == "supports" and same["spread"] == pytest.approx(9.94, abs=0.01)
+    worse = pruning.compare_rules(pruning.summary_table(
+        base + [run("A-guided", 0.85, 500), run("B-guided", 0.70, 700)]), "m", "A-guided",
+        "B-guided")
+    assert worse["accuracy"] == "lower" and worse["verdict"] == "contradicts"
+    mixed = pruning.compare_rules(pruning.summary_table(
+        base + [run("A-guided", 0.85, 700), run("B-guided", 0.70, 500)]), "m", "A-guided",
+        "B-guided")
+    assert mixed["verdict"] == "mixed"

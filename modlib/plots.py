@@ -154,6 +154,23 @@ def sensitivity(sweep, k_ref: int, n_ref: int, title: str = ""):
     return fig, (ax_k, ax_n)
 
 
+def unit_delta_q(ax, table, removed, threshold=None, title: str = "") -> None:
+    """Bars of ΔQ per unit (``pruning.unit_table``) at the unit's probe-point position: red for
+    the units in ``removed``, blue for the other removable ones, grey for the fixed ones; an
+    optional dashed line at ``threshold``. Introduced in notebook 06_layer_pruning."""
+    positions = np.arange(1, len(table) + 1)
+    chosen = table["unit"].isin(list(removed)).to_numpy()
+    colours = np.where(chosen, "tab:red", np.where(table["removable"], "tab:blue", "lightgrey"))
+    ax.bar(positions, table["delta_q"].fillna(0).to_numpy(), color=colours)
+    if threshold is not None:
+        ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1,
+                   label=f"threshold {threshold:g}")
+        ax.legend(fontsize=9)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(positions, table["unit"].tolist(), rotation=90, fontsize=9)
+    ax.set(ylabel="ΔQ of the unit", title=title)
+
+
 def difference_heatmap(ax, q, title: str = "", labels=None) -> None:
     """Heatmap of the layer-difference matrix ``|Q_i − Q_j|`` (paper A's poster;
     ``docs/modularity_curves.md``), blue colour map."""

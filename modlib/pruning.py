@@ -250,6 +250,16 @@ def finetune_settings(recipe: str, init: str = "inherit", seed: int = 0) -> dict
 
 
 
+def measure_original(model: nn.Module, test_accuracy: float, input_shape) -> dict:
+    """The unpruned network as a row like :func:`evaluate_removal`'s (``kind="original"``): the
+    reference of :func:`summary_table`'s reductions. ``input_shape`` is one input's ``(C, H, W)``.
+    Introduced in notebook 06_layer_pruning."""
+    return {"variant": "original", "kind": "original", "control_seed": None, "removed": 0,
+            "units": [], "accuracy_before": test_accuracy, "test_accuracy": test_accuracy,
+            "parameters": count_parameters(model), "MACs": count_macs(model, tuple(input_shape)),
+            "network": model}
+
+
 def pruned_config(parent: train.TrainConfig, remove, epochs: int = 1, lr: float = 0.01,
                   train_per_class: int = 1000, init: str = "inherit",
                   seed: int = 0) -> train.TrainConfig:

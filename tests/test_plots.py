@@ -48,3 +48,15 @@ def test_curves_by_depth_puts_models_of_any_depth_on_one_axis():
     assert list(lines[1].get_xdata()) == [0.25, 0.5, 0.75, 1.0]
     assert len(ax.collections) == 2 and ax.get_title() == "t"
     plt.close(fig)
+
+
+def test_unit_delta_q_colours_removed_units():
+    table = pd.DataFrame({"unit": ["a", "b", "c"], "removable": [False, True, True],
+                          "delta_q": [float("nan"), 0.01, 0.2]})
+    fig, ax = plt.subplots()
+    plots.unit_delta_q(ax, table, ["b"], threshold=0.05, title="t")
+    bars = ax.patches
+    assert [b.get_height() for b in bars] == [0.0, 0.01, 0.2]
+    colours = [matplotlib.colors.to_hex(b.get_facecolor()) for b in bars]
+    assert colours == [matplotlib.colors.to_hex(c) for c in ("lightgrey", "tab:red", "tab:blue")]
+    plt.close(fig)

@@ -134,6 +134,12 @@ def test_pruned_configs_and_finetuning(tmp_path, monkeypatch):
     assert 0 <= row["accuracy_before"] <= 1 and 0 <= row["test_accuracy"] <= 1
     assert row["parameters"] < pruning.count_parameters(base.model)
     assert train.load_or_train(inherit, progress=False).from_cache
+    assert row["kind"] == "guided" and row["control_seed"] is None
+    original = pruning.measure_original(base.model, base.test_accuracy, (1, 8, 8))
+    assert original["parameters"] == pruning.count_parameters(base.model)
+    assert original["kind"] == "original" and original["removed"] == 0
+    table = pruning.summary_table([dict(original, model="r"), dict(row, model="r")])
+    assert table.loc[("r", "guided"), "parameters ↓ (%)"] > 0
 
 
 #        conv1 l1.0  l1.1  l1.2  l2.0  l2.1  l2.2  l3.0  l3.1  l3.2   (resnet20 probe points)

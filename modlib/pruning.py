@@ -306,13 +306,14 @@ def evaluate_removal(parent: train.TrainConfig, remove, label: str, device: str 
 # Summaries with intervals, and wording chosen by the evidence
 
 
-def prediction_interval(values, level: float = 0.95) -> tuple[float, float, float]:
+def prediction_interval(values, level: float = 0.95, bounds=None) -> tuple[float, float, float]:
     """Mean of ``values`` and the Student-t interval in which one more draw should fall.
 
     ``mean ± t_{n−1, (1+level)/2} · s · sqrt(1 + 1/n)`` with ``s`` the sample standard deviation
     (``ddof=1``): the right interval to ask whether a *single* run (the guided removal) differs
     from a control that was repeated over seeds (random removal). With one value the interval
-    is ``(nan, nan)``.
+    is ``(nan, nan)``. ``bounds = (low, high)`` clips the interval to the range the quantity can
+    take (``(0, 100)`` for an accuracy in %).
 
     Returns:
         ``(mean, low, high)``.
@@ -333,7 +334,10 @@ def prediction_interval(values, level: float = 0.95) -> tuple[float, float, floa
         return mean, float("nan"), float("nan")
     half = (stats.t.ppf((1 + level) / 2, values.size - 1) * values.std(ddof=1)
             * np.sqrt(1 + 1 / values.size))
-    return mean, mean - half, mean + half
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return mean, low, high
 
 
 def compare_to_control(value: float, control, level: float = 0.95) -> str:
@@ -359,7 +363,8 @@ def summary_table(runs, level: float = 0.95) -> pd.DataFrame:
     Returns:
         DataFrame indexed by ``(model, variant)`` with ``units removed``, ``runs``,
         ``accuracy before fine-tuning (%)``, ``test accuracy (%)`` (mean), ``interval low (%)``
-        and ``interval high (%)`` (:func:`prediction_interval`, NaN for a single run),
+        and ``interval high (%)`` (:func:`prediction_interval` clipped to 0–100, NaN for a
+        single run),
         ``parameters``, ``parameters ↓ (%)``, ``MACs (M)``, ``MACs ↓ (%)``.
 
     Raises:
@@ -374,7 +379,7 @@ def summary_table(runs, level: float = 0.95) -> pd.DataFrame:
         if originals.empty:
             raise ValueError(f"model {arch!r} has no 'original' row: the reductions need it")
         original = originals.iloc[0]
-        mean, low, high = prediction_interval(100 * group["test_accuracy"], level)
+        mean, low, high = prediction_interval(100 * group["test_accuracy"], level, (0, 100))
         rows.append({
             "model": arch, "variant": kind, "units removed": int(group["removed"].iloc[0]),
             "runs": len(group),

@@ -63,6 +63,10 @@ class Unit:
         probe: the probe point (paper kind) at the unit's output.
         removable: its output has the shape of its input (same channels and resolution), so the
             network stays well-formed, with every other weight reusable, when it is removed.
+        index_in_stage: 0-based position of the unit inside its stage (``0`` for the unit that
+            opens it), so that "keep the first n units of stage s" reads
+            ``unit.index_in_stage >= n`` instead of parsing module names. Introduced in notebook
+            06_layer_pruning.
     """
 
     name: str
@@ -70,6 +74,7 @@ class Unit:
     first_in_stage: bool
     probe: str
     removable: bool
+    index_in_stage: int = 0
 
 
 def _channels(c: int, width: float) -> int:
@@ -143,14 +148,15 @@ class VGG(nn.Module):
 
     def units(self) -> list[Unit]:
         """The conv blocks, in forward order."""
-        units, stage, first = [], 1, True
+        units, stage, position = [], 1, 0
         for i, layer in enumerate(self.features):
             if isinstance(layer, nn.MaxPool2d):
-                stage, first = stage + 1, True
+                stage, position = stage + 1, 0
             else:
                 same_shape = layer.conv.in_channels == layer.conv.out_channels
-                units.append(Unit(f"features.{i}", stage, first, f"features.{i}.conv", same_shape))
-                first = False
+                units.append(Unit(f"features.{i}", stage, position == 0, f"features.{i}.conv",
+                                  same_shape, position))
+                position += 1
         return units
 
     def probe_points(self, kind: str = "paper") -> list[str]:
@@ -242,7 +248,7 @@ class CifarResNet(nn.Module):
     def units(self) -> list[Unit]:
         """The residual blocks, in forward order."""
         return [Unit(f"layer{s}.{b}", s, b == 0, f"layer{s}.{b}",
-                     isinstance(self.get_submodule(f"layer{s}.{b}").shortcut, nn.Identity))
+                     isinstance(self.get_submodule(f"layer{s}.{b}").shortcut, nn.Identity), b)
                 for s, n in enumerate(self.num_blocks, start=1) for b in range(n)]
 
     def probe_points(self, kind: str = "paper") -> list[str]:
@@ -281,7 +287,7 @@ class MLP(nn.Module):
 
     def units(self) -> list[Unit]:
         sizes = [self.in_features, *self.hidden]
-        return [Unit(f"layers.{i}", 1, i == 0, f"layers.{i}.linear", sizes[i] == sizes[i + 1])
+        return [Unit(f"layers.{i}", 1, i == 0, f"layers.{i}.linear", sizes[i] == sizes[i + 1], i)
                 for i in range(len(self.hidden))]
 
     def probe_points(self, kind: str = "paper") -> list[str]:

@@ -101,8 +101,79 @@ def curves_grid(tables: dict, ncols: int = 3, title_fmt: str = "{name}", sharey:
     return fig, axes
 
 
+def curves_by_depth(tables: dict, title: str = "", band: bool = True, ax=None):
+    """Several modularity curves on one axis against *relative depth* (probe point / number of
+    probe points), so that networks of different depth can be compared.
+
+    Args:
+        tables: ``{label: curve DataFrame}`` (``modularity.modularity_curve``: ``layer``,
+            ``Q_mean``, ``Q_std``).
+        title: the axes' title.
+        band: shade ±1 std over batches around each curve.
+        ax: draw into these axes; default a new ``(7, 4.2)`` figure.
+
+    Returns:
+        ``(fig, ax)``.
+
+    Introduced in notebook 05_modularity_curves (also used by 06_layer_pruning).
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+    else:
+        fig = ax.figure
+    for label, table in tables.items():
+        depth = table["layer"].to_numpy() / len(table)
+        mean, std = table["Q_mean"].to_numpy(), table["Q_std"].to_numpy()
+        line, = ax.plot(depth, mean, marker="o", markersize=4, label=label)
+        if band:
+            ax.fill_between(depth, mean - std, mean + std, alpha=0.2, linewidth=0,
+                            color=line.get_color())
+    ax.set(xlabel="relative depth (probe point / number of probe points)",
+           ylabel="modularity Q", title=title)
+    ax.legend(fontsize=9)
+    fig.tight_layout()
+    return fig, ax
+
+
+def sensitivity(sweep, k_ref: int, n_ref: int, title: str = ""):
+    """Two panels of ``modularity.sensitivity_sweep`` output: Q per layer for every k at
+    ``N = n_ref``, and for every N at ``k = k_ref`` (darker = smaller value). Returns
+    ``(fig, (ax_k, ax_n))``. Introduced in notebook 05_modularity_curves."""
+    fig, (ax_k, ax_n) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    ramp = plt.get_cmap("viridis")
+    for ax, vary, fixed, ref in ((ax_k, "k", "N", n_ref), (ax_n, "N", "k", k_ref)):
+        values = sorted(sweep[vary].unique())
+        for i, value in enumerate(values):
+            part = sweep[(sweep[fixed] == ref) & (sweep[vary] == value)]
+            ax.plot(part["layer"], part["Q"], marker="o", markersize=3, label=f"{vary}={value}",
+                    color=ramp(i / max(1, len(values) - 1)))
+        ax.set(title=f"{title}: varying {vary} ({fixed}={ref})", xlabel="probe point (layer)")
+        ax.legend(fontsize=9)
+    ax_k.set_ylabel("modularity Q")
+    fig.tight_layout()
+    return fig, (ax_k, ax_n)
+
+
+def unit_delta_q(ax, table, removed, threshold=None, title: str = "") -> None:
+    """Bars of ΔQ per unit (``pruning.unit_table``) at the unit's probe-point position: red for
+    the units in ``removed``, blue for the other removable ones, grey for the fixed ones; an
+    optional dashed line at ``threshold``. Introduced in notebook 06_layer_pruning."""
+    positions = np.arange(1, len(table) + 1)
+    chosen = table["unit"].isin(list(removed)).to_numpy()
+    colours = np.where(chosen, "tab:red", np.where(table["removable"], "tab:blue", "lightgrey"))
+    ax.bar(positions, table["delta_q"].fillna(0).to_numpy(), color=colours)
+    if threshold is not None:
+        ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1,
+                   label=f"threshold {threshold:g}")
+        ax.legend(fontsize=9)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(positions, table["unit"].tolist(), rotation=90, fontsize=9)
+    ax.set(ylabel="ΔQ of the unit", title=title)
+
+
 def difference_heatmap(ax, q, title: str = "", labels=None) -> None:
-    """Heatmap of the layer-difference matrix ``|Q_i − Q_j|`` (paper A), blue colour map."""
+    """Heatmap of the layer-difference matrix ``|Q_i − Q_j|`` (paper A's poster;
+    ``docs/modularity_curves.md``), blue colour map."""
     q = np.asarray(q, dtype=float)
     diff = np.abs(q[:, None] - q[None, :])
     ticks = labels if labels is not None else np.arange(1, len(q) + 1)

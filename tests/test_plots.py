@@ -79,4 +79,28 @@ def test_grids_of_graphs_embeddings_and_contingency():
     # community 0 holds class 2, community 1 classes 0 and 1: renumbered by majority class
     fig, ax, table = plots.contingency_heatmap(labels, [1, 1, 1, 1, 0, 0], ["x", "y", "z"])
     assert table.to_numpy().tolist() == [[2, 0], [2, 0], [0, 2]]
+
+
+def test_curves_by_depth_puts_models_of_any_depth_on_one_axis():
+    short = pd.DataFrame({"layer": [1, 2], "Q_mean": [0.2, 0.6], "Q_std": [0.0, 0.1]})
+    long = pd.DataFrame({"layer": [1, 2, 3, 4], "Q_mean": [0.1, 0.3, 0.5, 0.7],
+                         "Q_std": [0.01] * 4})
+    fig, ax = plots.curves_by_depth({"short": short, "long": long}, title="t")
+    lines = ax.get_lines()
+    assert [l.get_label() for l in lines] == ["short", "long"]
+    assert list(lines[0].get_xdata()) == [0.5, 1.0]
+    assert list(lines[1].get_xdata()) == [0.25, 0.5, 0.75, 1.0]
+    assert len(ax.collections) == 2 and ax.get_title() == "t"
+    plt.close(fig)
+
+
+def test_unit_delta_q_colours_removed_units():
+    table = pd.DataFrame({"unit": ["a", "b", "c"], "removable": [False, True, True],
+                          "delta_q": [float("nan"), 0.01, 0.2]})
+    fig, ax = plt.subplots()
+    plots.unit_delta_q(ax, table, ["b"], threshold=0.05, title="t")
+    bars = ax.patches
+    assert [b.get_height() for b in bars] == [0.0, 0.01, 0.2]
+    colours = [matplotlib.colors.to_hex(b.get_facecolor()) for b in bars]
+    assert colours == [matplotlib.colors.to_hex(c) for c in ("lightgrey", "tab:red", "tab:blue")]
     plt.close(fig)

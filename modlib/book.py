@@ -263,8 +263,8 @@ def config_yaml(title: str, repo_url: str | None = None, branch: str = "main",
                 profile: str = "default") -> str:
     """``_config.yml``: execution off (the notebooks are already executed), MathJax from the
     book's own ``_static/mathjax/``, no widget JavaScript from a CDN, Markdown outputs parsed as
-    MyST (so generated text with ``$…$`` shows as math), and repository buttons when
-    ``repo_url`` is known."""
+    MyST (so generated text with ``$…$`` shows as math), stderr outputs (progress bars) left
+    out, and repository buttons when ``repo_url`` is known."""
     cfg = {
         "title": title,
         "author": "",
@@ -293,6 +293,9 @@ def config_yaml(title: str, repo_url: str | None = None, branch: str = "main",
             "html_static_path": ["_vendor"],
             "nb_render_markdown_format": "myst",
             "nb_ipywidgets_js": {},
+            # stderr is progress bars and kernel chatter in a run headless; the downloadable
+            # executed notebook keeps it
+            "nb_output_stderr": "remove",
             "html_show_sourcelink": False,
             "html_favicon": "_vendor/favicon.svg",
             # the theme's default "" makes pydata-sphinx-theme log a console error on a first
@@ -587,7 +590,9 @@ def build(staged: Staged, strict: bool = True) -> Path:
     if run.returncode != 0:
         raise BookError(f"jupyter-book build failed (log: {log}):\n"
                            + "\n".join((run.stdout + run.stderr).splitlines()[-40:]))
-    return staged.folder / "_build" / "html"
+    site = staged.folder / "_build" / "html"
+    (site / ".nojekyll").touch()   # GitHub Pages must serve _static/ and _images/ as they are
+    return site
 
 
 def main(argv=None) -> int:

@@ -76,7 +76,7 @@ def test_config_yaml_offline_and_no_execution():
     assert sphinx["mathjax_path"] == "mathjax/tex-mml-chtml.js"
     assert sphinx["html_static_path"] == ["_vendor"]
     assert "sphinx_thebe" not in sphinx["extensions"]
-    assert sphinx["nb_ipywidgets_js"] == {}
+    assert sphinx["nb_ipywidgets_js"] == {} and sphinx["nb_output_stderr"] == "remove"
     assert "dollarmath" in cfg["parse"]["myst_enable_extensions"]
     assert "repository" not in cfg and not re.search(r"https?://(?!www\.w3\.org)",
                                                      json.dumps(cfg))

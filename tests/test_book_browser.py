@@ -12,7 +12,7 @@ HTTP server on 127.0.0.1. Every HTML page is opened; the test fails on:
   left in the text, or no MathJax output at all on a page whose source has math.
 
 It also checks that the search page finds a term, and saves screenshots of the landing page and
-of notebook 05 in ``build/book/``. Skipped, with the reason, where selenium, chromium or
+of notebook 05 (its top and its first figure) in ``build/book/``. Skipped, with the reason, where selenium, chromium or
 chromedriver is missing, or where no book has been built.
 """
 
@@ -277,5 +277,12 @@ def test_screenshots(site, browser):
         browser.set_window_size(1280, 1400)
         assert browser.save_screenshot(str(out / name)), name
         assert (out / name).stat().st_size > 10_000, f"{name} looks empty"
+        # and, for a notebook, its first figure in the page
+        if page.startswith("notebooks/") and browser.execute_script(
+                "const img = document.querySelector('.cell_output img');"
+                "if (img) { img.scrollIntoView(); window.scrollBy(0, -200); }"
+                "return Boolean(img);"):
+            figure = name.replace(".png", "_figure.png")
+            assert browser.save_screenshot(str(out / figure)), figure
     browser.set_window_size(1280, 900)
     assert notebook_05, "the book has no page for notebook 05"

@@ -18,7 +18,7 @@ help:
 	@echo "make test      unit tests and smoke runs of the notebooks"
 	@echo "make bench     time modlib's core against plain references and print the ratios"
 	@echo "make book      HTML book of the executed notebooks of PROFILE in build/book/_build/html"
-	@echo "make book-test build the book, then open every page in headless chromium (installs it as root)"
+	@echo "make book-test build the book, open every page in headless chromium (installed as root)"
 	@echo "make data      fetch and verify Fashion-MNIST"
 	@echo "make setup     create .venv with modlib and a Jupyter kernel named 'modlib'"
 	@echo "options: PROFILE=smoke|default|paper  NOTEBOOKS='01 05'"
@@ -69,7 +69,7 @@ $(VENV)/.book-installed: $(VENV)/.installed pyproject.toml
 	touch $@
 
 book: $(VENV)/.book-installed
-	@command -v npm >/dev/null 2>&1 || test -f build/mathjax/node_modules/mathjax/es5/tex-mml-chtml.js || { \
+	@test -f build/mathjax/node_modules/mathjax/es5/tex-mml-chtml.js || command -v npm >/dev/null || { \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian package npm (for MathJax)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
@@ -86,7 +86,7 @@ book-browser:
 	else echo "run: sudo apt-get install chromium chromium-driver"; exit 1; fi
 
 book-test: book-browser book
-	$(PY) -m pytest -m book tests/test_book.py tests/test_book_browser.py
+	$(PY) -m pytest tests/test_book.py tests/test_book_browser.py
 
 clean:
 	rm -rf build

@@ -223,7 +223,7 @@ def _text(value) -> str:
 
 @dataclass
 class TocPlan:
-    """The book's pages as repository paths (``README.md``, ``docs/x.md``, ``notebooks/NN.ipynb``)."""
+    """The book's pages as staged paths (``index.md``, ``docs/x.md``, ``notebooks/NN.ipynb``)."""
 
     root: str
     notes: list[str] = field(default_factory=list)

@@ -261,6 +261,17 @@ def test_stage_with_a_repository_url_and_refusals(fake_repo):
         book.stage("paper")
 
 
+def test_main_says_what_to_run_when_nothing_was_executed(fake_repo, capsys):
+    assert book.main(["--profile", "paper", "--stage-only"]) == 1
+    assert "run `make figures PROFILE=paper` first" in capsys.readouterr().err
+    assert book.main(["--profile", "smoke", "--stage-only"]) == 1   # 01_a's run failed
+    assert "--allow-errors" in capsys.readouterr().err
+    assert book.main(["--profile", "smoke", "--stage-only", "--allow-errors"]) == 0
+    out = capsys.readouterr()
+    assert "staged 7 pages (2 notebooks)" in out.out
+    assert "warning: README.md: link to docs/missing.md" in out.err
+
+
 # --------------------------------------------------------------------------------------------
 # the built book (make book): nothing loaded from the internet
 

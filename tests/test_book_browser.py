@@ -8,12 +8,12 @@ HTTP server on 127.0.0.1. Every HTML page is opened; the test fails on:
 - a same-site link whose file does not exist, or whose ``#anchor`` is no id of the target page;
 - a console message of level SEVERE (a script error, a failed request);
 - a request the server answered with an error, or any request to another host;
-- unrendered math: a ``.math`` element without MathJax output, raw TeX (``$$``, ``\\(``, ``$…\\x…$``)
-  left in the text, or no MathJax output at all on a page whose source has math.
+- unrendered math: a ``.math`` element without MathJax output, raw TeX (``$$``, ``\\(``,
+  ``$…\\x…$``) left in the text, or no MathJax output at all on a page whose source has math.
 
 It also checks that the search page finds a term, and saves screenshots of the landing page and
-of notebook 05 (its top and its first figure) in ``build/book/``. Skipped, with the reason, where selenium, chromium or
-chromedriver is missing, or where no book has been built.
+of notebook 05 (its top and its first figure) in ``build/book/``. Skipped, with the reason, where
+selenium, chromium or chromedriver is missing, or where no book has been built.
 """
 
 from __future__ import annotations
@@ -46,10 +46,12 @@ def _html_root() -> Path:
 
 
 def _browser_paths() -> tuple[str | None, str | None]:
+    """chromium and chromedriver: ``BOOK_CHROMIUM`` / ``BOOK_CHROMEDRIVER``, else on PATH;
+    ``None`` for one that is not an existing file."""
     chromium = os.environ.get("BOOK_CHROMIUM") or shutil.which("chromium") or \
         shutil.which("chromium-browser")
     driver = os.environ.get("BOOK_CHROMEDRIVER") or shutil.which("chromedriver")
-    return chromium, driver
+    return tuple(p if p and os.path.isfile(p) else None for p in (chromium, driver))
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -253,7 +255,8 @@ def test_search_finds_a_term_offline(site, browser):
         const t0 = Date.now();
         (function poll() {
           const items = document.querySelectorAll('#search-results li, ul.search li');
-          const summary = document.querySelector('#search-results .search-summary, p.search-summary');
+          const summary = document.querySelector(
+              '#search-results .search-summary, p.search-summary');
           if (items.length || (summary && Date.now() - t0 > 2000) || Date.now() - t0 > 20000) {
             done(Array.from(items).map(li => li.textContent.trim().slice(0, 80)));
           } else { setTimeout(poll, 200); }

@@ -454,9 +454,22 @@ def stage(profile: str = "default", out: Path | None = None, repo_url: str | Non
             return f"{repo_url}/tree/{branch}/{repo_path}"
         return None
 
-    # pages reached from the README through Markdown links (breadth first)
-    queue = ["README.md"]
+    queue = ["README.md"]   # Markdown pages to rewrite, README first
     markdown_pages["README.md"] = readme.read_text(encoding="utf-8")
+
+    # the executed notebooks, with their Markdown links rewritten and a link to the source
+    (out / "notebooks").mkdir(exist_ok=True)
+    for repo_path, executed_path in notebook_pages.items():
+        nb = nbformat.read(executed_path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                cell.source, found = rewrite_links(cell.source, repo_path, page_or_file)
+                problems += found
+        nb.cells.insert(_first_markdown(nb) + 1, nbformat.v4.new_markdown_cell(
+            _source_note(repo_path, profile, repo_url, branch, root, out)))
+        nbformat.write(nb, out / repo_path)
+
+    # pages reached through Markdown links from the README, the notebooks and those pages
     written: dict[str, str] = {}
     while queue:
         page = queue.pop(0)
@@ -477,18 +490,6 @@ def stage(profile: str = "default", out: Path | None = None, repo_url: str | Non
         target = out / (LANDING if page == "README.md" else page)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
-
-    # the executed notebooks, with their Markdown links rewritten and a link to the source
-    (out / "notebooks").mkdir(exist_ok=True)
-    for repo_path, executed_path in notebook_pages.items():
-        nb = nbformat.read(executed_path, as_version=4)
-        for cell in nb.cells:
-            if cell.cell_type == "markdown":
-                cell.source, found = rewrite_links(cell.source, repo_path, page_or_file)
-                problems += found
-        nb.cells.insert(_first_markdown(nb) + 1, nbformat.v4.new_markdown_cell(
-            _source_note(repo_path, profile, repo_url, branch, root, out)))
-        nbformat.write(nb, out / repo_path)
 
     (out / "_toc.yml").write_text(toc_yaml(plan), encoding="utf-8")
     (out / "_config.yml").write_text(

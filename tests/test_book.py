@@ -193,8 +193,10 @@ def fake_repo(tmp_path, monkeypatch):
     _touch(repo / "data" / "README.md", "# Data\n")
     _touch(repo / "figures" / "05_curves.png", "png")
     _touch(repo / "notebooks" / "profiles.toml", "[smoke.all]\n")
+    _touch(repo / "docs" / "only_from_notebook.md", "# Only from a notebook\n")
     source = [nbformat.v4.new_markdown_cell("# 01 · A\n\nClaim, see "
-                                            "[notes](../docs/first.md)."),
+                                            "[notes](../docs/first.md) and "
+                                            "[more](../docs/only_from_notebook.md)."),
               nbformat.v4.new_code_cell("x = 1")]
     _notebook(repo / "notebooks" / "01_a.ipynb", source)
     _notebook(repo / "notebooks" / "02_b.ipynb", [nbformat.v4.new_markdown_cell("# 02 · B")])
@@ -212,7 +214,9 @@ def test_stage_a_fake_repository(fake_repo):
     assert staged.folder == out
     assert staged.plan.root == "index.md"
     assert staged.plan.notebooks == ["notebooks/01_a.ipynb", "notebooks/10_late.ipynb"]
-    assert staged.plan.notes == ["docs/README.md", "docs/second.md", "docs/first.md"]
+    assert staged.plan.notes == ["docs/README.md", "docs/second.md", "docs/first.md",
+                                 "docs/only_from_notebook.md"]
+    assert (out / "docs" / "only_from_notebook.md").is_file()
     assert staged.plan.appendix == ["data/README.md"]
     assert sorted(staged.files) == ["figures/05_curves.png", "notebooks/profiles.toml"]
     assert sorted(staged.problems) == [
@@ -268,7 +272,7 @@ def test_main_says_what_to_run_when_nothing_was_executed(fake_repo, capsys):
     assert "--allow-errors" in capsys.readouterr().err
     assert book.main(["--profile", "smoke", "--stage-only", "--allow-errors"]) == 0
     out = capsys.readouterr()
-    assert "staged 7 pages (2 notebooks)" in out.out
+    assert "staged 8 pages (2 notebooks)" in out.out
     assert "warning: README.md: link to docs/missing.md" in out.err
 
 

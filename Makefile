@@ -1,6 +1,7 @@
 # The companion's commands. The two you need:
 #   make figures   regenerate every figure (trains the models on first use)
 #   make test      unit tests + smoke runs of every notebook
+#   make book      the HTML book of the executed notebooks (after make figures)
 # Each target does the set-up it needs (virtual environment, Jupyter kernel, data).
 
 SHELL := /bin/bash
@@ -10,12 +11,14 @@ PY := $(VENV)/bin/python
 PROFILE ?= default
 NOTEBOOKS ?=
 
-.PHONY: help setup data figures test bench clean
+.PHONY: help setup data figures test bench book book-browser book-test clean
 
 help:
 	@echo "make figures   run every notebook (PROFILE=$(PROFILE)) and write figures/, results/ and build/"
 	@echo "make test      unit tests and smoke runs of the notebooks"
 	@echo "make bench     time modlib's core against plain references and print the ratios"
+	@echo "make book      HTML book of the executed notebooks of PROFILE in build/book/_build/html"
+	@echo "make book-test build the book, open every page in headless chromium (installed as root)"
 	@echo "make data      fetch and verify Fashion-MNIST"
 	@echo "make setup     create .venv with modlib and a Jupyter kernel named 'modlib'"
 	@echo "options: PROFILE=smoke|default|paper  NOTEBOOKS='01 05'"
@@ -55,6 +58,35 @@ test: data
 
 bench: setup
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+# The book: Jupyter Book 1.x (execution off) renders the notebooks that make figures executed;
+# MathJax comes from npm's mathjax package (installed into build/mathjax/), so the book reads
+# offline. Options: BOOK_REPO_URL=https://github.com/OWNER/REPO for the source links (default: git's
+# origin), BOOK_FLAGS=--allow-errors to include notebooks whose run failed.
+BOOK_FLAGS ?=
+$(VENV)/.book-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e ".[dev,book]"
+	touch $@
+
+book: $(VENV)/.book-installed
+	@test -f build/mathjax/node_modules/mathjax/es5/tex-mml-chtml.js || command -v npm >/dev/null || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian package npm (for MathJax)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
+	  else echo "npm is needed once to bundle MathJax: sudo apt-get install npm"; exit 1; fi; }
+	$(PY) -m modlib.book --profile $(PROFILE) $(BOOK_FLAGS)
+
+# Debian's chromium and its driver for selenium (no browser download); skipped when present.
+book-browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian packages chromium and chromium-driver"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "run: sudo apt-get install chromium chromium-driver"; exit 1; fi
+
+book-test: book-browser book
+	$(PY) -m pytest tests/test_book.py tests/test_book_browser.py
 
 clean:
 	rm -rf build

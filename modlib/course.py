@@ -49,6 +49,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -118,6 +119,14 @@ def _ends_exercise(cell) -> bool:
     return bool(EXERCISE_HEADING.match(text)) or text.startswith("#")
 
 
+def _is_assert_call(node) -> bool:
+    """``assert_x(...)`` or ``np.testing.assert_x(...)``: a call of an assert function."""
+    if not isinstance(node, ast.Call):
+        return False
+    name = getattr(node.func, "attr", None) or getattr(node.func, "id", None) or ""
+    return name.startswith("assert")
+
+
 def _check_test_source(where: str, kind: str, source: str) -> None:
     """A tests cell must parse, hold at least one ``assert`` (a test that cannot fail is a
     defect) and print nothing: otter compares a test's output with the master copy's, which is
@@ -127,23 +136,21 @@ def _check_test_source(where: str, kind: str, source: str) -> None:
     except SyntaxError as err:
         raise CourseError(f"{where}: the {kind!r} cell has a syntax error on line {err.lineno}: "
                           f"{err.msg}") from None
-    if not any(isinstance(node, ast.Assert) for node in ast.walk(tree)):
-        raise CourseError(f"{where}: the {kind!r} cell has no assert statement; its checks must "
-                          "be plain asserts that fail without the solution")
-    for node in tree.body:
-        if isinstance(node, ast.Expr) and not isinstance(node.value, ast.Constant):
-            call = node.value.func if isinstance(node.value, ast.Call) else None
-            name = getattr(call, "attr", None) or getattr(call, "id", None) or ""
-            if not name.startswith("assert"):
-                raise CourseError(
-                    f"{where}: the {kind!r} cell has a bare expression on line {node.lineno} "
-                    f"({ast.unparse(node)[:60]!r}); a tests cell may only hold asserts and "
-                    "statements that print nothing (assert functions such as "
-                    "np.testing.assert_allclose are fine)")
+    if not any(isinstance(node, ast.Assert) or _is_assert_call(node) for node in ast.walk(tree)):
+        raise CourseError(f"{where}: the {kind!r} cell has no assert; its checks must be plain "
+                          "asserts (or assert functions such as np.testing.assert_allclose) "
+                          "that fail without the solution")
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
             raise CourseError(f"{where}: the {kind!r} cell calls print() on line {node.lineno}; "
                               "a tests cell must print nothing (use assert messages instead)")
+    for node in tree.body:
+        if isinstance(node, ast.Expr) and not _is_assert_call(node.value):
+            raise CourseError(
+                f"{where}: the {kind!r} cell has a bare expression on line {node.lineno} "
+                f"({ast.unparse(node)[:60]!r}); a tests cell may only hold asserts and "
+                "statements that show nothing (calls of assert functions such as "
+                "np.testing.assert_allclose are fine)")
 
 
 def find_exercises(nb, notebook: str) -> list[Exercise]:
@@ -465,13 +472,28 @@ def _assignment_name(submission: Path) -> str:
         return submission.stem
 
 
+def _grading_kernel() -> dict | None:
+    """The kernelspec of the driver's kernel ``modlib`` when it is installed (``make setup``), so
+    that submissions run in the same kernel as ``make figures``; else ``None`` (the notebook's own
+    kernel, usually ``python3`` of this environment)."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    from .run import KERNEL
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(KERNEL)
+    except NoSuchKernel:
+        return None
+    return {"name": KERNEL, "display_name": spec.display_name, "language": spec.language}
+
+
 def grade_one(submission: Path, autograder_zip: Path, notebook: str) -> dict[str, tuple]:
     """Grade one notebook with ``otter run``: ``{exercise_name: (score, possible)}``.
 
-    The notebook runs top to bottom in a fresh kernel (a failing cell does not stop it), then
-    every public and hidden test runs; a failed test scores 0. A notebook without otter's
-    assignment name in its metadata (a master notebook, or a renamed copy) is graded as
-    ``notebook``.
+    The notebook runs top to bottom in a fresh kernel (``modlib`` when installed; a failing cell
+    does not stop the run), then every public and hidden test runs; a failed test scores 0. A
+    notebook without otter's assignment name in its metadata (a master notebook, or a renamed
+    copy) is graded as ``notebook``.
 
     Raises:
         CourseError: otter could not grade the file (the message names it).
@@ -482,9 +504,13 @@ def grade_one(submission: Path, autograder_zip: Path, notebook: str) -> dict[str
         tmp = Path(tmp)
         nb = json.loads(Path(submission).read_text())
         nb.setdefault("metadata", {}).setdefault("otter", {})["assignment_name"] = notebook
+        kernel = _grading_kernel()
+        if kernel:
+            nb["metadata"]["kernelspec"] = kernel
         copy_path = tmp / f"{notebook}.ipynb"
         copy_path.write_text(json.dumps(nb))
-        with _quiet() as log:
+        with _quiet() as log, warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # otter's own deprecation warnings (pandas)
             try:
                 results = otter_run(str(copy_path), autograder=str(autograder_zip),
                                     output_dir=str(tmp), no_logo=True)

@@ -1,0 +1,254 @@
+"""Student copies and grading (modlib.course), on hand-made notebooks in the exercise format.
+
+The real notebooks need trained models, so these tests build two tiny notebooks: one with two
+exercises (the first with hidden tests) and one without exercises. Only ``test_grading`` starts
+kernels (otter runs each graded notebook once: two notebooks).
+"""
+
+import csv
+import hashlib
+import json
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+pytest.importorskip("otter", reason="otter-grader is not installed: pip install -e '.[course]'")
+
+from modlib import course  # noqa: E402
+
+SOLUTION_1 = ["legs = [3.0, 4.0]", "hyp_squared = sum(leg ** 2 for leg in legs)",
+              "hyp = math.sqrt(hyp_squared)"]
+SOLUTION_2 = ["squares = [i * i for i in range(5)]"]
+PUBLIC_1 = "assert abs(hyp - 5) < 1e-12, 'the hypotenuse of a 3-4 triangle is 5'"
+HIDDEN_1 = "assert isinstance(hyp, float), 'hyp must be a float'"
+PUBLIC_2 = "assert squares == [0, 1, 4, 9, 16]"
+
+
+def _code(source, *tags):
+    cell = nbformat.v4.new_code_cell(source)
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    return cell
+
+
+def _md(source):
+    return nbformat.v4.new_markdown_cell(source)
+
+
+def tiny_cells():
+    """A master notebook in the exercise format: title, parameters, imports, two exercises."""
+    return [
+        _md("# 98 · Tiny\n\nA hand-made notebook for the course tests."),
+        _code("seed: int = 0  # seed of everything", "parameters"),
+        _code("import math"),
+        _md("## Exercises"),
+        _md("**Exercise 1.** Store the hypotenuse of a 3-4 right triangle in `hyp`."),
+        _code("\n".join(SOLUTION_1), "solution"),
+        _code(PUBLIC_1, "tests"),
+        _code(f"for k in range(5):\n    assert hyp > k\n{HIDDEN_1}", "hidden-tests"),
+        _md("**Exercise 2.** (2 points) Put the squares of 0 to 4 in the list `squares`."),
+        _code("\n".join(SOLUTION_2), "solution"),
+        _code(PUBLIC_2, "tests"),
+        _md("## What this does not show\n\nAnything."),
+    ]
+
+
+def write_notebook(path, cells):
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python",
+                                 "name": "python3"}
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("course")
+    notebooks = root / "notebooks"
+    notebooks.mkdir()
+    tiny = write_notebook(notebooks / "98_tiny.ipynb", tiny_cells())
+    plain = write_notebook(notebooks / "97_plain.ipynb",
+                           [_md("# 97 · Plain"), _code("x = 1")])
+    digest = hashlib.sha256(tiny.read_bytes()).hexdigest()
+    messages = []
+    exercises = course.build([plain, tiny], root / "course", echo=messages.append)
+    return {"root": root, "out": root / "course", "tiny": tiny, "plain": plain,
+            "digest": digest, "exercises": exercises, "messages": messages}
+
+
+def test_import_has_no_side_effects():
+    code = "import sys, modlib.course; assert 'otter' not in sys.modules, 'otter imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_find_exercises_reads_the_format():
+    nb = nbformat.v4.new_notebook(cells=tiny_cells())
+    first, second = course.find_exercises(nb, "98_tiny")
+    assert (first.number, first.prompt, first.solution, first.tests, first.hidden_tests,
+            first.points) == (1, 4, 5, 6, 7, 1.0)
+    assert (second.number, second.prompt, second.solution, second.tests, second.hidden_tests,
+            second.points) == (2, 8, 9, 10, None, 2.0)
+    assert second.name == "exercise_2"
+
+
+def test_build_lists_every_exercise(built):
+    out = built["out"]
+    listed = json.loads((out / "exercises.json").read_text())
+    assert [(e["notebook"], e["name"], e["points"], e["hidden_tests"] is not None)
+            for e in listed] == [("98_tiny", "exercise_1", 1.0, True),
+                                 ("98_tiny", "exercise_2", 2.0, False)]
+    assert sorted(p.name for p in (out / "student").iterdir()) == ["97_plain.ipynb",
+                                                                  "98_tiny.ipynb"]
+    assert sorted(p.name for p in (out / "autograder" / "98_tiny").iterdir()) == [
+        "98_tiny.ipynb", "autograder.zip"]
+    assert not (out / "autograder" / "97_plain").exists()
+
+
+def test_notebook_without_exercises_is_copied_with_a_message(built):
+    assert any("97_plain: no exercises" in m for m in built["messages"])
+    copied = built["out"] / "student" / "97_plain.ipynb"
+    assert copied.read_bytes() == built["plain"].read_bytes()
+
+
+def test_master_notebook_is_unchanged(built):
+    assert hashlib.sha256(built["tiny"].read_bytes()).hexdigest() == built["digest"]
+
+
+def test_student_copy_has_no_solution_and_no_hidden_tests(built):
+    text = (built["out"] / "student" / "98_tiny.ipynb").read_text()
+    for line in SOLUTION_1 + SOLUTION_2 + [HIDDEN_1, "assert hyp > k"]:
+        assert line not in text, f"{line!r} is in the student copy"
+    student = nbformat.reads(text, as_version=4)
+    answers = [c for c in student.cells if "otter_answer_cell" in c.metadata.get("tags", [])]
+    assert [c.source for c in answers] == ["...", "..."]
+    # the public tests travel with the student copy, as otter checks of each exercise
+    tests = student.metadata["otter"]["tests"]
+    assert sorted(tests) == ["exercise_1", "exercise_2"]
+    public = json.dumps(tests)
+    assert "abs(hyp - 5) < 1e-12" in public and "squares == [0, 1, 4, 9, 16]" in public
+    checks = [c.source for c in student.cells if "grader.check(" in c.source]
+    assert checks == ['grader.check("exercise_1")', 'grader.check("exercise_2")']
+    # nothing of the exercise tags or outputs survives
+    assert all(not set(c.metadata.get("tags", [])) & set(course.EXERCISE_TAGS)
+               for c in student.cells)
+    assert all(not c.get("outputs") for c in student.cells if c.cell_type == "code")
+    # cells before the exercises stay in place: title, parameters, imports
+    assert [c.source for c in student.cells[:3]] == [c.source for c in tiny_cells()[:3]]
+
+
+def _test_files(out):
+    from otter.test_files import OKTestFile
+
+    with zipfile.ZipFile(out / "autograder" / "98_tiny" / "autograder.zip") as archive:
+        names = sorted(n for n in archive.namelist() if n.startswith("tests/"))
+        assert names == ["tests/exercise_1.py", "tests/exercise_2.py"]
+        folder = out / "unzipped"
+        archive.extractall(folder)
+    return {n: OKTestFile.from_file(str(folder / "tests" / f"{n}.py"))
+            for n in ("exercise_1", "exercise_2")}
+
+
+def _score(test_file, env):
+    test_file.run(dict(env))
+    return test_file.score
+
+
+def test_autograder_holds_public_and_hidden_tests_with_their_points(built):
+    import math
+
+    tests = _test_files(built["out"])
+    assert [case.hidden for case in tests["exercise_1"].test_cases] == [False, True]
+    assert [case.hidden for case in tests["exercise_2"].test_cases] == [False]
+    # scored without a kernel: the right answer, one that only the public test accepts, none
+    assert _score(tests["exercise_1"], {"hyp": math.sqrt(25.0)}) == 1.0
+    assert _score(tests["exercise_1"], {"hyp": 5}) == 0.5     # an int: the hidden test fails
+    assert _score(tests["exercise_1"], {}) == 0.0
+    assert _score(tests["exercise_2"], {"squares": [0, 1, 4, 9, 16]}) == 2.0
+    assert _score(tests["exercise_2"], {"squares": [0, 1, 4, 9]}) == 0.0
+
+
+def test_grading(built):
+    """otter run on the master copy (full marks) and the untouched student copy (zero)."""
+    out = built["out"]
+    submissions = built["root"] / "submissions"
+    for student, source in (("ada", built["tiny"]), ("bob", out / "student" / "98_tiny.ipynb")):
+        (submissions / student).mkdir(parents=True)
+        (submissions / student / "98_tiny.ipynb").write_bytes(source.read_bytes())
+    rows = course.grade(submissions, out=out / "grades", course=out, echo=lambda _: None)
+    scores = {(r["student"], r["exercise"]): (r["score"], r["possible"]) for r in rows}
+    assert scores == {("ada", "exercise_1"): (1.0, 1.0), ("ada", "exercise_2"): (2.0, 2.0),
+                      ("bob", "exercise_1"): (0.0, 1.0), ("bob", "exercise_2"): (0.0, 2.0)}
+    with open(out / "grades" / "grades.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert [(r["student"], r["notebook"], r["exercise"], float(r["score"])) for r in table] == [
+        (r["student"], r["notebook"], r["exercise"], r["score"]) for r in rows]
+    assert json.loads((out / "grades" / "grades.json").read_text()) == rows
+
+
+def _broken(cells_edit):
+    cells = tiny_cells()
+    cells_edit(cells)
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+def _untag(index):
+    def edit(cells):
+        cells[index].metadata.pop("tags")
+    return edit
+
+
+def _set(index, source):
+    def edit(cells):
+        cells[index].source = source
+    return edit
+
+
+BROKEN = {
+    "untagged solution": (_untag(9), "Exercise 2 (cell 8): no code cell tagged 'solution'",
+                          "untagged code cell(s) [9] may be the solution"),
+    "missing tests cell": (lambda cells: cells.pop(10),
+                           "Exercise 2 (cell 8): no code cell tagged 'tests'", "public asserts"),
+    "tests without assert": (_set(6, "x = hyp - 5"), "Exercise 1 (cell 4)", "no assert"),
+    "tests that print": (_set(6, "assert hyp\nprint(hyp)"), "Exercise 1", "print()"),
+    "bare expression": (_set(6, "assert hyp\nhyp == 5"), "Exercise 1", "bare expression"),
+    "syntax error": (_set(7, "assert hyp >"), "Exercise 1", "syntax error"),
+    "tests before solution": (lambda cells: cells.insert(5, cells.pop(6)),
+                              "Exercise 1", "comes before the 'solution'"),
+    "two solutions": (lambda cells: cells.insert(5, _code("hyp = 5.0", "solution")),
+                      "Exercise 1", "2 cells tagged 'solution'"),
+    "repeated number": (_set(8, "**Exercise 1.** Again."), "Exercise 1 (cell 8)", "used twice"),
+    "tag outside an exercise": (lambda cells: cells[2].metadata.update(tags=["solution"]),
+                                "98_tiny: cell 2", "belongs to no exercise"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_format_errors_name_the_notebook_and_the_exercise(case):
+    edit, *expected = BROKEN[case]
+    with pytest.raises(course.CourseError) as err:
+        course.find_exercises(_broken(edit), "98_tiny")
+    message = str(err.value)
+    assert message.startswith("98_tiny")
+    for part in expected:
+        assert part in message
+
+
+def test_build_checks_every_notebook_before_writing(tmp_path):
+    good = write_notebook(tmp_path / "98_tiny.ipynb", tiny_cells())
+    bad = write_notebook(tmp_path / "99_bad.ipynb", _broken(_untag(5)).cells)
+    with pytest.raises(course.CourseError, match=r"99_bad, Exercise 1 \(cell 4\)"):
+        course.build([good, bad], tmp_path / "course", echo=lambda _: None)
+    assert not (tmp_path / "course").exists()
+
+
+def test_grade_refuses_unknown_notebooks(built, tmp_path):
+    other = write_notebook(tmp_path / "55_other.ipynb", tiny_cells())
+    with pytest.raises(course.CourseError, match="no autograder for notebook '55_other'"):
+        course.grade(other, course=built["out"], echo=lambda _: None)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(course.CourseError, match="no .ipynb file"):
+        course.grade(empty, course=built["out"], echo=lambda _: None)

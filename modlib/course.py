@@ -60,7 +60,7 @@ TAG_TESTS = "tests"
 TAG_HIDDEN = "hidden-tests"
 EXERCISE_TAGS = (TAG_SOLUTION, TAG_TESTS, TAG_HIDDEN)
 EXERCISE_HEADING = re.compile(r"^\s*\*\*Exercise\s+(\d+)\.\*\*(?:\s*\((\d+(?:\.\d+)?)\s+points?\))?")
-OTTER_SPEC = "otter-grader>=7,<8"
+OTTER_SPEC = "otter-grader>=7.0"
 
 
 class CourseError(ValueError):
@@ -232,9 +232,12 @@ def find_exercises(nb, notebook: str) -> list[Exercise]:
     for i, cell in enumerate(cells):
         tags = _exercise_tags(cell)
         if tags and i not in inside:
+            before = [j for j in range(i) if cells[j].get("cell_type") == "markdown"]
+            seen = (f" (the Markdown cell {before[-1]} before it starts "
+                    f"{_source(cells[before[-1]]).lstrip()[:40]!r})" if before else "")
             raise CourseError(f"{notebook}: cell {i} is tagged {tags[0]!r} but belongs to no "
                               "exercise; put it after a Markdown cell starting "
-                              "'**Exercise N.**'")
+                              f"'**Exercise N.**'{seen}")
     return exercises
 
 
@@ -420,6 +423,15 @@ def assign(notebook: Path, out: Path) -> list[Exercise]:
     return exercises
 
 
+def _has_exercise_section(notebook: Path) -> bool:
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    return any(cell.cell_type == "markdown" and
+               re.match(r"#+\s*Exercises?\b", cell.source.lstrip(), flags=re.IGNORECASE)
+               for cell in nb.cells)
+
+
 def build(notebooks: list[Path] | None = None, out: Path | None = None,
           echo=print) -> list[Exercise]:
     """``make student``: :func:`assign` every master notebook (default: all of ``notebooks/``)
@@ -450,6 +462,9 @@ def build(notebooks: list[Path] | None = None, out: Path | None = None,
             hidden = sum(e.hidden_tests is not None for e in exercises)
             echo(f"{notebook.stem}: {len(exercises)} exercises ({hidden} with hidden tests) in "
                  f"{time.time() - start:.1f} s")
+        elif _has_exercise_section(notebook):
+            echo(f"WARNING {notebook.stem}: an 'Exercises' section but no '**Exercise N.**' "
+                 "cells: copied unchanged, so any solution in it reaches the students")
         else:
             echo(f"{notebook.stem}: no exercises, copied unchanged to the student folder")
     store.write_json(out / "exercises.json",
@@ -487,13 +502,57 @@ def _grading_kernel() -> dict | None:
     return {"name": KERNEL, "display_name": spec.display_name, "language": spec.language}
 
 
-def grade_one(submission: Path, autograder_zip: Path, notebook: str) -> dict[str, tuple]:
+def with_profile(nb: dict, notebook: str, profile: str) -> dict:
+    """A copy of notebook ``nb`` (plain dicts) whose parameters are those of ``profile`` for
+    ``notebook`` (``notebooks/profiles.toml``, as ``python -m modlib.run --profile`` sets them),
+    injected by papermill after the cell tagged ``parameters``.
+
+    Raises:
+        CourseError: unknown profile, or the notebook has no cell tagged ``parameters``.
+    """
+    import nbformat
+    from papermill.parameterize import parameterize_notebook
+
+    from .run import PROFILES, DriverError, profile_parameters
+
+    if profile not in PROFILES:
+        raise CourseError(f"profile={profile!r} is not allowed: choose one of {PROFILES}")
+    node = nbformat.from_dict(copy.deepcopy(nb))
+    node.metadata.setdefault("kernelspec", {"name": "python3", "language": "python",
+                                            "display_name": "Python 3"})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{notebook}.ipynb"
+        nbformat.write(node, path)
+        try:
+            values = profile_parameters(profile, path, declared_or_empty(path))
+        except DriverError as err:
+            raise CourseError(str(err)) from None
+    if not any("parameters" in _tags(cell) for cell in node.cells):
+        raise CourseError(f"{notebook}: the submission has no cell tagged 'parameters', so the "
+                          f"{profile!r} profile cannot be applied")
+    injected = parameterize_notebook(node, values)
+    return json.loads(nbformat.writes(injected))
+
+
+def declared_or_empty(path: Path) -> dict:
+    """The parameters a notebook declares (``{}`` without a parameters cell)."""
+    from .run import DriverError, declared_parameters
+
+    try:
+        return declared_parameters(path)
+    except DriverError:
+        return {}
+
+
+def grade_one(submission: Path, autograder_zip: Path, notebook: str,
+              profile: str = "default") -> dict[str, tuple]:
     """Grade one notebook with ``otter run``: ``{exercise_name: (score, possible)}``.
 
     The notebook runs top to bottom in a fresh kernel (``modlib`` when installed; a failing cell
     does not stop the run), then every public and hidden test runs; a failed test scores 0. A
     notebook without otter's assignment name in its metadata (a master notebook, or a renamed
-    copy) is graded as ``notebook``.
+    copy) is graded as ``notebook``. With ``profile`` other than ``default`` the notebook runs
+    with that profile's parameters (:func:`with_profile`), e.g. ``smoke`` to grade in seconds.
 
     Raises:
         CourseError: otter could not grade the file (the message names it).
@@ -503,6 +562,8 @@ def grade_one(submission: Path, autograder_zip: Path, notebook: str) -> dict[str
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         nb = json.loads(Path(submission).read_text())
+        if profile != "default":
+            nb = with_profile(nb, notebook, profile)
         nb.setdefault("metadata", {}).setdefault("otter", {})["assignment_name"] = notebook
         kernel = _grading_kernel()
         if kernel:
@@ -523,7 +584,7 @@ def grade_one(submission: Path, autograder_zip: Path, notebook: str) -> dict[str
 
 
 def grade(submissions: Path, out: Path | None = None, course: Path | None = None,
-          echo=print) -> list[dict]:
+          profile: str = "default", echo=print) -> list[dict]:
     """Grade every ``.ipynb`` below ``submissions`` and write ``grades.csv`` and ``grades.json``.
 
     A submission is ``submissions/<student>/NN_slug.ipynb`` or ``submissions/NN_slug.ipynb``
@@ -536,6 +597,7 @@ def grade(submissions: Path, out: Path | None = None, course: Path | None = None
         submissions: a folder (or a single notebook).
         out: where the grades go (default ``build/course/grades/``).
         course: the output of ``make student`` (default ``build/course/``).
+        profile: the parameters the notebooks run with (:func:`grade_one`).
 
     Returns:
         Rows ``{"student", "notebook", "exercise", "score", "possible", "file"}``.
@@ -578,7 +640,7 @@ def grade(submissions: Path, out: Path | None = None, course: Path | None = None
     rows = []
     for i, (file, name, zip_path, student) in enumerate(plan, start=1):
         start = time.time()
-        scores = grade_one(file, zip_path, name)
+        scores = grade_one(file, zip_path, name, profile)
         got = possible = 0.0
         for exercise in by_notebook[name]:
             score, out_of = scores.get(exercise["name"], (0.0, exercise["points"]))
@@ -612,16 +674,22 @@ def main(argv=None) -> int:
     grader.add_argument("submissions", type=Path, help="a folder of .ipynb files (or one file)")
     grader.add_argument("--course", type=Path, help="output of `student` (default build/course/)")
     grader.add_argument("--out", type=Path, help="default: build/course/grades/")
+    grader.add_argument("--profile", default="default",
+                        help="run the submissions with this profile's parameters (smoke: fast)")
     args = parser.parse_args(argv)
     from .run import DriverError, resolve
 
     try:
         if args.command == "student":
             start = time.time()
-            build(resolve(args.notebooks), args.out)
+            files = [Path(n) for n in args.notebooks if Path(n).suffix == ".ipynb"
+                     and Path(n).is_file()]
+            names = [n for n in args.notebooks if Path(n) not in files]
+            notebooks = files + resolve(names) if names or not files else files
+            build(notebooks, args.out)
             print(f"done in {time.time() - start:.0f} s")
         else:
-            grade(args.submissions, args.out, args.course)
+            grade(args.submissions, args.out, args.course, args.profile)
     except (CourseError, DriverError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

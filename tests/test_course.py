@@ -42,7 +42,8 @@ def tiny_cells():
     """A master notebook in the exercise format: title, parameters, imports, two exercises."""
     return [
         _md("# 98 · Tiny\n\nA hand-made notebook for the course tests."),
-        _code("seed: int = 0  # seed of everything", "parameters"),
+        _code('profile: str = "default"  # smoke or default or paper\n'
+              "seed: int = 0  # seed of everything", "parameters"),
         _code("import math"),
         _md("## Exercises"),
         _md("**Exercise 1.** Store the hypotenuse of a 3-4 right triangle in `hyp`."),
@@ -72,9 +73,12 @@ def built(tmp_path_factory):
     tiny = write_notebook(notebooks / "98_tiny.ipynb", tiny_cells())
     plain = write_notebook(notebooks / "97_plain.ipynb",
                            [_md("# 97 · Plain"), _code("x = 1")])
+    old = write_notebook(notebooks / "96_old.ipynb",
+                         [_md("# 96 · Old"), _md("## Exercises\n\n1. **Old style.** Do it."),
+                          _code("answer = 42")])
     digest = hashlib.sha256(tiny.read_bytes()).hexdigest()
     messages = []
-    exercises = course.build([plain, tiny], root / "course", echo=messages.append)
+    exercises = course.build([old, plain, tiny], root / "course", echo=messages.append)
     return {"root": root, "out": root / "course", "tiny": tiny, "plain": plain,
             "digest": digest, "exercises": exercises, "messages": messages}
 
@@ -100,8 +104,8 @@ def test_build_lists_every_exercise(built):
     assert [(e["notebook"], e["name"], e["points"], e["hidden_tests"] is not None)
             for e in listed] == [("98_tiny", "exercise_1", 1.0, True),
                                  ("98_tiny", "exercise_2", 2.0, False)]
-    assert sorted(p.name for p in (out / "student").iterdir()) == ["97_plain.ipynb",
-                                                                  "98_tiny.ipynb"]
+    assert sorted(p.name for p in (out / "student").iterdir()) == [
+        "96_old.ipynb", "97_plain.ipynb", "98_tiny.ipynb"]
     assert sorted(p.name for p in (out / "autograder" / "98_tiny").iterdir()) == [
         "98_tiny.ipynb", "autograder.zip"]
     assert not (out / "autograder" / "97_plain").exists()
@@ -111,6 +115,11 @@ def test_notebook_without_exercises_is_copied_with_a_message(built):
     assert any("97_plain: no exercises" in m for m in built["messages"])
     copied = built["out"] / "student" / "97_plain.ipynb"
     assert copied.read_bytes() == built["plain"].read_bytes()
+
+
+def test_exercises_section_in_another_format_is_a_warning(built):
+    warnings = [m for m in built["messages"] if m.startswith("WARNING")]
+    assert len(warnings) == 1 and "96_old" in warnings[0] and "solution" in warnings[0]
 
 
 def test_master_notebook_is_unchanged(built):
@@ -252,3 +261,16 @@ def test_grade_refuses_unknown_notebooks(built, tmp_path):
     empty.mkdir()
     with pytest.raises(course.CourseError, match="no .ipynb file"):
         course.grade(empty, course=built["out"], echo=lambda _: None)
+
+
+def test_grading_profile_injects_the_profile_parameters():
+    nb = json.loads(nbformat.writes(nbformat.v4.new_notebook(cells=tiny_cells())))
+    smoke = course.with_profile(nb, "98_tiny", "smoke")
+    sources = ["".join(c["source"]) for c in smoke["cells"]]
+    injected = [c for c in smoke["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert len(injected) == 1 and 'profile = "smoke"' in "".join(injected[0]["source"])
+    assert sources.index("".join(injected[0]["source"])) == 2   # right after the parameters
+    # recipe and archs of [smoke.all] are not declared by this notebook, so not injected
+    assert "recipe" not in "".join(injected[0]["source"])
+    with pytest.raises(course.CourseError, match="profile='fast' is not allowed"):
+        course.with_profile(nb, "98_tiny", "fast")

@@ -530,6 +530,8 @@ def with_profile(nb: dict, notebook: str, profile: str) -> dict:
     if not any("parameters" in _tags(cell) for cell in node.cells):
         raise CourseError(f"{notebook}: the submission has no cell tagged 'parameters', so the "
                           f"{profile!r} profile cannot be applied")
+    for cell in node.cells:   # papermill expects every cell to have tags
+        cell.metadata.setdefault("tags", [])
     injected = parameterize_notebook(node, values)
     return json.loads(nbformat.writes(injected))
 

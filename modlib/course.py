@@ -511,12 +511,16 @@ def with_profile(nb: dict, notebook: str, profile: str) -> dict:
         CourseError: unknown profile, or the notebook has no cell tagged ``parameters``.
     """
     import nbformat
+    from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
     from .run import PROFILES, DriverError, profile_parameters
 
     if profile not in PROFILES:
         raise CourseError(f"profile={profile!r} is not allowed: choose one of {PROFILES}")
+    if not any("parameters" in _tags(cell) for cell in nb.get("cells", [])):
+        raise CourseError(f"{notebook}: the submission has no cell tagged 'parameters', so the "
+                          f"{profile!r} profile cannot be applied")
     node = nbformat.from_dict(copy.deepcopy(nb))
     node.metadata.setdefault("kernelspec", {"name": "python3", "language": "python",
                                             "display_name": "Python 3"})
@@ -527,13 +531,8 @@ def with_profile(nb: dict, notebook: str, profile: str) -> dict:
             values = profile_parameters(profile, path, declared_or_empty(path))
         except DriverError as err:
             raise CourseError(str(err)) from None
-    if not any("parameters" in _tags(cell) for cell in node.cells):
-        raise CourseError(f"{notebook}: the submission has no cell tagged 'parameters', so the "
-                          f"{profile!r} profile cannot be applied")
-    for cell in node.cells:   # papermill expects every cell to have tags
-        cell.metadata.setdefault("tags", [])
-    injected = parameterize_notebook(node, values)
-    return json.loads(nbformat.writes(injected))
+        node = load_notebook_node(str(path))   # with the metadata papermill expects
+    return json.loads(nbformat.writes(parameterize_notebook(node, values)))
 
 
 def declared_or_empty(path: Path) -> dict:

@@ -562,7 +562,12 @@ def grade_one(submission: Path, autograder_zip: Path, notebook: str,
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        nb = json.loads(Path(submission).read_text())
+        try:
+            nb = json.loads(Path(submission).read_text())
+            nb["cells"]
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+            raise CourseError(f"{submission} is not a notebook ({type(err).__name__}: "
+                              f"{err})") from None
         if profile != "default":
             nb = with_profile(nb, notebook, profile)
         nb.setdefault("metadata", {}).setdefault("otter", {})["assignment_name"] = notebook
@@ -580,6 +585,9 @@ def grade_one(submission: Path, autograder_zip: Path, notebook: str,
                 raise CourseError(f"{submission}: otter could not grade it: "
                                   f"{type(err).__name__}: {err}\n{log.getvalue()[-2000:]}") \
                     from None
+    if results.has_catastrophic_failure():
+        raise CourseError(f"{submission}: otter could not grade it: "
+                          f"{results.catastrophic_error}")
     return {name: (float(result.score), float(result.possible))
             for name, result in results.results.items()}
 
@@ -601,7 +609,9 @@ def grade(submissions: Path, out: Path | None = None, course: Path | None = None
         profile: the parameters the notebooks run with (:func:`grade_one`).
 
     Returns:
-        Rows ``{"student", "notebook", "exercise", "score", "possible", "file"}``.
+        Rows ``{"student", "notebook", "exercise", "score", "possible", "graded", "note",
+        "file"}``; ``graded`` is False (score 0, the reason in ``note``) where otter could not
+        grade the file or returned no result for the exercise.
 
     Raises:
         CourseError: ``submissions`` holds no notebook, a notebook has no autograder (run
@@ -641,12 +651,22 @@ def grade(submissions: Path, out: Path | None = None, course: Path | None = None
     rows = []
     for i, (file, name, zip_path, student) in enumerate(plan, start=1):
         start = time.time()
-        scores = grade_one(file, zip_path, name, profile)
+        try:
+            scores, note = grade_one(file, zip_path, name, profile), ""
+        except CourseError as err:   # one broken submission must not stop the class's grading
+            scores, note = {}, str(err).splitlines()[0]
+            echo(f"WARNING {note}: every exercise scored 0")
         got = possible = 0.0
         for exercise in by_notebook[name]:
+            graded = exercise["name"] in scores
             score, out_of = scores.get(exercise["name"], (0.0, exercise["points"]))
+            if not graded and not note:
+                note = (f"otter returned no result for {exercise['name']} (is the autograder "
+                        "older than exercises.json? rerun `make student`)")
+                echo(f"WARNING {file}: {note}: scored 0")
             rows.append({"student": student, "notebook": name, "exercise": exercise["name"],
-                         "score": score, "possible": out_of, "file": str(file)})
+                         "score": score, "possible": out_of, "graded": graded,
+                         "note": "" if graded else note, "file": str(file)})
             got, possible = got + score, possible + out_of
         echo(f"{i}/{len(plan)} {student} {name}: {got:g}/{possible:g} "
              f"({time.time() - start:.0f} s)")

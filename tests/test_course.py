@@ -186,15 +186,27 @@ def test_grading(built):
     for student, source in (("ada", built["tiny"]), ("bob", out / "student" / "98_tiny.ipynb")):
         (submissions / student).mkdir(parents=True)
         (submissions / student / "98_tiny.ipynb").write_bytes(source.read_bytes())
-    rows = course.grade(submissions, out=out / "grades", course=out, echo=lambda _: None)
+    (submissions / "cy").mkdir()
+    (submissions / "cy" / "98_tiny.ipynb").write_text("{not a notebook")
+    messages = []
+    rows = course.grade(submissions, out=out / "grades", course=out, echo=messages.append)
+    # a broken file does not stop the grading: its exercises score 0, marked as not graded
+    broken = [r for r in rows if r["student"] == "cy"]
+    assert [(r["exercise"], r["score"], r["graded"]) for r in broken] == [
+        ("exercise_1", 0.0, False), ("exercise_2", 0.0, False)]
+    assert "is not a notebook" in broken[0]["note"]
+    assert any(m.startswith("WARNING") and "cy" in m for m in messages)
+    rows = [r for r in rows if r["student"] != "cy"]
+    assert all(r["graded"] and not r["note"] for r in rows), "otter returned no result"
     scores = {(r["student"], r["exercise"]): (r["score"], r["possible"]) for r in rows}
     assert scores == {("ada", "exercise_1"): (1.0, 1.0), ("ada", "exercise_2"): (2.0, 2.0),
                       ("bob", "exercise_1"): (0.0, 1.0), ("bob", "exercise_2"): (0.0, 2.0)}
     with open(out / "grades" / "grades.csv", newline="") as handle:
         table = list(csv.DictReader(handle))
+    listed = json.loads((out / "grades" / "grades.json").read_text())
     assert [(r["student"], r["notebook"], r["exercise"], float(r["score"])) for r in table] == [
-        (r["student"], r["notebook"], r["exercise"], r["score"]) for r in rows]
-    assert json.loads((out / "grades" / "grades.json").read_text()) == rows
+        (r["student"], r["notebook"], r["exercise"], r["score"]) for r in listed]
+    assert [r for r in listed if r["student"] != "cy"] == rows
 
 
 def _broken(cells_edit):

@@ -167,7 +167,8 @@ def find_exercises(nb, notebook: str) -> list[Exercise]:
         CourseError: a cell tagged ``solution``/``tests``/``hidden-tests`` outside an exercise;
             an exercise without a ``solution`` cell (e.g. the solution cell is untagged) or without
             a ``tests`` cell, with cells in the wrong order or twice; a repeated exercise number;
-            a tests cell that does not parse, has no assert, or would print.
+            a cell between the solution and its tests; a tests cell that does not parse, has no
+            assert, or would print.
     """
     cells = nb["cells"]
     starts = [i for i, cell in enumerate(cells) if cell.get("cell_type") == "markdown"
@@ -223,6 +224,11 @@ def find_exercises(nb, notebook: str) -> list[Exercise]:
         if hidden is not None and not tests < hidden:
             raise CourseError(f"{where}: the 'hidden-tests' cell {hidden} comes before the "
                               f"'tests' cell {tests}; the order is solution, tests, hidden-tests")
+        last = hidden if hidden is not None else tests
+        between = [i for i in range(solution + 1, last) if i != tests]
+        if between:
+            raise CourseError(f"{where}: cell(s) {between} lie between its 'solution' cell and "
+                              "its tests; move them before the solution or after the tests")
         if not _source(cells[solution]).strip():
             raise CourseError(f"{where}: the 'solution' cell {solution} is empty")
         _check_test_source(where, TAG_TESTS, _source(cells[tests]))
@@ -296,10 +302,6 @@ def to_otter(nb, notebook: str):
 
     out = [_raw("# ASSIGNMENT CONFIG\n" + yaml.safe_dump(config, sort_keys=False))]
     by_start = {exercise.prompt: exercise for exercise in exercises}
-    ends = {}
-    for exercise in exercises:
-        end = exercise.hidden_tests if exercise.hidden_tests is not None else exercise.tests
-        ends[end] = exercise
     open_exercise = None
     for i, cell in enumerate(cells):
         if i == exercises[0].prompt:
@@ -330,12 +332,6 @@ def to_otter(nb, notebook: str):
             out += [_test_cell(cell, hidden=True, points=ex.points / tests_count),
                     _raw("# END TESTS"), _raw("# END QUESTION")]
             open_exercise = None
-        elif ex is not None and ex.solution < i:
-            # a cell between the solution and the tests (only Markdown can be there and still
-            # belong to the exercise: otter allows nothing between solution and tests blocks)
-            raise CourseError(f"{notebook}, Exercise {ex.number}: cell {i} lies between its "
-                              "'solution' and its tests; move it before the solution or after "
-                              "the tests")
         else:
             out.append(_untagged(cell, drop=()))
     converted = copy.deepcopy(nb)
@@ -396,6 +392,8 @@ def assign(notebook: Path, out: Path) -> list[Exercise]:
     (out / "student").mkdir(parents=True, exist_ok=True)
     if not exercises:
         shutil.copyfile(notebook, out / "student" / notebook.name)
+        shutil.rmtree(out / "autograder" / notebook.stem, ignore_errors=True)
+        (out / "master" / notebook.name).unlink(missing_ok=True)
         return []
     master = out / "master" / notebook.name
     master.parent.mkdir(parents=True, exist_ok=True)
@@ -438,7 +436,9 @@ def build(notebooks: list[Path] | None = None, out: Path | None = None,
     into ``out`` (default ``build/course/``) and write ``exercises.json``.
 
     Every notebook is checked before any is converted, so a format error stops the build before
-    it writes anything. Returns all exercises.
+    it writes anything. Building all notebooks starts from empty folders; building some
+    replaces only theirs (their copies, autograders and ``exercises.json`` entries). Returns the
+    exercises of ``notebooks``.
 
     Raises:
         CourseError: a notebook's exercises do not follow the format, or otter failed.
@@ -447,12 +447,19 @@ def build(notebooks: list[Path] | None = None, out: Path | None = None,
 
     from .run import all_notebooks
 
+    everything_asked = notebooks is None
     notebooks = [Path(p) for p in (notebooks if notebooks is not None else all_notebooks())]
     out = Path(out) if out is not None else course_dir()
     for notebook in notebooks:
         find_exercises(nbformat.read(notebook, as_version=4), notebook.stem)
-    for folder in ("student", "autograder", "master"):
-        shutil.rmtree(out / folder, ignore_errors=True)
+    listed = out / "exercises.json"
+    kept = []
+    if everything_asked:
+        for folder in ("student", "autograder", "master"):
+            shutil.rmtree(out / folder, ignore_errors=True)
+    elif listed.is_file():   # a subset: the other notebooks' copies and entries stay
+        stems = {notebook.stem for notebook in notebooks}
+        kept = [e for e in json.loads(listed.read_text()) if e["notebook"] not in stems]
     everything = []
     for notebook in notebooks:
         start = time.time()
@@ -467,8 +474,8 @@ def build(notebooks: list[Path] | None = None, out: Path | None = None,
                  "cells: copied unchanged, so any solution in it reaches the students")
         else:
             echo(f"{notebook.stem}: no exercises, copied unchanged to the student folder")
-    store.write_json(out / "exercises.json",
-                     [asdict(e) | {"name": e.name} for e in everything])
+    entries = kept + [asdict(e) | {"name": e.name} for e in everything]
+    store.write_json(listed, sorted(entries, key=lambda e: (e["notebook"], e["number"])))
     echo(f"student copies: {out / 'student'}  autograders: {out / 'autograder'}")
     return everything
 

@@ -240,6 +240,8 @@ BROKEN = {
                               "Exercise 1", "comes before the 'solution'"),
     "two solutions": (lambda cells: cells.insert(5, _code("hyp = 5.0", "solution")),
                       "Exercise 1", "2 cells tagged 'solution'"),
+    "cell between solution and tests": (lambda cells: cells.insert(6, _md("A hint.")),
+                                        "Exercise 1", "cell(s) [6] lie between"),
     "repeated number": (_set(8, "**Exercise 1.** Again."), "Exercise 1 (cell 8)", "used twice"),
     "tag outside an exercise": (lambda cells: cells[2].metadata.update(tags=["solution"]),
                                 "98_tiny: cell 2", "belongs to no exercise"),
@@ -286,3 +288,16 @@ def test_grading_profile_injects_the_profile_parameters():
     assert "recipe" not in "".join(injected[0]["source"])
     with pytest.raises(course.CourseError, match="profile='fast' is not allowed"):
         course.with_profile(nb, "98_tiny", "fast")
+
+
+def test_building_some_notebooks_keeps_the_others(tmp_path):
+    tiny = write_notebook(tmp_path / "98_tiny.ipynb", tiny_cells())
+    plain = write_notebook(tmp_path / "97_plain.ipynb", [_md("# 97 · Plain"), _code("x = 1")])
+    out = tmp_path / "course"
+    course.build([tiny], out, echo=lambda _: None)
+    assert course.build([plain], out, echo=lambda _: None) == []
+    listed = json.loads((out / "exercises.json").read_text())
+    assert [e["name"] for e in listed] == ["exercise_1", "exercise_2"]
+    assert (out / "autograder" / "98_tiny" / "autograder.zip").is_file()
+    assert sorted(p.name for p in (out / "student").iterdir()) == ["97_plain.ipynb",
+                                                                  "98_tiny.ipynb"]

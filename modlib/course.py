@@ -713,8 +713,8 @@ def main(argv=None) -> int:
             files = [Path(n) for n in args.notebooks if Path(n).suffix == ".ipynb"
                      and Path(n).is_file()]
             names = [n for n in args.notebooks if Path(n) not in files]
-            notebooks = files + resolve(names) if names or not files else files
-            build(notebooks, args.out)
+            notebooks = files + resolve(names) if names else files
+            build(notebooks or None, args.out)
             print(f"done in {time.time() - start:.0f} s")
         else:
             grade(args.submissions, args.out, args.course, args.profile)

@@ -301,3 +301,13 @@ def test_building_some_notebooks_keeps_the_others(tmp_path):
     assert (out / "autograder" / "98_tiny" / "autograder.zip").is_file()
     assert sorted(p.name for p in (out / "student").iterdir()) == ["97_plain.ipynb",
                                                                   "98_tiny.ipynb"]
+
+
+def test_command_line(tmp_path, capsys):
+    tiny = write_notebook(tmp_path / "98_tiny.ipynb", tiny_cells())
+    bad = write_notebook(tmp_path / "99_bad.ipynb", _broken(lambda cells: cells.pop(6)).cells)
+    assert course.main(["student", str(tiny), "--out", str(tmp_path / "out")]) == 0
+    assert "98_tiny: 2 exercises (1 with hidden tests)" in capsys.readouterr().out
+    assert course.main(["student", str(bad), "--out", str(tmp_path / "out")]) == 1
+    assert "error: 99_bad, Exercise 1 (cell 4): no code cell tagged 'tests'" in \
+        capsys.readouterr().err

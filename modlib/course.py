@@ -32,7 +32,8 @@ matched to its autograder by the assignment name otter stores in the student cop
 exercise with its score and the points possible.
 
 Importing this module has no side effects; otter is imported only inside the functions that
-use it.
+use it. Used by ``make student`` and ``make grade``; the workflow, the format and the choice of
+otter-grader are explained in ``docs/course.md``.
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ TAG_SOLUTION = "solution"
 TAG_TESTS = "tests"
 TAG_HIDDEN = "hidden-tests"
 EXERCISE_TAGS = (TAG_SOLUTION, TAG_TESTS, TAG_HIDDEN)
-EXERCISE_HEADING = re.compile(r"^\s*\*\*Exercise\s+(\d+)\.\*\*(?:\s*\((\d+(?:\.\d+)?)\s+points?\))?")
+# "**Exercise 2.**", optionally followed by "(3 points)"
+EXERCISE_HEADING = re.compile(r"^\s*\*\*Exercise\s+(\d+)\.\*\*"
+                              r"(?:\s*\((\d+(?:\.\d+)?)\s+points?\))?")
 OTTER_SPEC = "otter-grader>=7.0"
 
 
@@ -490,7 +493,7 @@ def _assignment_name(submission: Path) -> str:
     try:
         meta = json.loads(submission.read_text())["metadata"]
         return meta.get("otter", {}).get("assignment_name") or submission.stem
-    except (ValueError, KeyError):
+    except (ValueError, KeyError, TypeError, AttributeError):   # graded (and refused) later
         return submission.stem
 
 

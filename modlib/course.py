@@ -555,9 +555,31 @@ def declared_or_empty(path: Path) -> dict:
         return {}
 
 
+def first_error(nb) -> str:
+    """``"cell 3 (first line): ValueError: ..."`` for the first cell of an executed notebook that
+    raised, with the number of other cells that raised; ``""`` when none did."""
+    failed = []
+    for i, cell in enumerate(nb.get("cells", [])):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                failed.append((i, cell, output))
+                break
+    if not failed:
+        return ""
+    i, cell, output = failed[0]
+    line = _source(cell).strip().splitlines()[0][:50] if _source(cell).strip() else ""
+    more = f" (and {len(failed) - 1} later cells)" if len(failed) > 1 else ""
+    return f"cell {i} ({line!r}) raised {output['ename']}: {output['evalue'][:200]}{more}"
+
+
 def grade_one(submission: Path, autograder_zip: Path, notebook: str,
-              profile: str = "default") -> dict[str, tuple]:
-    """Grade one notebook with ``otter run``: ``{exercise_name: (score, possible)}``.
+              profile: str = "default") -> tuple[dict[str, tuple], str]:
+    """Grade one notebook with ``otter run``.
+
+    Returns:
+        ``({exercise_name: (score, possible, failures)}, error)``: ``failures`` says which of the
+        exercise's checks failed and how (``""`` when all passed); ``error`` is
+        :func:`first_error` of the executed notebook (``""`` when every cell ran).
 
     The notebook runs top to bottom in a fresh kernel (``modlib`` when installed; a failing cell
     does not stop the run), then every public and hidden test runs; a failed test scores 0. A
@@ -598,8 +620,21 @@ def grade_one(submission: Path, autograder_zip: Path, notebook: str,
     if results.has_catastrophic_failure():
         raise CourseError(f"{submission}: otter could not grade it: "
                           f"{results.catastrophic_error}")
-    return {name: (float(result.score), float(result.possible))
-            for name, result in results.results.items()}
+    scores = {name: (float(result.score), float(result.possible), _failures(result))
+              for name, result in results.results.items()}
+    return scores, first_error(results.notebook or {})
+
+
+def _failures(result) -> str:
+    """The last line of each failed test case's message (``"public: NameError: name 'q' is not
+    defined"``), joined with `` | ``."""
+    reasons = []
+    for case in result.test_case_results:
+        if not case.passed:
+            lines = [line.strip() for line in (case.message or "").splitlines() if line.strip()]
+            kind = "hidden" if case.test_case.hidden else "public"
+            reasons.append(f"{kind}: {lines[-1][:200] if lines else 'failed'}")
+    return " | ".join(reasons)
 
 
 def grade(submissions: Path, out: Path | None = None, course: Path | None = None,
@@ -621,7 +656,9 @@ def grade(submissions: Path, out: Path | None = None, course: Path | None = None
     Returns:
         Rows ``{"student", "notebook", "exercise", "score", "possible", "graded", "note",
         "file"}``; ``graded`` is False (score 0, the reason in ``note``) where otter could not
-        grade the file or returned no result for the exercise.
+        grade the file or returned no result for the exercise; for an exercise short of full
+        marks, ``note`` says which checks failed and how, and the notebook's first error if a
+        cell raised.
 
     Raises:
         CourseError: ``submissions`` holds no notebook, a notebook has no autograder (run
@@ -662,24 +699,29 @@ def grade(submissions: Path, out: Path | None = None, course: Path | None = None
     for i, (file, name, zip_path, student) in enumerate(plan, start=1):
         start = time.time()
         try:
-            scores, note = grade_one(file, zip_path, name, profile), ""
+            scores, error = grade_one(file, zip_path, name, profile)
+            note = ""
         except CourseError as err:   # one broken submission must not stop the class's grading
-            scores, note = {}, str(err).splitlines()[0]
+            scores, error, note = {}, "", str(err).splitlines()[0]
             echo(f"WARNING {note}: every exercise scored 0")
         got = possible = 0.0
         for exercise in by_notebook[name]:
             graded = exercise["name"] in scores
-            score, out_of = scores.get(exercise["name"], (0.0, exercise["points"]))
+            score, out_of, failures = scores.get(exercise["name"],
+                                                 (0.0, exercise["points"], ""))
             if not graded and not note:
                 note = (f"otter returned no result for {exercise['name']} (is the autograder "
                         "older than exercises.json? rerun `make student`)")
                 echo(f"WARNING {file}: {note}: scored 0")
             rows.append({"student": student, "notebook": name, "exercise": exercise["name"],
                          "score": score, "possible": out_of, "graded": graded,
-                         "note": "" if graded else note, "file": str(file)})
+                         "note": (note if not graded else "; ".join(
+                             part for part in (failures, error if score < out_of else "")
+                             if part)),
+                         "file": str(file)})
             got, possible = got + score, possible + out_of
         echo(f"{i}/{len(plan)} {student} {name}: {got:g}/{possible:g} "
-             f"({time.time() - start:.0f} s)")
+             f"({time.time() - start:.0f} s){'; ' + error if error else ''}")
     out.mkdir(parents=True, exist_ok=True)
     store.write_json(out / "grades.json", rows)
 

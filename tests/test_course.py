@@ -135,7 +135,7 @@ def test_student_copy_has_no_solution_and_no_hidden_tests(built):
     assert [c.source for c in answers] == ["...", "..."]
     # the public tests travel with the student copy, as otter checks of each exercise
     tests = student.metadata["otter"]["tests"]
-    assert sorted(tests) == ["exercise_1", "exercise_2"]
+    assert _shipped_cases(student) == [("exercise_1", False), ("exercise_2", False)]
     public = json.dumps(tests)
     assert "abs(hyp - 5) < 1e-12" in public and "squares == [0, 1, 4, 9, 16]" in public
     checks = [c.source for c in student.cells if "grader.check(" in c.source]
@@ -197,7 +197,13 @@ def test_grading(built):
     assert "is not a notebook" in broken[0]["note"]
     assert any(m.startswith("WARNING") and "cy" in m for m in messages)
     rows = [r for r in rows if r["student"] != "cy"]
-    assert all(r["graded"] and not r["note"] for r in rows), "otter returned no result"
+    assert all(r["graded"] for r in rows), "otter returned no result"
+    # why the untouched copy scores 0: the first check fails on an undefined answer
+    notes = {(r["student"], r["exercise"]): r["note"] for r in rows}
+    assert notes[("ada", "exercise_1")] == notes[("ada", "exercise_2")] == ""
+    assert notes[("bob", "exercise_1")] == ("public: NameError: name 'hyp' is not defined | "
+                                            "hidden: NameError: name 'hyp' is not defined")
+    assert notes[("bob", "exercise_2")] == "public: NameError: name 'squares' is not defined"
     scores = {(r["student"], r["exercise"]): (r["score"], r["possible"]) for r in rows}
     assert scores == {("ada", "exercise_1"): (1.0, 1.0), ("ada", "exercise_2"): (2.0, 2.0),
                       ("bob", "exercise_1"): (0.0, 1.0), ("bob", "exercise_2"): (0.0, 2.0)}
@@ -311,3 +317,43 @@ def test_command_line(tmp_path, capsys):
     assert course.main(["student", str(bad), "--out", str(tmp_path / "out")]) == 1
     assert "error: 99_bad, Exercise 1 (cell 4): no code cell tagged 'tests'" in \
         capsys.readouterr().err
+
+
+def test_the_real_notebooks_follow_the_exercise_format(tmp_path):
+    """Every notebook of notebooks/ passes the format check (nothing runs); the student copies
+    of those with exercises hold `...` in place of each solution and only the public tests."""
+    from modlib.run import all_notebooks
+
+    notebooks = all_notebooks()
+    masters = {p.stem: nbformat.read(p, as_version=4) for p in notebooks}
+    exercises = course.build(notebooks, tmp_path, echo=lambda _: None)
+    for stem, master in masters.items():
+        own = [e for e in exercises if e.notebook == stem]
+        text = (tmp_path / "student" / f"{stem}.ipynb").read_text()
+        student = nbformat.reads(text, as_version=4)
+        answers = [c.source for c in student.cells
+                   if "otter_answer_cell" in c.metadata.get("tags", [])]
+        assert answers == ["..."] * len(own), stem
+        sources = {c.source for c in student.cells}
+        for exercise in own:
+            assert master.cells[exercise.solution].source not in sources, exercise
+        assert _shipped_cases(student) == [(e.name, False) for e in own], stem
+
+
+def _shipped_cases(student):
+    """(exercise, hidden) of every test case a student copy carries in its metadata."""
+    tests = student.metadata.get("otter", {}).get("tests", {})
+    return [(name, case["hidden"]) for name, test in sorted(tests.items())
+            for suite in test["suites"] for case in suite["cases"]]
+
+
+def test_first_error_names_the_cell_that_raised():
+    error = nbformat.v4.new_output("error", ename="ValueError", evalue="k=0 is not allowed",
+                                   traceback=[])
+    cells = [_code("x = 1"), _code("k = 0\ncheck(k)"), _code("y = x")]
+    cells[1].outputs, cells[2].outputs = [error], [error]
+    nb = json.loads(nbformat.writes(nbformat.v4.new_notebook(cells=cells)))
+    assert course.first_error(nb) == ("cell 1 ('k = 0') raised ValueError: k=0 is not allowed "
+                                      "(and 1 later cells)")
+    assert course.first_error({"cells": [{"cell_type": "code", "source": "", "outputs": []}]}) \
+        == ""

@@ -45,6 +45,7 @@ import copy
 import csv
 import io
 import json
+import os
 import re
 import shutil
 import sys
@@ -572,20 +573,43 @@ def first_error(nb) -> str:
     return f"cell {i} ({line!r}) raised {output['ename']}: {output['evalue'][:200]}{more}"
 
 
-def grade_one(submission: Path, autograder_zip: Path, notebook: str,
-              profile: str = "default") -> tuple[dict[str, tuple], str]:
-    """Grade one notebook with ``otter run``.
+@contextlib.contextmanager
+def _run_outputs(folder: Path):
+    """Point the grading kernel's figures and metrics at ``folder`` (the kernel inherits this
+    process's environment), as the papermill driver does for non-default runs."""
+    settings = {"MODLIB_FIGURES_DIR": str(folder / "figures"),
+                "MODLIB_METRICS_DIR": str(folder / "metrics")}
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
-    Returns:
-        ``({exercise_name: (score, possible, failures)}, error)``: ``failures`` says which of the
-        exercise's checks failed and how (``""`` when all passed); ``error`` is
-        :func:`first_error` of the executed notebook (``""`` when every cell ran).
+
+def grade_one(submission: Path, autograder_zip: Path, notebook: str,
+              profile: str = "default", run_dir: Path | None = None
+              ) -> tuple[dict[str, tuple], str]:
+    """Grade one notebook with ``otter run``.
 
     The notebook runs top to bottom in a fresh kernel (``modlib`` when installed; a failing cell
     does not stop the run), then every public and hidden test runs; a failed test scores 0. A
     notebook without otter's assignment name in its metadata (a master notebook, or a renamed
     copy) is graded as ``notebook``. With ``profile`` other than ``default`` the notebook runs
     with that profile's parameters (:func:`with_profile`), e.g. ``smoke`` to grade in seconds.
+
+    The run's figures and metrics go to ``run_dir/figures`` and ``run_dir/metrics`` (a
+    temporary folder when ``run_dir`` is None), never to the committed ``figures/`` and
+    ``results/``; the executed notebook is written to ``run_dir/<notebook>.ipynb``.
+
+    Returns:
+        ``({exercise_name: (score, possible, failures)}, error)``: ``failures`` says which of the
+        exercise's checks failed and how (``""`` when all passed); ``error`` is
+        :func:`first_error` of the executed notebook (``""`` when every cell ran).
 
     Raises:
         CourseError: otter could not grade the file (the message names it).
@@ -608,7 +632,8 @@ def grade_one(submission: Path, autograder_zip: Path, notebook: str,
             nb["metadata"]["kernelspec"] = kernel
         copy_path = tmp / f"{notebook}.ipynb"
         copy_path.write_text(json.dumps(nb))
-        with _quiet() as log, warnings.catch_warnings():
+        outputs = Path(run_dir) if run_dir is not None else tmp / "run"
+        with _quiet() as log, warnings.catch_warnings(), _run_outputs(outputs):
             warnings.simplefilter("ignore")   # otter's own deprecation warnings (pandas)
             try:
                 results = otter_run(str(copy_path), autograder=str(autograder_zip),
@@ -617,6 +642,11 @@ def grade_one(submission: Path, autograder_zip: Path, notebook: str,
                 raise CourseError(f"{submission}: otter could not grade it: "
                                   f"{type(err).__name__}: {err}\n{log.getvalue()[-2000:]}") \
                     from None
+        if run_dir is not None and results.notebook is not None:
+            import nbformat
+
+            executed = outputs / f"{notebook}.ipynb"
+            store.atomic_write(executed, lambda path: nbformat.write(results.notebook, path))
     if results.has_catastrophic_failure():
         raise CourseError(f"{submission}: otter could not grade it: "
                           f"{results.catastrophic_error}")
@@ -649,7 +679,8 @@ def grade(submissions: Path, out: Path | None = None, course: Path | None = None
 
     Args:
         submissions: a folder (or a single notebook).
-        out: where the grades go (default ``build/course/grades/``).
+        out: where the grades go (default ``build/course/grades/``); each run's executed
+            notebook, figures and metrics go to ``out/runs/<student>/<notebook>/``.
         course: the output of ``make student`` (default ``build/course/``).
         profile: the parameters the notebooks run with (:func:`grade_one`).
 
@@ -699,7 +730,8 @@ def grade(submissions: Path, out: Path | None = None, course: Path | None = None
     for i, (file, name, zip_path, student) in enumerate(plan, start=1):
         start = time.time()
         try:
-            scores, error = grade_one(file, zip_path, name, profile)
+            scores, error = grade_one(file, zip_path, name, profile,
+                                      out / "runs" / student / name)
             note = ""
         except CourseError as err:   # one broken submission must not stop the class's grading
             scores, error, note = {}, "", str(err).splitlines()[0]

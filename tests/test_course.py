@@ -44,7 +44,8 @@ def tiny_cells():
         _md("# 98 · Tiny\n\nA hand-made notebook for the course tests."),
         _code('profile: str = "default"  # smoke or default or paper\n'
               "seed: int = 0  # seed of everything", "parameters"),
-        _code("import math"),
+        _code("import math\nfrom modlib import store\n"
+              "store.write_metrics('98_tiny', {'seed': seed})"),
         _md("## Exercises"),
         _md("**Exercise 1.** Store the hypotenuse of a 3-4 right triangle in `hyp`."),
         _code("\n".join(SOLUTION_1), "solution"),
@@ -205,6 +206,14 @@ def test_grading(built):
                                             "hidden: NameError: name 'hyp' is not defined")
     assert notes[("bob", "exercise_2")] == "public: NameError: name 'squares' is not defined"
     scores = {(r["student"], r["exercise"]): (r["score"], r["possible"]) for r in rows}
+    # each run wrote its metrics and executed notebook below grades/runs/, not to results/
+    from modlib import paths
+
+    run = out / "grades" / "runs" / "ada" / "98_tiny"
+    assert json.loads((run / "metrics" / "98_tiny.json").read_text()) == {"seed": 0}
+    assert not (paths.metrics_dir() / "98_tiny.json").exists()
+    executed = nbformat.read(run / "98_tiny.ipynb", as_version=4)
+    assert all(c.execution_count for c in executed.cells if c.cell_type == "code")
     assert scores == {("ada", "exercise_1"): (1.0, 1.0), ("ada", "exercise_2"): (2.0, 2.0),
                       ("bob", "exercise_1"): (0.0, 1.0), ("bob", "exercise_2"): (0.0, 2.0)}
     with open(out / "grades" / "grades.csv", newline="") as handle:

@@ -5,6 +5,7 @@ Usage::
     python -m modlib.course student                   # every notebook -> build/course/
     python -m modlib.course student 05 06             # some notebooks
     python -m modlib.course grade SUBMISSIONS         # grade every .ipynb below SUBMISSIONS
+    python -m modlib.course verify 05 --profile smoke # master: full marks, student copy: zero
 
 The master notebooks in ``notebooks/`` are the only source; student copies are generated, never
 edited by hand. An exercise in a master notebook is, in this order (``docs/course.md``):
@@ -123,6 +124,67 @@ def _ends_exercise(cell) -> bool:
     return bool(EXERCISE_HEADING.match(text)) or text.startswith("#")
 
 
+def _parse_cell(source: str):
+    """The AST of a code cell, IPython magics and shell lines dropped; ``None`` if it does not
+    parse."""
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    try:
+        return ast.parse("\n".join(lines))
+    except SyntaxError:
+        return None
+
+
+def _bound_names(tree) -> set[str]:
+    """Names a cell binds in the notebook's global namespace: assignment, loop and ``with``
+    targets, imports, ``def`` and ``class`` names (not the local names inside functions,
+    lambdas and comprehensions)."""
+    names: set[str] = set()
+
+    def visit(node):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            return
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+                             ast.GeneratorExp)):
+            return
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    if tree is not None:
+        visit(tree)
+    return names
+
+
+def _used_names(tree) -> set[str]:
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)
+            and isinstance(node.ctx, ast.Load)}
+
+
+def _check_tests_need_the_solution(where: str, cells, solution: int, checks: list) -> None:
+    """Each checks cell must use a name that the solution cell binds and no earlier cell does:
+    otherwise, with the solution replaced by ``...``, the names it checks still hold the values
+    of earlier cells and the checks pass without any work (a check that cannot fail)."""
+    earlier = set()
+    for cell in cells[:solution]:
+        if cell.get("cell_type") == "code":
+            earlier |= _bound_names(_parse_cell(_source(cell)))
+    new = _bound_names(_parse_cell(_source(cells[solution]))) - earlier
+    for kind, index in checks:
+        used = _used_names(ast.parse(_source(cells[index])))
+        if not used & new:
+            stale = sorted(used & earlier)
+            raise CourseError(
+                f"{where}: its {kind!r} cell {index} uses none of the names that the solution "
+                f"introduces ({', '.join(sorted(new)) or 'it introduces none'}), so it would "
+                "pass without the solution"
+                + (f" (defined before the solution: {', '.join(stale)})" if stale else "")
+                + "; check the new variables the exercise asks for")
+
+
 def _is_assert_call(node) -> bool:
     """``assert_x(...)`` or ``np.testing.assert_x(...)``: a call of an assert function."""
     if not isinstance(node, ast.Call):
@@ -172,7 +234,8 @@ def find_exercises(nb, notebook: str) -> list[Exercise]:
             an exercise without a ``solution`` cell (e.g. the solution cell is untagged) or without
             a ``tests`` cell, with cells in the wrong order or twice; a repeated exercise number;
             a cell between the solution and its tests; a tests cell that does not parse, has no
-            assert, or would print.
+            assert, would print, or uses no name that the solution introduces (it would pass
+            without the solution).
     """
     cells = nb["cells"]
     starts = [i for i, cell in enumerate(cells) if cell.get("cell_type") == "markdown"
@@ -238,6 +301,9 @@ def find_exercises(nb, notebook: str) -> list[Exercise]:
         _check_test_source(where, TAG_TESTS, _source(cells[tests]))
         if hidden is not None:
             _check_test_source(where, TAG_HIDDEN, _source(cells[hidden]))
+        _check_tests_need_the_solution(
+            where, cells, solution,
+            [(TAG_TESTS, tests)] + ([(TAG_HIDDEN, hidden)] if hidden is not None else []))
         exercises.append(Exercise(notebook, number, start, solution, tests, hidden, points))
     for i, cell in enumerate(cells):
         tags = _exercise_tags(cell)
@@ -768,6 +834,56 @@ def grade(submissions: Path, out: Path | None = None, course: Path | None = None
     return rows
 
 
+def problems(rows: list[dict]) -> list[str]:
+    """What :func:`verify` reports from the rows of grading the master copies (student
+    ``master``) and the untouched student copies (student ``student``): every master exercise
+    short of full marks and every untouched exercise above zero, with the reason."""
+    found = []
+    for row in rows:
+        where = f"{row['notebook']} {row['exercise']}"
+        if row["student"] == "master" and row["score"] < row["possible"]:
+            found.append(f"{where}: the master copy scores {row['score']:g}/{row['possible']:g}"
+                         f" ({row['note'] or 'no reason given'})")
+        elif row["student"] == "student" and row["score"] > 0:
+            found.append(f"{where}: the untouched student copy scores {row['score']:g}/"
+                         f"{row['possible']:g}: its checks pass without the solution")
+    return found
+
+
+def verify(notebooks: list[Path] | None = None, profile: str = "smoke", echo=print) -> list[str]:
+    """Run the exercises for real: build the student copies of ``notebooks`` (default: all), then
+    grade each master notebook, which must score full marks, and its untouched student copy,
+    which must score zero on every exercise. Runs every notebook twice (``profile`` smoke:
+    seconds to a minute each). Grades go to ``build/course/verify/``.
+
+    Returns:
+        The problems found (``[]`` when every exercise behaves); see :func:`problems`.
+    """
+    from .run import all_notebooks
+
+    out = course_dir()
+    exercises = build(notebooks, out, echo=echo)
+    masters = {Path(p).stem: Path(p) for p in (notebooks or all_notebooks())}
+    stems = sorted({e.notebook for e in exercises})
+    if not stems:
+        echo("no exercises to verify")
+        return []
+    with tempfile.TemporaryDirectory() as tmp:
+        for who, source in (("master", masters), ("student", None)):
+            (Path(tmp) / who).mkdir()
+            for stem in stems:
+                origin = source[stem] if source else out / "student" / f"{stem}.ipynb"
+                shutil.copyfile(origin, Path(tmp) / who / f"{stem}.ipynb")
+        rows = grade(Path(tmp), out=out / "verify", course=out, profile=profile, echo=echo)
+    found = problems(rows)
+    for problem in found:
+        echo(f"PROBLEM {problem}")
+    echo(f"{len(exercises)} exercises in {len(stems)} notebooks: "
+         + ("all score full marks with their solution and zero without" if not found
+            else f"{len(found)} problems"))
+    return found
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m modlib.course",
                                      description="Student copies and grading (otter-grader).")
@@ -781,18 +897,29 @@ def main(argv=None) -> int:
     grader.add_argument("--out", type=Path, help="default: build/course/grades/")
     grader.add_argument("--profile", default="default",
                         help="run the submissions with this profile's parameters (smoke: fast)")
+    checker = commands.add_parser("verify", help="grade the master copies (full marks "
+                                  "expected) and untouched student copies (zero expected)")
+    checker.add_argument("notebooks", nargs="*", help="stems, NN numbers or paths (default: all)")
+    checker.add_argument("--profile", default="smoke", help="parameters of the runs (default "
+                         "smoke)")
     args = parser.parse_args(argv)
     from .run import DriverError, resolve
 
     try:
-        if args.command == "student":
-            start = time.time()
+        notebooks = None
+        if args.command in ("student", "verify"):
             files = [Path(n) for n in args.notebooks if Path(n).suffix == ".ipynb"
                      and Path(n).is_file()]
             names = [n for n in args.notebooks if Path(n) not in files]
-            notebooks = files + resolve(names) if names else files
-            build(notebooks or None, args.out)
+            notebooks = (files + resolve(names) if names else files) or None
+        start = time.time()
+        if args.command == "student":
+            build(notebooks, args.out)
             print(f"done in {time.time() - start:.0f} s")
+        elif args.command == "verify":
+            found = verify(notebooks, args.profile)
+            print(f"done in {time.time() - start:.0f} s")
+            return 1 if found else 0
         else:
             grade(args.submissions, args.out, args.course, args.profile)
     except (CourseError, DriverError) as err:

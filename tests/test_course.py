@@ -180,48 +180,69 @@ def test_autograder_holds_public_and_hidden_tests_with_their_points(built):
     assert _score(tests["exercise_2"], {"squares": [0, 1, 4, 9]}) == 0.0
 
 
-def test_grading(built):
-    """otter run on the master copy (full marks) and the untouched student copy (zero)."""
-    out = built["out"]
-    submissions = built["root"] / "submissions"
-    for student, source in (("ada", built["tiny"]), ("bob", out / "student" / "98_tiny.ipynb")):
-        (submissions / student).mkdir(parents=True)
-        (submissions / student / "98_tiny.ipynb").write_bytes(source.read_bytes())
-    (submissions / "cy").mkdir()
-    (submissions / "cy" / "98_tiny.ipynb").write_text("{not a notebook")
-    messages = []
-    rows = course.grade(submissions, out=out / "grades", course=out, echo=messages.append)
-    # a broken file does not stop the grading: its exercises score 0, marked as not graded
-    broken = [r for r in rows if r["student"] == "cy"]
-    assert [(r["exercise"], r["score"], r["graded"]) for r in broken] == [
-        ("exercise_1", 0.0, False), ("exercise_2", 0.0, False)]
-    assert "is not a notebook" in broken[0]["note"]
-    assert any(m.startswith("WARNING") and "cy" in m for m in messages)
-    rows = [r for r in rows if r["student"] != "cy"]
-    assert all(r["graded"] for r in rows), "otter returned no result"
-    # why the untouched copy scores 0: the first check fails on an undefined answer
-    notes = {(r["student"], r["exercise"]): r["note"] for r in rows}
-    assert notes[("ada", "exercise_1")] == notes[("ada", "exercise_2")] == ""
-    assert notes[("bob", "exercise_1")] == ("public: NameError: name 'hyp' is not defined | "
-                                            "hidden: NameError: name 'hyp' is not defined")
-    assert notes[("bob", "exercise_2")] == "public: NameError: name 'squares' is not defined"
-    scores = {(r["student"], r["exercise"]): (r["score"], r["possible"]) for r in rows}
-    # each run wrote its metrics and executed notebook below grades/runs/, not to results/
+def test_grading_master_and_untouched_student_copies():
+    """otter runs the master copy (full marks on every exercise) and the untouched student copy
+    (zero on every exercise): `verify`, then the grades it wrote, one by one."""
     from modlib import paths
 
-    run = out / "grades" / "runs" / "ada" / "98_tiny"
+    notebooks = paths.build_dir() / "verify-notebooks"
+    notebooks.mkdir(parents=True)
+    tiny = write_notebook(notebooks / "98_tiny.ipynb", tiny_cells())
+    messages = []
+    assert course.verify([tiny], profile="default", echo=messages.append) == []
+    assert messages[-1] == ("2 exercises in 1 notebooks: all score full marks with their "
+                            "solution and zero without")
+    out = course.course_dir() / "verify"
+    rows = json.loads((out / "grades.json").read_text())
+    assert all(r["graded"] for r in rows), "otter returned no result"
+    scores = {(r["student"], r["exercise"]): (r["score"], r["possible"]) for r in rows}
+    assert scores == {
+        ("master", "exercise_1"): (1.0, 1.0), ("master", "exercise_2"): (2.0, 2.0),
+        ("student", "exercise_1"): (0.0, 1.0), ("student", "exercise_2"): (0.0, 2.0)}
+    # why the untouched copy scores 0: its checks fail on undefined answers
+    notes = {(r["student"], r["exercise"]): r["note"] for r in rows}
+    assert notes[("master", "exercise_1")] == notes[("master", "exercise_2")] == ""
+    assert notes[("student", "exercise_1")] == (
+        "public: NameError: name 'hyp' is not defined | "
+        "hidden: NameError: name 'hyp' is not defined")
+    assert notes[("student", "exercise_2")] == "public: NameError: name 'squares' is not defined"
+    # the CSV says the same as the JSON
+    with open(out / "grades.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert [(r["student"], r["exercise"], float(r["score"])) for r in table] == [
+        (r["student"], r["exercise"], r["score"]) for r in rows]
+    # each run wrote its metrics and executed notebook below runs/, not to results/
+    run = out / "runs" / "master" / "98_tiny"
     assert json.loads((run / "metrics" / "98_tiny.json").read_text()) == {"seed": 0}
     assert not (paths.metrics_dir() / "98_tiny.json").exists()
     executed = nbformat.read(run / "98_tiny.ipynb", as_version=4)
     assert all(c.execution_count for c in executed.cells if c.cell_type == "code")
-    assert scores == {("ada", "exercise_1"): (1.0, 1.0), ("ada", "exercise_2"): (2.0, 2.0),
-                      ("bob", "exercise_1"): (0.0, 1.0), ("bob", "exercise_2"): (0.0, 2.0)}
-    with open(out / "grades" / "grades.csv", newline="") as handle:
-        table = list(csv.DictReader(handle))
-    listed = json.loads((out / "grades" / "grades.json").read_text())
-    assert [(r["student"], r["notebook"], r["exercise"], float(r["score"])) for r in table] == [
-        (r["student"], r["notebook"], r["exercise"], r["score"]) for r in listed]
-    assert [r for r in listed if r["student"] != "cy"] == rows
+
+
+def test_a_file_otter_cannot_grade_scores_zero_and_grading_goes_on(built, tmp_path):
+    (tmp_path / "cy").mkdir()
+    (tmp_path / "cy" / "98_tiny.ipynb").write_text("{not a notebook")
+    messages = []
+    rows = course.grade(tmp_path, out=tmp_path / "grades", course=built["out"],
+                        echo=messages.append)
+    assert [(r["student"], r["exercise"], r["score"], r["graded"]) for r in rows] == [
+        ("cy", "exercise_1", 0.0, False), ("cy", "exercise_2", 0.0, False)]
+    assert "is not a notebook" in rows[0]["note"]
+    assert any(m.startswith("WARNING") and "cy" in m for m in messages)
+
+
+def test_problems_reports_master_short_of_full_marks_and_student_above_zero():
+    def row(student, exercise, score, note=""):
+        return {"student": student, "notebook": "98_tiny", "exercise": exercise,
+                "score": score, "possible": 1.0, "note": note}
+
+    rows = [row("master", "exercise_1", 1.0), row("master", "exercise_2", 0.5, "hidden: boom"),
+            row("student", "exercise_1", 0.0), row("student", "exercise_2", 1.0)]
+    assert course.problems(rows) == [
+        "98_tiny exercise_2: the master copy scores 0.5/1 (hidden: boom)",
+        "98_tiny exercise_2: the untouched student copy scores 1/1: its checks pass without "
+        "the solution"]
+    assert course.problems(rows[:1] + rows[2:3]) == []
 
 
 def _broken(cells_edit):
@@ -257,6 +278,12 @@ BROKEN = {
                       "Exercise 1", "2 cells tagged 'solution'"),
     "cell between solution and tests": (lambda cells: cells.insert(6, _md("A hint.")),
                                         "Exercise 1", "cell(s) [6] lie between"),
+    "tests that pass without the solution": (
+        _set(6, "assert math.sqrt(25) == 5"), "Exercise 1 (cell 4)",
+        "'tests' cell 6 uses none of the names that the solution introduces (hyp, hyp_squared, "
+        "legs), so it would pass without the solution (defined before the solution: math)"),
+    "hidden tests on an earlier variable": (
+        _set(7, "assert seed == 0"), "Exercise 1", "'hidden-tests' cell 7 uses none"),
     "repeated number": (_set(8, "**Exercise 1.** Again."), "Exercise 1 (cell 8)", "used twice"),
     "tag outside an exercise": (lambda cells: cells[2].metadata.update(tags=["solution"]),
                                 "98_tiny: cell 2", "belongs to no exercise"),

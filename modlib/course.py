@@ -25,7 +25,9 @@ master format (``build/course/master/``), runs ``otter assign`` on it and collec
   ``autograder.zip`` (public and hidden tests), which :func:`grade` uses;
 - ``build/course/exercises.json``: every exercise, its points and whether it has hidden tests.
 
-Notebooks without exercises are copied unchanged to ``student/`` with a message.
+Notebooks without exercises are copied unchanged to ``student/`` with a message; a notebook with
+an ``Exercises`` section but no exercise in the format is left out, with a warning (its
+solutions would reach the students).
 
 :func:`grade` runs ``otter run`` (no Docker, no course database) on each submitted notebook,
 matched to its autograder by the assignment name otter stores in the student copy's metadata
@@ -444,7 +446,8 @@ def assign(notebook: Path, out: Path) -> list[Exercise]:
 
     Writes ``out/master/NN_slug.ipynb`` (otter's format), ``out/student/NN_slug.ipynb`` and
     ``out/autograder/NN_slug/`` (``NN_slug.ipynb`` with solutions, ``autograder.zip``). A
-    notebook without exercises is copied unchanged to ``out/student/``.
+    notebook without exercises is copied unchanged to ``out/student/``, unless it has an
+    ``Exercises`` section (exercises in another format): then it is left out.
 
     Returns:
         The notebook's exercises (``[]`` when it has none).
@@ -461,9 +464,11 @@ def assign(notebook: Path, out: Path) -> list[Exercise]:
     exercises = find_exercises(nb, notebook.stem)
     (out / "student").mkdir(parents=True, exist_ok=True)
     if not exercises:
-        shutil.copyfile(notebook, out / "student" / notebook.name)
         shutil.rmtree(out / "autograder" / notebook.stem, ignore_errors=True)
         (out / "master" / notebook.name).unlink(missing_ok=True)
+        (out / "student" / notebook.name).unlink(missing_ok=True)
+        if not _has_exercise_section(nb):
+            shutil.copyfile(notebook, out / "student" / notebook.name)
         return []
     master = out / "master" / notebook.name
     master.parent.mkdir(parents=True, exist_ok=True)
@@ -491,10 +496,9 @@ def assign(notebook: Path, out: Path) -> list[Exercise]:
     return exercises
 
 
-def _has_exercise_section(notebook: Path) -> bool:
-    import nbformat
-
-    nb = nbformat.read(notebook, as_version=4)
+def _has_exercise_section(nb) -> bool:
+    """An ``## Exercises`` heading: exercises in another format, whose solutions would reach
+    the students if the notebook were copied."""
     return any(cell.cell_type == "markdown" and
                re.match(r"#+\s*Exercises?\b", cell.source.lstrip(), flags=re.IGNORECASE)
                for cell in nb.cells)
@@ -539,9 +543,10 @@ def build(notebooks: list[Path] | None = None, out: Path | None = None,
             hidden = sum(e.hidden_tests is not None for e in exercises)
             echo(f"{notebook.stem}: {len(exercises)} exercises ({hidden} with hidden tests) in "
                  f"{time.time() - start:.1f} s")
-        elif _has_exercise_section(notebook):
+        elif _has_exercise_section(nbformat.read(notebook, as_version=4)):
             echo(f"WARNING {notebook.stem}: an 'Exercises' section but no '**Exercise N.**' "
-                 "cells: copied unchanged, so any solution in it reaches the students")
+                 "cells: left out of the student copies (its solutions would reach the "
+                 "students); write its exercises in the format of docs/course.md")
         else:
             echo(f"{notebook.stem}: no exercises, copied unchanged to the student folder")
     entries = kept + [asdict(e) | {"name": e.name} for e in everything]

@@ -10,8 +10,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PROFILE ?= default
 NOTEBOOKS ?=
+SUBMISSIONS ?=
 
-.PHONY: help setup data figures test bench book book-browser book-test clean
+.PHONY: help setup data figures test bench book book-browser book-test student grade clean
 
 help:
 	@echo "make figures   run every notebook (PROFILE=$(PROFILE)) and write figures/, results/ and build/"
@@ -19,6 +20,8 @@ help:
 	@echo "make bench     time modlib's core against plain references and print the ratios"
 	@echo "make book      HTML book of the executed notebooks of PROFILE in build/book/_build/html"
 	@echo "make book-test build the book, open every page in headless chromium (installed as root)"
+	@echo "make student   student copies of the notebooks (solutions stripped) and autograders in build/course/"
+	@echo "make grade SUBMISSIONS=folder   grade submitted notebooks (PROFILE=smoke: fast) -> build/course/grades/"
 	@echo "make data      fetch and verify Fashion-MNIST"
 	@echo "make setup     create .venv with modlib and a Jupyter kernel named 'modlib'"
 	@echo "options: PROFILE=smoke|default|paper  NOTEBOOKS='01 05'"
@@ -26,7 +29,7 @@ help:
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,course]"
 	-git rev-parse --git-dir >/dev/null 2>&1 && $(VENV)/bin/nbstripout --install
 	touch $@
 
@@ -87,6 +90,13 @@ book-browser:
 
 book-test: book-browser book
 	$(PY) -m pytest tests/test_book.py tests/test_book_browser.py
+# A course: student copies generated from the master notebooks with otter-grader (docs/course.md)
+student: setup
+	$(PY) -m modlib.course student $(NOTEBOOKS)
+
+grade: setup
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder  (folder/<student>/NN_slug.ipynb)"; exit 2; }
+	$(PY) -m modlib.course grade $(SUBMISSIONS) --profile $(PROFILE)
 
 clean:
 	rm -rf build

@@ -7,10 +7,12 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from modlib import paths, run
@@ -36,6 +38,49 @@ def metrics_check(notebook: str):
     return module.check
 
 
+DECIMAL = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.])")
+ARXIV_ID = re.compile(r"\b\d{4}\.\d{4,5}\b")
+
+
+def unsupported_prose_numbers(executed: Path) -> list[str]:
+    """Decimal numbers in the static Markdown cells of an executed notebook that appear nowhere
+    in its code or outputs: numbers typed into prose instead of generated from the run.
+
+    Generated Markdown (``display(Markdown(...))``) is an output, so its numbers count as the
+    run's; a constant of the method or a paper's reported value is fine when the notebook's code
+    holds it (and so shows where it comes from). arXiv ids are not numbers.
+    """
+    nb = nbformat.read(executed, as_version=4)
+    evidence = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        evidence.append(cell.source)
+        for output in cell.get("outputs", []):
+            evidence.append(output.get("text", ""))
+            for value in output.get("data", {}).values():
+                evidence.append(value if isinstance(value, str) else json.dumps(value))
+    found = set(DECIMAL.findall(" ".join(evidence)))
+    missing = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            text = ARXIV_ID.sub(" ", cell.source)
+            missing += [n for n in DECIMAL.findall(text) if n not in found]
+    return missing
+
+
+def test_prose_number_check_catches_a_typed_number(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("Q rises to 0.77 (arXiv 2111.12485)."),
+                nbformat.v4.new_code_cell("print(q)", outputs=[nbformat.v4.new_output(
+                    "stream", name="stdout", text="Q = 0.773\n")])]
+    nbformat.write(nb, tmp_path / "nb.ipynb")
+    assert unsupported_prose_numbers(tmp_path / "nb.ipynb") == ["0.77"]
+    nb.cells[1].outputs[0].text = "Q = 0.77\n"
+    nbformat.write(nb, tmp_path / "nb.ipynb")
+    assert unsupported_prose_numbers(tmp_path / "nb.ipynb") == []
+
+
 def test_every_check_belongs_to_a_notebook():
     assert {p.stem for p in CHECKS_DIR.glob("*.py")} <= set(NOTEBOOKS)
 
@@ -46,7 +91,10 @@ def test_notebook_smoke_run(notebook):
     result = drive(notebook, "--profile", "smoke")
     assert result.returncode == 0, result.stdout + result.stderr
     dirs = paths.run_dirs("smoke", canonical=False)
-    assert (dirs["notebooks"] / f"{notebook}.ipynb").is_file()
+    executed = dirs["notebooks"] / f"{notebook}.ipynb"
+    assert executed.is_file()
+    typed = unsupported_prose_numbers(executed)
+    assert not typed, f"numbers in {notebook}'s prose that the run does not show: {typed}"
     metrics = json.loads((dirs["metrics"] / f"{notebook}.json").read_text())
     metrics_check(notebook)(metrics)
     manifest = json.loads((dirs["figures"] / "MANIFEST.json").read_text())
@@ -94,3 +142,14 @@ def test_readme_example_leaves_figures_untouched():
     assert result.returncode == 0, result.stdout + result.stderr
     assert "figures/ and results/ are written only by the default profile" in result.stdout
     assert digest() == before
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_default_run_prose_numbers_come_from_the_run(notebook):
+    """The same check on the executed default-profile notebooks, where a `make figures` made them
+    on this machine (CI checks the smoke runs above)."""
+    executed = paths.root() / "build" / "notebooks" / f"{notebook}.ipynb"   # not the test's tmp
+    if not executed.is_file():
+        pytest.skip(f"{notebook} has not been run with the default profile here (make figures)")
+    typed = unsupported_prose_numbers(executed)
+    assert not typed, f"numbers in {notebook}'s prose that the run does not show: {typed}"

@@ -69,6 +69,7 @@ OPTIMIZERS = {"sgd": 0.01, "adam": 1e-3}
 VS_MODES = ("fan_in", "fan_out", "fan_avg")
 VS_DISTRIBUTIONS = ("normal", "uniform")
 BIN_WIDTH = 0.1
+DEFAULT_HIDDEN = {"fc": 32, "cnn": 6}
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,8 @@ class PopulationConfig:
         arch: ``"fc"`` or ``"cnn"`` (see the module docstring).
         size: number of members (training runs), >= 1.
         hidden: FC: width h of the two first hidden layers (original small: 32); CNN: channels of
-            both convs (original small: 10).
+            both convs (original small: 10). ``None``: ``DEFAULT_HIDDEN[arch]`` (32 and 6: the
+            CNN is narrower than the original's so that its members train in ~1 s per epoch).
         scales: initializer scales to draw from (original: 0.05, 0.5, 5.0).
         initializers: families to draw from, a subset of ``INITIALIZERS``.
         optimizers: a subset of ``("sgd", "adam")``.
@@ -94,7 +96,7 @@ class PopulationConfig:
 
     arch: str = "fc"
     size: int = 200
-    hidden: int = 32
+    hidden: int | None = None
     scales: tuple = (0.05, 0.5)
     initializers: tuple = INITIALIZERS
     optimizers: tuple = ("sgd", "adam")
@@ -109,6 +111,8 @@ class PopulationConfig:
     def __post_init__(self):
         check_choice("arch", self.arch, ARCHS)
         check_int("size", self.size, low=1)
+        if self.hidden is None:
+            object.__setattr__(self, "hidden", DEFAULT_HIDDEN[self.arch])
         check_int("hidden", self.hidden, low=1)
         object.__setattr__(self, "scales", _tuple("scales", self.scales))
         for i, s in enumerate(self.scales):
@@ -426,3 +430,100 @@ def train_population(config: PopulationConfig, n_jobs: int = 1,
     table["bin"] = accuracy_bin(table["test_accuracy"])
     return Population(config, table, sum(r["trained"] for r in results),
                       tuple(train_split.x.shape[1:]), test_split.classes)
+
+
+# --------------------------------------------------------------------------------------------
+# Analysis helpers
+
+
+def weight_graph_stats(pop: Population, *, pooled_per_checkpoint: int = 500,
+                       seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """The CNT statistics of every finite checkpoint, and samples pooled by accuracy bin.
+
+    Args:
+        pop: a trained population.
+        pooled_per_checkpoint: at most this many node strengths and link weights per checkpoint
+            and layer go into the pooled samples (a seeded subsample; keeps the ensemble KDEs
+            cheap, the original capped networks per bin instead).
+        seed: drives the subsamples.
+
+    Returns:
+        ``(table, pooled)``: ``table`` has one row per checkpoint and node layer with
+        ``member``, ``epoch``, ``test_accuracy``, ``bin``, ``scale``, ``optimizer`` and the
+        columns of ``cnt.summary``; ``pooled["strength"][(layer, bin)]`` and
+        ``pooled["weights"][(layer, bin)]`` are 1-D float64 arrays (``weights`` for layers
+        ``>= 1``: the links into that node layer).
+    """
+    from . import cnt
+
+    check_int("pooled_per_checkpoint", pooled_per_checkpoint, low=1)
+    rng = np.random.default_rng(seed)
+    frames, pooled = [], {"strength": {}, "weights": {}}
+
+    def add(kind, key, values):
+        values = np.asarray(values, dtype=np.float64)
+        if len(values) > pooled_per_checkpoint:
+            values = rng.choice(values, pooled_per_checkpoint, replace=False)
+        pooled[kind].setdefault(key, []).append(values)
+
+    for entry in pop.table[pop.table["finite"]].itertuples():
+        model = pop.load(entry.member, entry.epoch)
+        strengths = cnt.node_strengths(model, pop.in_shape)
+        weights = cnt.link_weights(model)
+        frame = cnt.summary(strengths, weights)
+        for column in ("member", "epoch", "test_accuracy", "bin", "scale", "optimizer"):
+            frame.insert(0, column, getattr(entry, column))
+        frames.append(frame)
+        b = int(entry.bin)
+        for l, s in enumerate(strengths):
+            add("strength", (l, b), s.numpy())
+            if l >= 1:
+                add("weights", (l, b), weights[l - 1].numpy())
+    pooled = {kind: {key: np.concatenate(parts) for key, parts in d.items()}
+              for kind, d in pooled.items()}
+    return pd.concat(frames, ignore_index=True), pooled
+
+
+def spearman_bootstrap(frame: pd.DataFrame, x: str, ys, *, group: str = "member",
+                       n_boot: int = 1000, seed: int = 0,
+                       level: float = 0.95) -> tuple[pd.DataFrame, np.ndarray]:
+    """Spearman ρ between ``frame[x]`` and each ``frame[y]``, with percentile bootstrap
+    intervals that resample whole ``group``s (a member's checkpoints are not independent).
+
+    Returns:
+        ``(table, boot)``: ``table`` indexed by ``ys`` with ``rho``, ``lo``, ``hi``; ``boot`` the
+        ``(n_boot, len(ys))`` resampled ρ (for paired comparisons of two statistics).
+
+    Raises:
+        ValueError: fewer than 3 rows or 2 groups, bad ``n_boot`` or ``level``.
+    """
+    from scipy.stats import rankdata
+
+    ys = list(ys)
+    check_int("n_boot", n_boot, low=1)
+    check_float("level", level, low=0.0, high=1.0, low_open=True, high_open=True)
+    data_ = frame[[x, *ys]].to_numpy(dtype=np.float64)
+    groups = frame[group].to_numpy()
+    members = np.unique(groups)
+    if len(data_) < 3 or len(members) < 2:
+        raise ValueError(f"{len(data_)} rows in {len(members)} groups: a Spearman correlation "
+                         "with a bootstrap needs at least 3 rows and 2 groups")
+    rows_of = [np.flatnonzero(groups == m) for m in members]
+
+    def rho(values):
+        ranks = rankdata(values, axis=0)
+        ranks -= ranks.mean(0)
+        norm = np.sqrt((ranks ** 2).sum(0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = (ranks[:, 1:] * ranks[:, :1]).sum(0) / (norm[1:] * norm[0])
+        return np.clip(r, -1.0, 1.0)             # rounding can step past ±1
+
+    rng = np.random.default_rng(seed)
+    boot = np.empty((n_boot, len(ys)))
+    for b in range(n_boot):
+        pick = rng.integers(len(members), size=len(members))
+        boot[b] = rho(data_[np.concatenate([rows_of[i] for i in pick])])
+    alpha = (1 - level) / 2
+    table = pd.DataFrame({"rho": rho(data_), "lo": np.nanquantile(boot, alpha, axis=0),
+                          "hi": np.nanquantile(boot, 1 - alpha, axis=0)}, index=ys)
+    return table, boot

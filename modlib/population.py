@@ -27,9 +27,9 @@ SGD or Adam, constant rate). It reuses ``train.evaluate``. Each member draws its
 and its batch order from its own ``torch.Generator`` (never the global RNG), so members give the
 same numbers whichever joblib backend runs them (processes or threads) and in whatever order.
 
-Checkpoints go through ``modlib.cache`` (verified, atomic, locked), one file per member and epoch
-under ``data/cache/population/<key>/``; each holds the weights, the optimizer state and the
-history so far. A rerun loads; an interrupted run resumes every member from its last checkpoint.
+Checkpoints go through ``modlib.cache`` (verified, atomic, locked), per member and epoch under
+``data/cache/population/<key>/member_NNNNN/``: ``epoch_E.pt`` (weights and the history so far)
+and ``epoch_E.optimizer.pt`` (the optimizer state, read only to resume). A rerun loads; an interrupted run resumes every member from its last checkpoint.
 
 Parallelism: members are independent joblib tasks (``n_jobs``). The same call runs on a cluster
 through joblib's backend, e.g. Dask::
@@ -62,7 +62,7 @@ from torch import nn
 from . import cache, data, paths, train
 from .checks import check_choice, check_float, check_int
 
-CODE_VERSION = 1
+CODE_VERSION = 2
 ARCHS = ("fc", "cnn")
 INITIALIZERS = ("normal", "uniform", "truncated_normal", "variance_scaling")
 OPTIMIZERS = {"sgd": 0.01, "adam": 1e-3}
@@ -234,6 +234,10 @@ def _epoch_path(folder: Path, index: int, epoch: int) -> Path:
     return folder / f"member_{index:05d}" / f"epoch_{epoch}.pt"
 
 
+def _optimizer_path(folder: Path, index: int, epoch: int) -> Path:
+    return folder / f"member_{index:05d}" / f"epoch_{epoch}.optimizer.pt"
+
+
 def _identity(config: PopulationConfig, index: int, spec: dict, epoch: int) -> dict:
     return {"population": config.identity(), "member": index, "spec": spec, "epoch": epoch}
 
@@ -248,15 +252,19 @@ def _train_member(config: PopulationConfig, index: int, folder: str, xtr, ytr, x
     test_split = data.ImageSplit(torch.tensor(xte), torch.tensor(yte), classes, "test")
     final = _epoch_path(folder, index, spec["epochs"])
     with cache.lock(final):
-        start, record = 0, None
+        start, record, opt = 0, None, None
         for epoch in range(spec["epochs"], 0, -1):
             record = cache.load(_epoch_path(folder, index, epoch),
                                 identity=_identity(config, index, spec, epoch))
-            if record is not None:
-                start = epoch
-                break
-        if start == spec["epochs"]:
-            return {"index": index, "spec": spec, "history": record["history"], "trained": 0}
+            if record is not None and epoch == spec["epochs"]:
+                return {"index": index, "spec": spec, "history": record["history"], "trained": 0}
+            if record is not None:        # resuming needs the optimizer state too
+                opt = cache.load(_optimizer_path(folder, index, epoch),
+                                 identity=_identity(config, index, spec, epoch))
+                if opt is not None:
+                    start = epoch
+                    break
+            record = None
         g = torch.Generator().manual_seed(spec["seed"])
         model = build(config, tuple(train_split.x.shape[1:]), len(classes))
         initialise(model, spec, g)
@@ -267,7 +275,7 @@ def _train_member(config: PopulationConfig, index: int, folder: str, xtr, ytr, x
         history = []
         if record is not None:
             model.load_state_dict(record["state_dict"])
-            optimizer.load_state_dict(record["optimizer"])
+            optimizer.load_state_dict(opt["optimizer"])
             history = list(record["history"])
         n = len(train_split)
         for epoch in range(start + 1, spec["epochs"] + 1):
@@ -287,11 +295,15 @@ def _train_member(config: PopulationConfig, index: int, folder: str, xtr, ytr, x
             history.append({"epoch": epoch, "train_loss": loss_sum / n,
                             "test_accuracy": accuracy if finite else float("nan"),
                             "test_loss": test_loss, "finite": bool(finite)})
+            identity = _identity(config, index, spec, epoch)
+            # the optimizer state (needed only to resume) first, in a file of its own, so that
+            # reading a checkpoint's weights stays cheap; the weights file marks the epoch done
+            cache.save(_optimizer_path(folder, index, epoch),
+                       {"optimizer": optimizer.state_dict()}, identity=identity)
             state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            cache.save(_epoch_path(folder, index, epoch),
-                       {"state_dict": state, "optimizer": optimizer.state_dict(),
-                        "history": history},
-                       identity=_identity(config, index, spec, epoch))
+            cache.save(_epoch_path(folder, index, epoch), {"state_dict": state,
+                                                           "history": history},
+                       identity=identity)
         return {"index": index, "spec": spec, "history": history,
                 "trained": spec["epochs"] - start}
 

@@ -448,8 +448,29 @@ def train_population(config: PopulationConfig, n_jobs: int = 1,
 # Analysis helpers
 
 
-def weight_graph_stats(pop: Population, *, pooled_per_checkpoint: int = 500,
-                       seed: int = 0) -> tuple[pd.DataFrame, dict]:
+def _checkpoint_stats(pop: Population, member: int, epoch: int, per_checkpoint: int,
+                      seed: int) -> tuple[pd.DataFrame, dict]:
+    from . import cnt
+
+    model = pop.load(member, epoch)
+    strengths = cnt.node_strengths(model, pop.in_shape)
+    weights = cnt.link_weights(model)
+    rng = np.random.default_rng([seed, member, epoch])
+
+    def sub(values):
+        values = np.asarray(values, dtype=np.float64)
+        if len(values) > per_checkpoint:
+            values = rng.choice(values, per_checkpoint, replace=False)
+        return values
+
+    samples = {("strength", l): sub(s.numpy()) for l, s in enumerate(strengths)}
+    samples.update({("weights", l): sub(weights[l - 1].numpy())
+                    for l in range(1, len(strengths))})
+    return cnt.summary(strengths, weights), samples
+
+
+def weight_graph_stats(pop: Population, *, pooled_per_checkpoint: int = 500, seed: int = 0,
+                       n_jobs: int = 1) -> tuple[pd.DataFrame, dict]:
     """The CNT statistics of every finite checkpoint, and samples pooled by accuracy bin.
 
     Args:
@@ -457,7 +478,8 @@ def weight_graph_stats(pop: Population, *, pooled_per_checkpoint: int = 500,
         pooled_per_checkpoint: at most this many node strengths and link weights per checkpoint
             and layer go into the pooled samples (a seeded subsample; keeps the ensemble KDEs
             cheap, the original capped networks per bin instead).
-        seed: drives the subsamples.
+        seed: drives the subsamples (one stream per checkpoint, so ``n_jobs`` changes nothing).
+        n_jobs: joblib workers (checkpoints are independent).
 
     Returns:
         ``(table, pooled)``: ``table`` has one row per checkpoint and node layer with
@@ -466,32 +488,22 @@ def weight_graph_stats(pop: Population, *, pooled_per_checkpoint: int = 500,
         ``pooled["weights"][(layer, bin)]`` are 1-D float64 arrays (``weights`` for layers
         ``>= 1``: the links into that node layer).
     """
-    from . import cnt
+    import joblib
 
     check_int("pooled_per_checkpoint", pooled_per_checkpoint, low=1)
-    rng = np.random.default_rng(seed)
+    entries = pop.table[pop.table["finite"]]
+    results = joblib.Parallel(n_jobs=n_jobs)(
+        joblib.delayed(_checkpoint_stats)(pop, int(e.member), int(e.epoch),
+                                          pooled_per_checkpoint, seed)
+        for e in entries.itertuples())
     frames, pooled = [], {"strength": {}, "weights": {}}
-
-    def add(kind, key, values):
-        values = np.asarray(values, dtype=np.float64)
-        if len(values) > pooled_per_checkpoint:
-            values = rng.choice(values, pooled_per_checkpoint, replace=False)
-        pooled[kind].setdefault(key, []).append(values)
-
-    for entry in pop.table[pop.table["finite"]].itertuples():
-        model = pop.load(entry.member, entry.epoch)
-        strengths = cnt.node_strengths(model, pop.in_shape)
-        weights = cnt.link_weights(model)
-        frame = cnt.summary(strengths, weights)
+    for entry, (frame, samples) in zip(entries.itertuples(), results):
         for column in ("member", "epoch", "test_accuracy", "bin", "scale", "optimizer"):
             frame.insert(0, column, getattr(entry, column))
         frames.append(frame)
-        b = int(entry.bin)
-        for l, s in enumerate(strengths):
-            add("strength", (l, b), s.numpy())
-            if l >= 1:
-                add("weights", (l, b), weights[l - 1].numpy())
-    pooled = {kind: {key: np.concatenate(parts) for key, parts in d.items()}
+        for (kind, l), values in samples.items():
+            pooled[kind].setdefault((l, int(entry.bin)), []).append(values)
+    pooled = {kind: {key: np.concatenate(parts) for key, parts in sorted(d.items())}
               for kind, d in pooled.items()}
     return pd.concat(frames, ignore_index=True), pooled
 

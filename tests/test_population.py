@@ -170,3 +170,21 @@ def test_spearman_bootstrap_against_scipy():
     assert boot.shape == (300, 3) and np.all(np.abs(boot) <= 1)
     with pytest.raises(ValueError, match="2 groups"):
         P.spearman_bootstrap(frame[frame.member == 0], "a", ["b"])
+
+
+def test_weight_graph_stats(fresh_cache):
+    config = tiny(size=3)
+    pop = P.train_population(config, progress=False)
+    table, pooled = P.weight_graph_stats(pop, pooled_per_checkpoint=5, seed=1)
+    assert len(table) == 5 * len(pop.table)                       # 5 node layers per checkpoint
+    row = pop.table.iloc[-1]
+    model = pop.load(int(row.member), int(row.epoch))
+    strengths = cnt.node_strengths(model, pop.in_shape)
+    mine = table[(table.member == row.member) & (table.epoch == row.epoch)]
+    np.testing.assert_allclose(mine["Y"], cnt.layer_fluctuation(strengths))
+    assert set(pooled["strength"]) == {(l, int(b)) for l in range(5) for b in pop.table["bin"]}
+    for (l, b), values in pooled["strength"].items():
+        n = int((pop.table["bin"] == b).sum())
+        assert len(values) == sum(min(5, len(strengths[l])) for _ in range(n))
+    parallel, _ = P.weight_graph_stats(pop, pooled_per_checkpoint=5, seed=1, n_jobs=2)
+    pd.testing.assert_frame_equal(table, parallel)

@@ -7,5 +7,7 @@ seeds nothing and changes no settings):
 ``data`` datasets and sampling · ``models`` architectures, probe points, units ·
 ``train`` cached training · ``features`` activations at probe points ·
 ``graphs`` similarity graphs · ``modularity`` Newman's Q and curves ·
-``pruning`` modularity-guided layer removal · ``plots`` figures · ``run`` the papermill driver.
+``pruning`` modularity-guided layer removal · ``cnt`` weight graphs: node strength, layer
+fluctuation · ``population`` populations of small networks binned by accuracy ·
+``plots`` figures · ``run`` the papermill driver.
 """

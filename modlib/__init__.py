@@ -4,10 +4,14 @@ One module per concept; import the ones you need (importing ``modlib`` itself lo
 seeds nothing and changes no settings):
 
 ``paths`` where things live · ``checks`` input validation · ``store`` atomic writes ·
-``cache`` verified cached artefacts · ``data`` datasets, labels and sampling ·
-``models`` architectures, probe points, units · ``train`` cached training ·
-``features`` activations at probe points · ``graphs`` cosine similarity and kNN graphs ·
-``sparsification`` threshold / top-fraction graphs and similarity histograms ·
-``modularity`` Newman's Q and curves ·
-``pruning`` modularity-guided layer removal · ``plots`` figures · ``run`` the papermill driver.
+``cache`` verified cached artefacts · ``progress`` progress bars · ``data`` datasets, labels and
+sampling · ``models`` architectures, probe points, units · ``train`` recipes and cached
+training · ``features`` activations at probe points · ``graphs`` cosine similarity and kNN
+graphs · ``sparsification`` threshold / top-fraction graphs and similarity histograms ·
+``modularity`` Newman's Q, curves and communities · ``pruning`` modularity-guided layer removal ·
+``cnt`` weight graphs: node strength, layer fluctuation · ``population`` populations of small
+networks binned by accuracy · ``cka`` representation similarity · ``attacks`` adversarial
+inputs · ``architecture`` structure-only measures · ``plots`` figures · ``report`` the README's
+numbers · ``book`` the rendered book · ``course`` student copies and grading · ``run`` the
+papermill driver.
 """

@@ -17,18 +17,22 @@ help:
 	@echo "make test      unit tests and smoke runs of the notebooks"
 	@echo "make bench     time modlib's kNN graph + modularity against the original recipe"
 	@echo "make data      fetch and verify Fashion-MNIST"
-	@echo "make setup     create .venv with modlib and a 'python3' Jupyter kernel"
+	@echo "make setup     create .venv with modlib and a Jupyter kernel named 'modlib'"
 	@echo "options: PROFILE=smoke|default|paper  NOTEBOOKS='01 05'"
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
-	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (modlib)"
 	-git rev-parse --git-dir >/dev/null 2>&1 && $(VENV)/bin/nbstripout --install
 	touch $@
 
-setup: $(VENV)/.installed
+# The notebooks' kernel, inside .venv only (--sys-prefix): a user's own kernels are untouched.
+KERNEL_SPEC := $(VENV)/share/jupyter/kernels/modlib/kernel.json
+$(KERNEL_SPEC): $(VENV)/.installed
+	$(PY) -m modlib.run --install-kernel
+
+setup: $(VENV)/.installed $(KERNEL_SPEC)
 
 # Fashion-MNIST: from data/cache/, else Debian's package (installed here when apt is available),
 # else an error that says how to get it.

@@ -183,6 +183,46 @@ def _gunzip(source: Path, target: Path) -> None:
 # Loading
 
 
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What is known of a dataset without loading it: split sizes, classes, image shape.
+
+    Attributes:
+        train_size, test_size: samples per split.
+        num_classes: number of classes.
+        shape: one image's ``(C, H, W)``.
+    """
+
+    train_size: int
+    test_size: int
+    num_classes: int
+    shape: tuple[int, int, int]
+
+
+_INFO = {
+    "fashion-mnist": DatasetInfo(60000, 10000, 10, (1, 28, 28)),
+    "mnist": DatasetInfo(60000, 10000, 10, (1, 28, 28)),
+    "cifar10": DatasetInfo(50000, 10000, 10, (3, 32, 32)),
+    "cifar100": DatasetInfo(50000, 10000, 100, (3, 32, 32)),
+    "svhn": DatasetInfo(73257, 26032, 10, (3, 32, 32)),
+    "digits": DatasetInfo(1347, 450, 10, (1, 8, 8)),
+    "synthetic": DatasetInfo(800, 400, 4, (1, 16, 16)),
+}
+
+
+def info(name: str) -> DatasetInfo:
+    """Split sizes, classes and image shape of ``name`` without loading it (so that a notebook can
+    check its parameters before any work, also for data that is not on this machine).
+
+    Raises:
+        ValueError: unknown ``name``.
+
+    Introduced in notebook 01_train_models.
+    """
+    check_choice("dataset", name, DATASETS)
+    return _INFO[name]
+
+
 def load(name: str, split: str = "test", download: bool = False) -> ImageSplit:
     """Load one split of a dataset as normalised in-memory tensors.
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from .progress import bar as progress_bar
 
 from . import data, features, graphs
 from .checks import check_int
@@ -132,8 +132,8 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, batch_size: in
     names = features.resolve_layers(model, layers)
     batches = data.stratified_batches(y, n_batches, batch_size, seed)
     q = np.zeros((len(names), n_batches))
-    for b, idx in enumerate(tqdm(batches, desc="modularity curve", unit="batch",
-                                 disable=not progress)):
+    for b, idx in enumerate(progress_bar(batches, desc="modularity curve", unit="batch",
+                                         disable=not progress)):
         xb, yb = x[idx], y[idx]
         outputs = (features.iter_probe(model, xb, names) if stream
                    else features.probe(model, xb, names).items())

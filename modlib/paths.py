@@ -11,7 +11,12 @@ function            default                     environment variable
 ``cache_dir()``     ``data/cache/``             ``MODLIB_CACHE_DIR``
 ``figures_dir()``   ``figures/``                ``MODLIB_FIGURES_DIR``
 ``build_dir()``     ``build/``                  ``MODLIB_BUILD_DIR``
+``metrics_dir()``   ``results/``                ``MODLIB_METRICS_DIR``
 ==================  ==========================  ===========================================
+
+Only a run of the ``default`` profile without overrides writes ``figures/`` and ``results/``
+(both committed); the papermill driver points every other run at ``build/<profile>/`` through
+these variables (:func:`run_dirs`).
 
 The variables are read at call time, never at import time, and nothing here depends on the
 current working directory (notebooks run from ``notebooks/``, tests from anywhere).
@@ -56,8 +61,24 @@ def build_dir() -> Path:
 
 
 def metrics_dir() -> Path:
-    """``build/metrics/``: one JSON file of headline numbers per notebook."""
-    return build_dir() / "metrics"
+    """``results/``: one JSON file of headline numbers per notebook (committed for the default
+    profile; the README's numbers are generated from it)."""
+    return _from_env("MODLIB_METRICS_DIR", root() / "results")
+
+
+def run_dirs(profile: str, canonical: bool) -> dict[str, Path]:
+    """Where one driver run writes: ``{"notebooks", "figures", "metrics"}``.
+
+    ``canonical`` is a run of the ``default`` profile without ``-p`` overrides: it writes
+    ``build/notebooks/``, ``figures/`` and ``results/``. Any other run writes below
+    ``build/<profile>/``, so it can never overwrite the committed figures and numbers.
+    """
+    if canonical:
+        return {"notebooks": build_dir() / "notebooks", "figures": figures_dir(),
+                "metrics": metrics_dir()}
+    base = build_dir() / profile
+    return {"notebooks": base / "notebooks", "figures": base / "figures",
+            "metrics": base / "metrics"}
 
 
 def notebooks_dir() -> Path:

@@ -15,16 +15,29 @@ What it does, in order:
    warns);
 3. builds each notebook's parameters: the profile's values from ``notebooks/profiles.toml``, then
    the ``-p`` overrides, which always win;
-4. executes the notebooks one after the other into ``build/notebooks/``; the first failure stops
-   the run with the notebook, the cell and the error, and a non-zero exit;
-5. records, in ``figures/MANIFEST.json``, which notebook, parameters and commit made each figure.
+4. executes the notebooks one after the other; the first failure stops the run with the
+   notebook, the cell and the error, and a non-zero exit;
+5. records, in the figures folder's ``MANIFEST.json``, which notebook, parameters and commit made
+   each figure.
+
+Where a run writes (``modlib.paths.run_dirs``): only the ``default`` profile without ``-p``
+overrides writes ``figures/``, ``results/`` and ``build/notebooks/``; every other run writes
+``build/<profile>/figures/``, ``build/<profile>/metrics/`` and ``build/<profile>/notebooks/``, so
+trying a smoke run or an override never touches the committed figures.
+
+Feedback: the driver prints which notebook runs and, on a terminal, papermill's bar of the cell
+being executed; training and other long loops draw their progress bars on the same terminal
+(``modlib.progress``), not inside the executed notebook.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
+import logging
+import os
 import subprocess
 import sys
 import time
@@ -35,6 +48,7 @@ from . import paths, store
 
 PROFILES = ("smoke", "default", "paper")
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".gif")
+KERNEL = "modlib"   # the Jupyter kernel that `make setup` registers inside .venv
 
 
 class DriverError(Exception):
@@ -173,21 +187,78 @@ def plan(notebooks: list[Path], profile: str, overrides: list[tuple[str, str]]) 
 # Running
 
 
-def execute(notebook: Path, parameters: dict) -> Path:
-    """Run one notebook with papermill into ``build/notebooks/``; return the executed copy.
+def install_kernel() -> Path:
+    """Register the Jupyter kernel ``modlib`` inside this Python environment (``sys.prefix``, so a
+    user's own kernels are untouched); its start-up warnings are silenced (the kernel talks over
+    loopback TCP, which ipykernel warns about at every start). Returns the kernelspec folder.
+    """
+    from ipykernel.kernelspec import install
+
+    folder = Path(install(kernel_name=KERNEL, display_name="Python (modlib)", prefix=sys.prefix))
+    spec_path = folder / "kernel.json"
+    spec = json.loads(spec_path.read_text())
+    if "--Application.log_level=40" not in spec["argv"]:
+        spec["argv"].append("--Application.log_level=40")
+    store.write_json(spec_path, spec)
+    return folder
+
+
+def output_dirs(profile: str, overrides) -> dict[str, Path]:
+    """Where a run writes: ``figures/`` and ``results/`` only for the plain default profile."""
+    return paths.run_dirs(profile, canonical=(profile == "default" and not overrides))
+
+
+@contextlib.contextmanager
+def _kernel_environment(dirs: dict[str, Path]):
+    """Point the kernel's figures and metrics at ``dirs`` and mark it headless (progress bars on
+    the terminal, not in the notebook); restore the environment afterwards."""
+    settings = {"MODLIB_FIGURES_DIR": str(dirs["figures"]),
+                "MODLIB_METRICS_DIR": str(dirs["metrics"]), "MODLIB_HEADLESS": "1",
+                "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def execute(notebook: Path, parameters: dict, dirs: dict[str, Path] | None = None) -> Path:
+    """Run one notebook with papermill; return the executed copy.
+
+    ``dirs`` (from :func:`output_dirs`) says where the executed notebook, figures and metrics go;
+    by default those of the plain default profile.
 
     Raises:
-        DriverError: a cell failed (the message names the cell and the error).
+        DriverError: the kernel is not installed, or a cell failed (the message names the cell
+            and the error).
     """
     import papermill
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
     from papermill.exceptions import PapermillExecutionError
 
-    output = paths.build_dir() / "notebooks" / notebook.name
-    output.parent.mkdir(parents=True, exist_ok=True)
     try:
-        papermill.execute_notebook(str(notebook), str(output), parameters=parameters,
-                                   kernel_name="python3", cwd=str(notebook.parent),
-                                   progress_bar=False)
+        KernelSpecManager().get_kernel_spec(KERNEL)
+    except NoSuchKernel:
+        raise DriverError(f"the Jupyter kernel {KERNEL!r} is not installed: run `make setup` "
+                          "(or `python -m modlib.run --install-kernel`)") from None
+    dirs = dirs or paths.run_dirs("default", canonical=True)
+    output = dirs["notebooks"] / notebook.name
+    for folder in dirs.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    # papermill and the kernel client log at INFO/WARNING level about kernel start-up details
+    # that say nothing to a user; cell errors still arrive as PapermillExecutionError
+    for name in ("papermill", "traitlets", "nbclient"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        with _kernel_environment(dirs):
+            papermill.execute_notebook(str(notebook), str(output), parameters=parameters,
+                                       kernel_name=KERNEL, cwd=str(notebook.parent),
+                                       progress_bar=sys.stderr.isatty(), log_output=False)
     except PapermillExecutionError as err:
         raise DriverError(f"{notebook.stem} failed in cell {err.cell_index} (execution count "
                           f"{err.exec_count}): {err.ename}: {err.evalue}\n"
@@ -209,19 +280,22 @@ def git_commit() -> str:
         return "unknown"
 
 
-def update_manifest(notebook: Path, parameters: dict, profile: str, since: float) -> list[str]:
-    """Record every figure of this notebook written since ``since`` in ``figures/MANIFEST.json``.
+def update_manifest(notebook: Path, parameters: dict, profile: str, since: float,
+                    figures_dir: Path | None = None) -> list[str]:
+    """Record every figure of this notebook written since ``since`` in ``MANIFEST.json`` of
+    ``figures_dir`` (default ``figures/``).
 
     A figure belongs to notebook ``NN_slug`` when its name starts with ``NN_``. ``parameters`` are
     the values the driver passed (profile and overrides); the others are the notebook's defaults at
     ``commit``. Entries of other notebooks are kept. Returns the recorded file names.
     """
-    manifest_path = paths.figures_dir() / "MANIFEST.json"
+    figures_dir = figures_dir or paths.figures_dir()
+    manifest_path = figures_dir / "MANIFEST.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     number = notebook.stem.split("_")[0]
     commit = git_commit()
     recorded = []
-    for figure in sorted(paths.figures_dir().glob(f"{number}_*")):
+    for figure in sorted(figures_dir.glob(f"{number}_*")):
         if figure.suffix in FIGURE_SUFFIXES and figure.stat().st_mtime >= since:
             manifest[figure.name] = {"notebook": f"notebooks/{notebook.name}", "profile": profile,
                                      "parameters": parameters, "commit": commit}
@@ -239,7 +313,12 @@ def main(argv=None) -> int:
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                         metavar=("NAME", "VALUE"), help="override one parameter (repeatable)")
     parser.add_argument("--list", action="store_true", help="list notebooks and parameters")
+    parser.add_argument("--install-kernel", action="store_true",
+                        help=f"register the Jupyter kernel {KERNEL!r} in this environment")
     args = parser.parse_args(argv)
+    if args.install_kernel:
+        print(f"installed kernel {KERNEL!r} in {install_kernel()}")
+        return 0
     try:
         notebooks = resolve(args.notebooks)
         if args.list:
@@ -248,13 +327,19 @@ def main(argv=None) -> int:
                 for name, info in declared_parameters(notebook).items():
                     print(f"    {name}: {info['type']} = {info['default']}  # {info['help']}")
             return 0
-        planned = plan(notebooks, args.profile, [tuple(p) for p in args.parameter])
-        for notebook, parameters in planned:
+        overrides = [tuple(p) for p in args.parameter]
+        planned = plan(notebooks, args.profile, overrides)
+        dirs = output_dirs(args.profile, overrides)
+        if dirs["figures"] != paths.figures_dir():
+            print(f"[{args.profile}] writes to {dirs['notebooks'].parent} (figures/ and "
+                  "results/ are written only by the default profile without -p)", flush=True)
+        for i, (notebook, parameters) in enumerate(planned, start=1):
             shown = ", ".join(f"{k}={v!r}" for k, v in parameters.items())
-            print(f"[{args.profile}] {notebook.stem}: {shown}", flush=True)
+            print(f"[{args.profile}] {i}/{len(planned)} {notebook.stem}: {shown}", flush=True)
             start = time.time()
-            output = execute(notebook, parameters)
-            figures = update_manifest(notebook, parameters, args.profile, start - 1)
+            output = execute(notebook, parameters, dirs)
+            figures = update_manifest(notebook, parameters, args.profile, start - 1,
+                                      dirs["figures"])
             print(f"    done in {time.time() - start:.0f} s -> {output}"
                   f"{'' if not figures else '; figures: ' + ', '.join(figures)}", flush=True)
     except DriverError as err:

@@ -74,7 +74,7 @@ def jsonable(obj):
 
 
 def write_metrics(notebook: str, metrics: dict) -> None:
-    """Write a notebook's headline numbers to ``build/metrics/<notebook>.json``.
+    """Write a notebook's headline numbers to ``results/<notebook>.json`` (``paths.metrics_dir``).
 
     ``notebook`` is the notebook's stem, e.g. ``"05_modularity_curves"``. Values pass through
     :func:`jsonable` (NaN becomes null); infinities are refused. The smoke tests read these files

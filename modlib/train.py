@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from .progress import bar as progress_bar
 
 from . import data, models, paths, store
 from .checks import check_choice, check_float, check_int
@@ -220,8 +220,8 @@ def fit(model: nn.Module, train: data.ImageSplit, test: data.ImageSplit, config:
     else:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     history = []
-    bar = tqdm(total=config.epochs * steps_per_epoch, disable=not progress,
-               desc=f"{config.arch} on {config.dataset}", unit="step")
+    bar = progress_bar(total=config.epochs * steps_per_epoch, disable=not progress,
+                       desc=f"{config.arch} on {config.dataset}", unit="step")
     for epoch in range(1, config.epochs + 1):
         start, loss_sum, correct = time.perf_counter(), 0.0, 0
         order = torch.randperm(len(train), generator=g)
@@ -341,3 +341,86 @@ def configs_for(archs, widths, **common) -> list[TrainConfig]:
         raise ValueError(f"archs={archs} and widths={widths} must be non-empty lists of the same "
                          "length (one width per architecture)")
     return [TrainConfig(arch=a, width=w, **common) for a, w in zip(archs, widths)]
+
+
+# --------------------------------------------------------------------------------------------
+# Named training recipes: what a notebook asks for instead of a dozen training knobs
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named way of training the companion's CNNs: data, schedule and per-architecture width.
+
+    Attributes:
+        name: the key in :data:`RECIPES`.
+        description: one line for readers and ``--list``.
+        widths: channel multiplier per architecture; ``default_width`` for any other.
+        settings: :class:`TrainConfig` fields shared by every architecture (dataset, epochs,
+            batch size, learning rate, schedule, ...).
+    """
+
+    name: str
+    description: str
+    widths: dict
+    default_width: float
+    settings: dict
+
+    def config(self, arch: str, seed: int = 0) -> TrainConfig:
+        """The :class:`TrainConfig` of ``arch`` under this recipe (validated, nothing trained)."""
+        width = self.widths.get(arch, self.default_width)
+        return TrainConfig(arch=arch, width=width, seed=seed, **self.settings)
+
+
+RECIPES = {
+    "cpu-3epoch": Recipe(
+        "cpu-3epoch",
+        "Fashion-MNIST, 3,000 training images per class, 3 epochs of one-cycle SGD (peak lr 0.05), "
+        "VGG at width 0.25 and ResNet at 0.5: minutes on a laptop CPU",
+        widths={"vgg11": 0.25, "vgg13": 0.25, "vgg16": 0.25, "vgg19": 0.25, "resnet20": 0.5,
+                "resnet32": 0.5, "resnet44": 0.5, "resnet56": 0.5, "resnet110": 0.5},
+        default_width=0.25,
+        settings=dict(dataset="fashion-mnist", epochs=3, train_per_class=3000, batch_size=128,
+                      lr=0.05, weight_decay=5e-4, schedule="onecycle")),
+    "smoke": Recipe(
+        "smoke",
+        "Fashion-MNIST, 200 training images per class, 2 epochs, width 0.25: seconds, for CI",
+        widths={}, default_width=0.25,
+        settings=dict(dataset="fashion-mnist", epochs=2, train_per_class=200, batch_size=64,
+                      lr=0.05, weight_decay=5e-4, schedule="onecycle")),
+    "paper-cifar10": Recipe(
+        "paper-cifar10",
+        "paper A's recipe: CIFAR-10 (must be in data/cache/), full width, 150 epochs of SGD "
+        "(lr 0.01, divided by 10 at epochs 50 and 100), batch 256, crops and flips: a GPU",
+        widths={}, default_width=1.0,
+        settings=dict(dataset="cifar10", epochs=150, train_per_class=0, batch_size=256, lr=0.01,
+                      weight_decay=5e-3, schedule="multistep", milestones=(50, 100),
+                      augment=True)),
+}
+
+
+def recipe_configs(recipe: str, archs, seed: int = 0) -> list[TrainConfig]:
+    """One :class:`TrainConfig` per architecture under the named recipe; nothing is trained.
+
+    Args:
+        recipe: a key of :data:`RECIPES` (``"cpu-3epoch"``, ``"smoke"``, ``"paper-cifar10"``).
+        archs: non-empty list of names from ``models.ARCHITECTURES``, no repeats.
+        seed: one seed for initialisation, batch order and the training subset.
+
+    Returns:
+        the configs, in the order of ``archs``.
+
+    Raises:
+        ValueError: an unknown recipe or architecture, an empty or repeated ``archs``, a bad seed.
+
+    Introduced in notebook 01_train_models.
+    """
+    check_choice("recipe", recipe, RECIPES)
+    if isinstance(archs, str) or not archs:
+        raise ValueError(f"archs={archs!r} is not allowed: give a non-empty list of names from "
+                         f"{models.ARCHITECTURES}")
+    archs = list(archs)
+    for i, arch in enumerate(archs):
+        check_choice(f"archs[{i}]", arch, models.ARCHITECTURES)
+    if len(set(archs)) != len(archs):
+        raise ValueError(f"archs={archs} is not allowed: each architecture at most once")
+    return [RECIPES[recipe].config(arch, seed=seed) for arch in archs]

@@ -114,3 +114,16 @@ def test_stratified_batches_are_disjoint_and_balanced():
         data.stratified_batches(y, n_batches=6, batch_size=200)
     assert [b.tolist() for b in batches] == \
         [b.tolist() for b in data.stratified_batches(y, 5, 200, seed=0)]
+
+
+@pytest.mark.parametrize("name", ["fashion-mnist", "digits", "synthetic"])
+def test_info_matches_the_loaded_data(name):
+    info = data.info(name)
+    train, test = data.load(name, "train"), data.load(name, "test")
+    assert (info.train_size, info.test_size) == (len(train), len(test))
+    assert info.num_classes == test.num_classes and info.shape == tuple(test.x.shape[1:])
+
+
+def test_info_of_an_unknown_dataset():
+    with pytest.raises(ValueError, match="dataset='imagenet' is not allowed"):
+        data.info("imagenet")

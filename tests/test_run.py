@@ -95,3 +95,43 @@ def test_manifest_records_figures(tmp_path, monkeypatch):
     assert entry["notebook"] == "notebooks/05_modularity_curves.ipynb"
     assert entry["parameters"] == {"k": 5} and entry["profile"] == "smoke"
     assert len(entry["commit"].split("+")[0]) in (40, 7) or entry["commit"] == "unknown"
+
+
+def _validation_namespace(notebook, profile):
+    """Run a notebook's parameters cell, the profile's values on top (as papermill injects
+    them), then its set-up and validation cell (the first code cell after the parameters), in a
+    fresh namespace; nothing else of the notebook runs."""
+    nb = nbformat.read(notebook, as_version=4)
+    parameters = run.plan([notebook], profile, [])[0][1]
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    namespace = {}
+    exec(compile(code[0].source, f"{notebook.stem}[parameters]", "exec"), namespace)
+    namespace.update(parameters)
+    exec(compile(code[1].source, f"{notebook.stem}[validation]", "exec"), namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("profile", run.PROFILES)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_profile_passes_every_notebooks_validation(notebook, profile, monkeypatch):
+    """A profile cannot contradict a notebook: its values pass the notebook's own validation
+    (cell 3), which loads no data and trains nothing, so the paper profile is checked too."""
+    monkeypatch.setenv("MODLIB_HEADLESS", "1")
+    _validation_namespace(notebook, profile)
+
+
+def test_recipes_are_what_the_profiles_say():
+    profiles = run.load_profiles()
+    assert profiles["smoke"]["all"]["recipe"] == "smoke"
+    assert profiles["paper"]["all"]["recipe"] == "paper-cifar10"
+
+
+def test_non_default_runs_write_below_build(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODLIB_BUILD_DIR", str(tmp_path / "build"))
+    canonical = run.output_dirs("default", [])
+    assert canonical["figures"] == paths.figures_dir()
+    assert canonical["metrics"] == paths.metrics_dir()
+    for profile, overrides in (("smoke", []), ("default", [("k", "5")]), ("paper", [])):
+        dirs = run.output_dirs(profile, overrides)
+        assert all(d.is_relative_to(tmp_path / "build" / profile) for d in dirs.values())

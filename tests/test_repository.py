@@ -1,0 +1,51 @@
+"""House rules that concern the repository as a whole."""
+
+import re
+import subprocess
+
+import pytest
+
+from modlib import paths
+
+# The team's private notes must never be cited: the repository cites the papers and docs/.
+# (The patterns are assembled so that this file does not match itself.)
+PRIVATE_NOTES = re.compile("spec" + r" §|" + "shared" + r" notes|spec/(modularity|cnt)-")
+
+
+def tracked_text_files():
+    try:
+        listed = subprocess.run(["git", "ls-files"], cwd=paths.root(), capture_output=True,
+                                text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    for name in listed:
+        path = paths.root() / name
+        if path.suffix in (".png", ".gif", ".pdf") or not path.is_file():
+            continue
+        try:
+            yield name, path.read_text()
+        except UnicodeDecodeError:
+            continue
+
+
+def test_no_citation_of_private_notes():
+    hits = [f"{name}:{i}" for name, text in tracked_text_files()
+            for i, line in enumerate(text.splitlines(), start=1) if PRIVATE_NOTES.search(line)]
+    assert not hits, f"cite the paper or docs/ instead: {hits}"
+
+
+def test_docs_hold_the_method_notes():
+    docs = paths.root() / "docs"
+    names = {p.name for p in docs.glob("*.md")}
+    assert "README.md" in names, "docs/README.md indexes the method notes"
+    index = (docs / "README.md").read_text()
+    for name in names - {"README.md"}:
+        assert f"({name})" in index, f"docs/README.md does not link {name}"
+
+
+def test_every_notebook_cites_its_paper_with_an_arxiv_id():
+    import nbformat
+
+    for notebook in sorted(paths.notebooks_dir().glob("[0-9][0-9]_*.ipynb")):
+        first = nbformat.read(notebook, as_version=4).cells[0].source
+        assert re.search(r"arXiv[: ]*\d{4}\.\d{4,5}", first), notebook.name

@@ -231,7 +231,8 @@ def _verified(path: Path, wanted: str) -> tuple[dict | None, str | None]:
     try:
         expected = sidecar.read_text().split()[0].lower()
     except (OSError, IndexError):
-        return None, f"its digest file {sidecar.name} is missing or empty (an interrupted write?)"
+        return None, f"its digest file {sidecar.name} is missing or empty (an interrupted write, or a file cached before modlib kept "
+                      "digests)"
     actual = hashlib.sha256(payload).hexdigest()
     if actual != expected:
         return None, (f"SHA-256 of its {len(payload)} bytes is {actual[:16]}..., but "
@@ -252,12 +253,21 @@ def _verified(path: Path, wanted: str) -> tuple[dict | None, str | None]:
 
 
 def _difference(found: str, wanted: str) -> str:
-    a, b = json.loads(found), json.loads(wanted)
-    keys = sorted(set(a) | set(b))
-    diff = [f"{k}: stored {a.get(k, '<absent>')!r}, asked {b.get(k, '<absent>')!r}"
-            for k in keys if a.get(k, "<absent>") != b.get(k, "<absent>")]
-    shown = "; ".join(diff[:4]) + ("; ..." if len(diff) > 4 else "")
-    return shown[:600]
+    """The differing entries of two identities, nested keys joined by dots."""
+    a, b = _flatten(json.loads(found)), _flatten(json.loads(wanted))
+    absent = "<absent>"
+    diff = [f"{k}: stored {a.get(k, absent)!r}, asked {b.get(k, absent)!r}"
+            for k in sorted(set(a) | set(b)) if a.get(k, absent) != b.get(k, absent)]
+    return ("; ".join(diff[:4]) + ("; ..." if len(diff) > 4 else ""))[:600]
+
+
+def _flatten(value, prefix: str = "") -> dict:
+    if isinstance(value, dict) and value:
+        flat = {}
+        for key, item in value.items():
+            flat.update(_flatten(item, f"{prefix}{key}."))
+        return flat
+    return {prefix[:-1]: value}
 
 
 def _move_aside(path: Path) -> Path:

@@ -64,6 +64,21 @@ def check_choice(name: str, value, allowed: Iterable):
     return value
 
 
+SEED_MAX = 2**32 - 1
+
+
+def check_seed(name: str, value) -> int:
+    """Return ``value`` as ``int`` if it is a seed every generator accepts: an integer in
+    ``[0, 2**32 - 1]`` (NumPy's legacy ``np.random.seed`` refuses larger ones; torch and
+    Python's ``random`` take them all).
+
+    Raises:
+        TypeError: ``value`` is not an integer.
+        ValueError: ``value`` lies outside ``[0, 2**32 - 1]``.
+    """
+    return check_int(name, value, low=0, high=SEED_MAX)
+
+
 def check_int_list(name: str, values, low: int | None = None, high: int | None = None) -> list[int]:
     """Return a non-empty list of integers, each in ``[low, high]``."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):

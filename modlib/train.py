@@ -3,19 +3,26 @@
 A checkpoint is keyed by a SHA-256 hash of the full :class:`TrainConfig` plus ``CODE_VERSION``
 (bump it whenever a change to models or training would change the weights), so that every
 notebook asking for the same configuration gets the same model, and any change to the
-configuration trains a new one. Checkpoints live in ``data/cache/checkpoints/``, are written
-atomically, and are read with ``torch.load(weights_only=True)``.
+configuration trains a new one. Checkpoints live in ``data/cache/checkpoints/`` and go through
+:mod:`modlib.cache`: written atomically with a SHA-256 digest, verified (digest, then the stored
+configuration) before use, read with ``torch.load(weights_only=True)``; a damaged one is moved
+aside and retrained (``docs/cache.md``). Besides the final weights, every run keeps its weights
+at epoch 0 (the initialisation) and after each epoch (:func:`load_epoch`).
 
 Training is deterministic on the CPU for a given seed: one seed drives torch, numpy and Python's
-``random``; batches come from a seeded ``torch.Generator``.
+``random``; batches come from a seeded ``torch.Generator``. A model is returned in the same state
+whether it was trained now or loaded, so a first run and every later one give the same numbers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import numbers
 import random
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,8 +31,8 @@ import torch
 from torch import nn
 from .progress import bar as progress_bar
 
-from . import data, models, paths, store
-from .checks import check_choice, check_float, check_int
+from . import cache, data, models, paths
+from .checks import check_choice, check_float, check_int, check_seed
 
 CODE_VERSION = 1
 SCHEDULES = ("onecycle", "multistep", "constant")
@@ -48,7 +55,8 @@ class TrainConfig:
             by ``gamma`` at ``milestones``), or ``constant``.
         milestones: epochs at which ``multistep`` decays the rate.
         gamma: decay factor of ``multistep``.
-        augment: random 4-pixel-shift crops and horizontal flips (the CIFAR recipe, spec §7.2).
+        augment: random 4-pixel-shift crops and horizontal flips (the CIFAR recipe of
+            paper A's released code, arXiv:2111.12485).
         train_per_class: train on a class-balanced seeded subset of this many samples per class;
             0 uses the whole training split.
         seed: drives initialisation, batch order, dropout and the subset.
@@ -86,9 +94,12 @@ class TrainConfig:
         check_float("momentum", self.momentum, low=0.0, high=1.0, high_open=True)
         check_float("weight_decay", self.weight_decay, low=0.0)
         check_choice("schedule", self.schedule, SCHEDULES)
-        object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
+        if isinstance(self.milestones, (str, bytes)) or not isinstance(self.milestones, Iterable):
+            raise TypeError(f"milestones={self.milestones!r} must be a list of epochs (integers)")
+        object.__setattr__(self, "milestones", tuple(
+            check_int(f"milestones[{i}]", m, low=1) for i, m in enumerate(self.milestones)))
         check_int("train_per_class", self.train_per_class, low=0)
-        check_int("seed", self.seed, low=0)
+        check_seed("seed", self.seed)
         object.__setattr__(self, "remove", tuple(str(u) for u in self.remove))
         if self.parent is not None:
             if not isinstance(self.parent, TrainConfig):
@@ -202,7 +213,8 @@ def fit(model: nn.Module, train: data.ImageSplit, test: data.ImageSplit, config:
     """Train ``model`` in place with SGD as ``config`` says; return the per-epoch history.
 
     ``epoch_callback(epoch, model)``, if given, runs after each epoch (used to save per-epoch
-    checkpoints). The model ends in ``eval()`` mode.
+    checkpoints); it sees the model in channels-last layout. The model ends in ``eval()`` mode,
+    in the standard (contiguous) memory layout, without gradients.
     """
     device = torch.device(device)
     # channels-last layout speeds up CPU convolutions by ~30% and changes no number's meaning
@@ -252,44 +264,141 @@ def fit(model: nn.Module, train: data.ImageSplit, test: data.ImageSplit, config:
         if epoch_callback is not None:
             epoch_callback(epoch, model)
     bar.close()
-    model.eval()
+    # back to the standard layout: channels-last convolutions round differently (~1e-6), and a
+    # model loaded from its checkpoint is contiguous; the trained one must compute the same
+    model.to(memory_format=torch.contiguous_format).eval()
+    model.zero_grad(set_to_none=True)
     return history
 
 
 def epoch_checkpoint_path(config: TrainConfig, epoch: int) -> Path:
-    """Where ``save_every_epoch`` puts the weights after ``epoch``."""
+    """Where :func:`load_or_train` keeps the weights after ``epoch`` (0: the initialisation):
+    ``data/cache/checkpoints/<name>/epoch_<epoch>.pt`` beside the final checkpoint."""
     return config.checkpoint_path().with_suffix("") / f"epoch_{epoch:03d}.pt"
 
 
-def load_or_train(config: TrainConfig, device: str = "auto", progress: bool = True,
-                  save_every_epoch: bool = False) -> TrainedModel:
+def checkpoint_identity(config: TrainConfig, epoch: int | None = None) -> dict:
+    """What a checkpoint of ``config`` claims to be (``cache.load`` compares it): the full
+    configuration, ``CODE_VERSION`` and, for a per-epoch checkpoint, the epoch."""
+    identity = {"config": asdict(config), "code_version": CODE_VERSION}
+    if epoch is not None:
+        identity["epoch"] = epoch
+    return identity
+
+
+def load_or_train(config: TrainConfig, device: str = "auto", progress: bool = True) -> TrainedModel:
     """Load the cached model of ``config``, or train it and cache it.
+
+    Checkpoints go through :mod:`modlib.cache`: each is verified (SHA-256 digest, then the stored
+    configuration) before use. A damaged one (flipped bytes, truncated, empty, another
+    configuration or architecture) is reported with its path, moved aside and retrained, or
+    raises ``cache.CacheError`` under ``MODLIB_CACHE_STRICT=1`` (``docs/cache.md``). Training
+    holds the checkpoint's lock, so a second run asking for the same model meanwhile waits and
+    loads it. Training also saves the weights at epoch 0 (the initialisation) and after every
+    epoch, for :func:`load_epoch`.
+
+    The model is the same whether trained now or loaded: rebuilt from the saved weights,
+    contiguous memory layout, float32, ``eval()`` mode, on the CPU; and the global random state
+    (torch, NumPy, ``random``) is left as it was, so that what a notebook does next does not
+    depend on whether the cache was warm.
 
     Args:
         config: what to train.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``; training only (the result is on the CPU).
-        progress: show a tqdm progress bar while training.
-        save_every_epoch: also keep the weights after every epoch (see
-            :func:`epoch_checkpoint_path`, :func:`load_epoch`); a cached model without them is
-            retrained.
+        progress: show a progress bar while training.
 
     Returns:
         a :class:`TrainedModel` in eval mode on the CPU.
 
     Raises:
         FileNotFoundError: the dataset is missing (see ``data.load``).
+        cache.CacheError: a damaged checkpoint under strict mode.
+
+    Introduced in notebook 01_train_models.
     """
-    path = config.checkpoint_path()
-    test = data.load(config.dataset, "test")
-    model = build_model(config, test)
-    epochs_present = all(epoch_checkpoint_path(config, e).is_file()
-                         for e in range(1, config.epochs + 1))
-    if path.is_file() and (epochs_present or not save_every_epoch):
-        record = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(record["state_dict"])
-        model.eval()
+    with _global_random_state_kept():
+        path = config.checkpoint_path()
+        test = data.load(config.dataset, "test")
+        found = _load_checkpoint(config, test)
+        if found is None:
+            with cache.lock(path):
+                found = _load_checkpoint(config, test)     # trained meanwhile by another run?
+                if found is None:
+                    history = _train(config, test, device, progress)
+                    found = _load_checkpoint(config, test, strict=True)
+                    return TrainedModel(found[0], config, history, path, from_cache=False)
+        model, record = found
         return TrainedModel(model, config, record["history"], path, from_cache=True)
 
+
+def load_epoch(config: TrainConfig, epoch: int, device: str = "auto",
+               progress: bool = True) -> nn.Module:
+    """The model of ``config`` after ``epoch`` epochs (0: its initialisation), eval mode, CPU.
+
+    Served from the per-epoch checkpoints that :func:`load_or_train` saves; when one is missing
+    or damaged (reported and moved aside as in :func:`load_or_train`), the run is trained again,
+    which rewrites them all.
+
+    Raises:
+        ValueError: ``epoch`` outside ``0..config.epochs`` (the message names both).
+        cache.CacheError: a damaged checkpoint under strict mode.
+
+    Introduced in notebook 01_train_models.
+    """
+    if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) \
+            or not 0 <= epoch <= config.epochs:
+        raise ValueError(f"epoch={epoch!r} is not available: this config trains "
+                         f"{config.epochs} epochs, so epochs 0..{config.epochs} are kept "
+                         "(0 is the initialisation)")
+    epoch = int(epoch)
+    with _global_random_state_kept():
+        test = data.load(config.dataset, "test")
+        found = _load_checkpoint(config, test, epoch)
+        if found is None:
+            with cache.lock(config.checkpoint_path()):
+                found = _load_checkpoint(config, test, epoch)
+                if found is None:
+                    _train(config, test, device, progress)
+                    found = _load_checkpoint(config, test, epoch, strict=True)
+        return found[0]
+
+
+@contextlib.contextmanager
+def _global_random_state_kept():
+    """Restore torch's, NumPy's and ``random``'s global random state on exit."""
+    states = (torch.get_rng_state(), np.random.get_state(), random.getstate(),
+              torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None)
+    try:
+        yield
+    finally:
+        torch.set_rng_state(states[0])
+        np.random.set_state(states[1])
+        random.setstate(states[2])
+        if states[3] is not None:
+            torch.cuda.set_rng_state_all(states[3])
+
+
+def _load_checkpoint(config: TrainConfig, test: data.ImageSplit, epoch: int | None = None,
+                     strict: bool | None = None) -> tuple[nn.Module, dict] | None:
+    """``(model, record)`` from the verified checkpoint of ``config`` (final, or ``epoch``), or
+    ``None`` when it is absent or was rejected."""
+    path = config.checkpoint_path() if epoch is None else epoch_checkpoint_path(config, epoch)
+    record = cache.load(path, identity=checkpoint_identity(config, epoch), strict=strict)
+    if record is None:
+        return None
+    model = build_model(config, test)
+    try:
+        model.load_state_dict(record["state_dict"])
+    except (KeyError, TypeError, RuntimeError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        return cache.reject(path, f"its weights do not fit {config.arch} at width "
+                                  f"{config.width}: {first_line}", strict=strict)
+    return model.eval(), record
+
+
+def _train(config: TrainConfig, test: data.ImageSplit, device: str, progress: bool) -> list:
+    """Train ``config`` and save every checkpoint (epochs 0..E and the final one); return the
+    history. The caller holds the checkpoint's lock."""
     train = data.load(config.dataset, "train")
     if config.train_per_class:
         train = data.balanced_subset(train, config.train_per_class, seed=config.seed)
@@ -299,34 +408,20 @@ def load_or_train(config: TrainConfig, device: str = "auto", progress: bool = Tr
         model = models.remove_units(parent, config.remove)
     else:
         seed_everything(config.seed)
-        model = build_model(config, test)  # re-built after seeding, so the init is seeded too
+        model = build_model(config, test)  # built after seeding, so the init is seeded too
 
     def save_epoch(epoch, m):
-        if save_every_epoch:
-            _save(epoch_checkpoint_path(config, epoch), m, config, None)
+        _save(epoch_checkpoint_path(config, epoch), m, checkpoint_identity(config, epoch), {})
 
+    save_epoch(0, model)
     history = fit(model, train, test, config, resolve_device(device), progress, save_epoch)
-    model.cpu()
-    _save(path, model, config, history)
-    return TrainedModel(model, config, history, path, from_cache=False)
+    _save(config.checkpoint_path(), model, checkpoint_identity(config), {"history": history})
+    return history
 
 
-def load_epoch(config: TrainConfig, epoch: int) -> nn.Module:
-    """The model after ``epoch`` of a run trained with ``save_every_epoch=True``."""
-    path = epoch_checkpoint_path(config, epoch)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint for epoch {epoch} at {path}: train with "
-                                "load_or_train(config, save_every_epoch=True)")
-    model = build_model(config, data.load(config.dataset, "test"))
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
-    return model.eval()
-
-
-def _save(path: Path, model: nn.Module, config: TrainConfig, history) -> None:
+def _save(path: Path, model: nn.Module, identity: dict, extra: dict) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    record = {"state_dict": state, "config": asdict(config), "history": history,
-              "code_version": CODE_VERSION}
-    store.atomic_write(path, lambda tmp: torch.save(record, tmp))
+    cache.save(path, {"state_dict": state, **extra}, identity=identity)
 
 
 def configs_for(archs, widths, **common) -> list[TrainConfig]:

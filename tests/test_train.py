@@ -1,11 +1,17 @@
 """Training: determinism, the checkpoint cache, atomic writes, config validation."""
 
 import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-from modlib import store, train
+from modlib import cache, data, features, store, train
 
 TINY = dict(dataset="digits", width=0.125, epochs=2, batch_size=64, lr=0.05, seed=3)
 
@@ -39,12 +45,142 @@ def test_training_learns_digits(tmp_path, monkeypatch):
 def test_epoch_checkpoints(tmp_path, monkeypatch):
     monkeypatch.setenv("MODLIB_CACHE_DIR", str(tmp_path))
     config = train.TrainConfig("vgg11", **{**TINY, "width": 0.0625})
-    final = train.load_or_train(config, device="cpu", progress=False, save_every_epoch=True)
-    last = train.load_epoch(config, 2)
-    for key, value in final.model.state_dict().items():
-        assert torch.equal(value, last.state_dict()[key])
-    with pytest.raises(FileNotFoundError, match="epoch 3"):
-        train.load_epoch(config, 3)
+    final = train.load_or_train(config, device="cpu", progress=False)
+    assert_same_weights(train.load_epoch(config, 2), final.model)
+    # epoch 0 is the seeded initialisation
+    train.seed_everything(config.seed)
+    init = train.build_model(config, data.load("digits", "test"))
+    assert_same_weights(train.load_epoch(config, 0), init)
+    assert not any(torch.equal(a, b) for a, b in zip(init.state_dict().values(),
+                                                     final.model.state_dict().values())
+                   if a.is_floating_point())
+    epoch_1 = train.load_epoch(config, 1)
+    for bad in (3, -1, 1.5, True):
+        with pytest.raises(ValueError, match=rf"epoch={bad!r} is not available.*epochs 0..2"):
+            train.load_epoch(config, bad)
+    # a missing per-epoch checkpoint (an older cache, or one moved aside) is trained again
+    train.epoch_checkpoint_path(config, 1).unlink()
+    assert_same_weights(train.load_epoch(config, 1), epoch_1)
+
+
+def assert_same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+
+
+def probe_all(model):
+    x = data.synthetic(n_per_class=8, num_classes=10, size=8, seed=5).x
+    return features.probe(model, x)
+
+
+def test_trained_and_loaded_models_are_identical(tmp_path, monkeypatch):
+    """The first run (trains) and later runs (load) give bit-identical features and leave the
+    global random state alone."""
+    monkeypatch.setenv("MODLIB_CACHE_DIR", str(tmp_path))
+    config = train.TrainConfig("resnet20", **TINY)
+    torch.manual_seed(123)
+    trained = train.load_or_train(config, device="cpu", progress=False)
+    after_training = torch.rand(3)
+    torch.manual_seed(123)
+    loaded = train.load_or_train(config, device="cpu", progress=False)
+    after_loading = torch.rand(3)
+    assert not trained.from_cache and loaded.from_cache
+    assert torch.equal(after_training, after_loading)
+    for result in (trained, loaded):
+        model = result.model
+        assert not model.training
+        for name, p in list(model.named_parameters()) + list(model.named_buffers()):
+            assert p.device.type == "cpu" and p.is_contiguous(), name
+            assert p.dtype in (torch.float32, torch.int64), name
+        assert all(p.grad is None for p in model.parameters())
+    a, b = probe_all(trained.model), probe_all(loaded.model)
+    assert list(a) == list(b)
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+def corrupt(path, how):
+    payload = path.read_bytes()
+    if how == "flipped":
+        middle = len(payload) // 2
+        payload = payload[:middle] + bytes(b ^ 0xFF for b in payload[middle:middle + 16]) \
+            + payload[middle + 16:]
+    elif how == "truncated":
+        payload = payload[:len(payload) // 3]
+    else:
+        payload = b""
+    path.write_bytes(payload)
+
+
+@pytest.mark.parametrize("how", ["flipped", "truncated", "empty"])
+def test_damaged_checkpoint_is_moved_aside_and_retrained(tmp_path, monkeypatch, how):
+    monkeypatch.setenv("MODLIB_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv(cache.STRICT_ENV, raising=False)
+    config = train.TrainConfig("mlp", **TINY)
+    clean = train.load_or_train(config, device="cpu", progress=False)
+    corrupt(clean.path, how)
+    with pytest.warns(cache.CacheWarning, match=str(clean.path)):
+        again = train.load_or_train(config, device="cpu", progress=False)
+    assert not again.from_cache
+    assert [h["test_loss"] for h in again.history] == [h["test_loss"] for h in clean.history]
+    assert_same_weights(again.model, clean.model)
+    assert clean.path.with_name(clean.path.name + ".corrupt-1").is_file()
+    assert train.load_or_train(config, device="cpu", progress=False).from_cache
+    # strict mode: an error naming the file, nothing retrained or moved
+    corrupt(clean.path, how)
+    monkeypatch.setenv(cache.STRICT_ENV, "1")
+    with pytest.raises(cache.CacheError, match=str(clean.path)):
+        train.load_or_train(config, device="cpu", progress=False)
+    assert not clean.path.with_name(clean.path.name + ".corrupt-2").exists()
+
+
+def test_wrong_architecture_under_a_models_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODLIB_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv(cache.STRICT_ENV, raising=False)
+    config = train.TrainConfig("resnet20", **TINY)
+    other = train.load_or_train(train.TrainConfig("mlp", **TINY), device="cpu", progress=False)
+    # a copied file (with its digest): another configuration
+    config.checkpoint_path().parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(other.path, config.checkpoint_path())
+    shutil.copy(cache.digest_path(other.path), cache.digest_path(config.checkpoint_path()))
+    with pytest.warns(cache.CacheWarning, match="config.arch: stored 'mlp', asked 'resnet20'"):
+        result = train.load_or_train(config, device="cpu", progress=False)
+    assert not result.from_cache
+    # the right identity but weights of another architecture (models changed, CODE_VERSION not)
+    cache.save(config.checkpoint_path(), {"state_dict": other.model.state_dict(), "history": []},
+               identity=train.checkpoint_identity(config))
+    with pytest.warns(cache.CacheWarning, match="weights do not fit resnet20"):
+        again = train.load_or_train(config, device="cpu", progress=False)
+    assert not again.from_cache
+    assert_same_weights(again.model, result.model)
+
+
+CONCURRENT = """
+import json, time
+from modlib import train
+fit = train.fit
+def slow_fit(*args, **kwargs):      # a training long enough for the other run to arrive
+    time.sleep(3)
+    return fit(*args, **kwargs)
+train.fit = slow_fit
+config = train.TrainConfig("mlp", dataset="digits", width=0.25, epochs=5, batch_size=64, seed=3)
+result = train.load_or_train(config, device="cpu", progress=False)
+print(json.dumps({"from_cache": result.from_cache, "acc": result.test_accuracy}))
+"""
+
+
+def test_concurrent_runs_train_once(tmp_path):
+    env = {**os.environ, "MODLIB_CACHE_DIR": str(tmp_path), "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": str(Path(train.__file__).resolve().parent.parent)}
+    runs = [subprocess.Popen([sys.executable, "-c", CONCURRENT], env=env, text=True,
+                             stdout=subprocess.PIPE) for _ in range(2)]
+    outputs = [json.loads(run.communicate(timeout=300)[0].strip().splitlines()[-1])
+               for run in runs]
+    assert all(run.returncode == 0 for run in runs)
+    assert sorted(o["from_cache"] for o in outputs) == [False, True]
+    assert outputs[0]["acc"] == outputs[1]["acc"]
 
 
 def test_cache_key_covers_every_field():
@@ -70,6 +206,20 @@ def test_bad_configs_are_refused():
         train.TrainConfig("vgg11", epochs=0)
     with pytest.raises(ValueError, match="schedule='cosine'"):
         train.TrainConfig("vgg11", schedule="cosine")
+    with pytest.raises(TypeError, match=r"milestones\[0\]=1.7 must be an integer"):
+        train.TrainConfig("vgg11", schedule="multistep", milestones=(1.7,))
+    with pytest.raises(TypeError, match=r"milestones\[1\]='a' must be an integer"):
+        train.TrainConfig("vgg11", schedule="multistep", milestones=[1, "a"])
+    with pytest.raises(TypeError, match="milestones='12' must be a list"):
+        train.TrainConfig("vgg11", milestones="12")
+    with pytest.raises(ValueError, match=r"milestones\[0\]=0 is not allowed"):
+        train.TrainConfig("vgg11", milestones=[0])
+    assert train.TrainConfig("vgg11", milestones=[2, 1]).milestones == (2, 1)
+    for seed in (2**32, -1):
+        with pytest.raises(ValueError, match=rf"seed={seed} is not allowed: must be an integer "
+                                             r"in \[0, 4294967295\]"):
+            train.TrainConfig("vgg11", seed=seed)
+    assert train.TrainConfig("vgg11", seed=2**32 - 1).seed == 2**32 - 1
     with pytest.raises(ValueError, match=r"archs=\['vgg11'\] and widths=\[0.25, 0.5\]"):
         train.configs_for(["vgg11"], [0.25, 0.5])
 

@@ -231,8 +231,8 @@ def _verified(path: Path, wanted: str) -> tuple[dict | None, str | None]:
     try:
         expected = sidecar.read_text().split()[0].lower()
     except (OSError, IndexError):
-        return None, f"its digest file {sidecar.name} is missing or empty (an interrupted write, or a file cached before modlib kept "
-                      "digests)"
+        return None, (f"its digest file {sidecar.name} is missing or empty (an interrupted "
+                      "write, or a file cached before modlib kept digests)")
     actual = hashlib.sha256(payload).hexdigest()
     if actual != expected:
         return None, (f"SHA-256 of its {len(payload)} bytes is {actual[:16]}..., but "

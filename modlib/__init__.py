@@ -4,8 +4,10 @@ One module per concept; import the ones you need (importing ``modlib`` itself lo
 seeds nothing and changes no settings):
 
 ``paths`` where things live · ``checks`` input validation · ``store`` atomic writes ·
-``data`` datasets and sampling · ``models`` architectures, probe points, units ·
-``train`` cached training · ``features`` activations at probe points ·
-``graphs`` similarity graphs · ``modularity`` Newman's Q and curves ·
+``cache`` verified cached artefacts · ``data`` datasets, labels and sampling ·
+``models`` architectures, probe points, units · ``train`` cached training ·
+``features`` activations at probe points · ``graphs`` cosine similarity and kNN graphs ·
+``sparsification`` threshold / top-fraction graphs and similarity histograms ·
+``modularity`` Newman's Q and curves ·
 ``pruning`` modularity-guided layer removal · ``plots`` figures · ``run`` the papermill driver.
 """

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from . import paths, store
-from .checks import check_choice, check_int
+from .checks import check_choice, check_int, check_seed
 
 DATASETS = ("fashion-mnist", "mnist", "cifar10", "cifar100", "svhn", "digits", "synthetic")
 SPLITS = ("train", "test")
@@ -47,7 +47,7 @@ FASHION_MNIST_SHA256 = {
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 # Per-channel mean and std used to normalise each dataset (train-set statistics; CIFAR values as in
-# the paper's code, spec §7.2).
+# the paper's code: Lu et al., ECCV 2022, arXiv:2111.12485).
 NORMALISATION = {
     "fashion-mnist": ((0.2860,), (0.3530,)),
     "mnist": ((0.1307,), (0.3081,)),
@@ -305,13 +305,67 @@ def synthetic(n_per_class: int = 100, num_classes: int = 4, size: int = 16, chan
     """
     check_int("n_per_class", n_per_class, low=1)
     check_int("num_classes", num_classes, low=2)
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(check_seed("seed", seed))
     coarse = torch.randn(num_classes, channels, 4, 4, generator=g)
     prototypes = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bilinear",
                                                  align_corners=False)
     y = torch.arange(num_classes).repeat_interleave(n_per_class)
     x = prototypes[y] + noise * torch.randn(len(y), channels, size, size, generator=g)
     return ImageSplit(x, y, tuple(f"class {c}" for c in range(num_classes)), name)
+
+
+# --------------------------------------------------------------------------------------------
+# Labels and sampling
+
+
+def class_indices(labels, n: int | None = None, name: str = "labels") -> torch.Tensor:
+    """Class labels as ``(N,) int64`` indices ``0..C-1``, the distinct labels in sorted order.
+
+    Any discrete labels are accepted: integers (any values), booleans, strings, or other
+    hashable objects (a list, NumPy array, torch tensor or pandas Series). Labels that cannot be
+    sorted together (mixed types) are numbered in order of first appearance.
+
+    Args:
+        labels: ``(N,)`` class of each sample.
+        n: the number of samples they must label, if known.
+        name: the argument's name, for messages.
+
+    Raises:
+        ValueError: not one-dimensional, or not ``n`` labels.
+        TypeError: floating-point or complex labels (a class is a name, not a measurement:
+            convert with ``.astype(int)`` if the values are whole numbers), or unhashable ones.
+
+    Introduced in notebook 05_modularity_curves.
+    """
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu().numpy()
+    if isinstance(labels, (list, tuple)) and not any(isinstance(v, (list, np.ndarray))
+                                                     for v in labels):
+        array = np.empty(len(labels), dtype=object)     # NumPy would turn [1, "1"] into strings
+        array[:] = labels                               # and tuples into rows
+    else:
+        array = np.asarray(labels)
+    if array.ndim != 1 or (n is not None and len(array) != n):
+        expected = f"(N,) = ({n},)" if n is not None else "(N,)"
+        raise ValueError(f"{name} must have shape {expected}, got {array.shape}")
+    numeric = (float, complex, np.floating, np.complexfloating)
+    bad = (f"dtype {array.dtype}" if array.dtype.kind in "fc" else next(
+        (f"{type(v).__name__} label {v!r}" for v in array if isinstance(v, numeric)), None)
+        if array.dtype.kind == "O" else None)
+    if bad is not None:
+        raise TypeError(f"{name} must be integers, strings or other hashable class names, got "
+                        f"{bad}")
+    if array.dtype.kind != "O":
+        return torch.from_numpy(np.unique(array, return_inverse=True)[1].reshape(-1)).long()
+    try:
+        order = {v: i for i, v in enumerate(sorted(set(array.tolist())))}
+    except TypeError as error:
+        if "unhashable" in str(error):
+            raise TypeError(f"{name} must be hashable class names: {error}") from None
+        order = {}
+        for v in array.tolist():
+            order.setdefault(v, len(order))
+    return torch.tensor([order[v] for v in array.tolist()], dtype=torch.long)
 
 
 # --------------------------------------------------------------------------------------------
@@ -328,7 +382,7 @@ def balanced_subset(split: ImageSplit, n_per_class: int, seed: int = 0) -> Image
         ValueError: ``n_per_class < 1``, or a class has fewer than ``n_per_class`` samples.
     """
     check_int("n_per_class", n_per_class, low=1)
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(check_seed("seed", seed))
     chosen = []
     for c in range(split.num_classes):
         members = torch.nonzero(split.y == c).flatten()
@@ -356,7 +410,8 @@ def stratified_batches(y: torch.Tensor, n_batches: int, batch_size: int,
     """
     n_batches = check_int("n_batches", n_batches, low=1)
     batch_size = check_int("batch_size", batch_size, low=2)
-    y = torch.as_tensor(y).long()
+    check_seed("seed", seed)
+    y = class_indices(y, name="y")
     if n_batches * batch_size > len(y):
         raise ValueError(f"n_batches * batch_size = {n_batches} * {batch_size} = "
                          f"{n_batches * batch_size} is not allowed: only {len(y)} samples")

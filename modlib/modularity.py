@@ -1,7 +1,8 @@
 """Newman's modularity Q of a weighted graph under a partition, and modularity curves of models.
 
 For a symmetric weighted adjacency ``A`` without self-loops and a partition ``c`` (by default the
-ground-truth class of each sample), paper A's poster gives (spec §3.1)::
+ground-truth class of each sample), paper A (Lu et al., *Understanding the Dynamics of DNNs
+Using Graph Modularity*, ECCV 2022, arXiv:2111.12485; the formula as on its poster) uses::
 
     Q = 1/(2W) · Σ_ij [ A_ij − s_i s_j / (2W) ] · δ(c_i, c_j)
 
@@ -15,7 +16,7 @@ tests check it against networkx to 1e-9.
 
 The *modularity curve* of a model is ``Q_1 … Q_L`` over its probe points, each ``Q_l`` the
 modularity of the kNN graph (``graphs.knn_graph``) of layer ``l``'s features under the class
-partition, averaged over disjoint class-balanced batches (spec §2.1, §3.3).
+partition, averaged over disjoint class-balanced batches (paper A's protocol).
 """
 
 from __future__ import annotations
@@ -26,47 +27,52 @@ import torch
 from .progress import bar as progress_bar
 
 from . import data, features, graphs
-from .checks import check_int
-
-
-def _as_labels(labels, n: int) -> torch.Tensor:
-    """Labels as ``(N,) int64`` class indices ``0..C-1`` (any integers are allowed)."""
-    y = torch.as_tensor(np.asarray(labels))
-    if y.ndim != 1 or len(y) != n:
-        raise ValueError(f"labels must have shape (N,) = ({n},), got {tuple(y.shape)}")
-    if y.is_floating_point() or y.dtype == torch.bool:
-        raise TypeError(f"labels must be integers, got dtype {y.dtype}")
-    return torch.unique(y, return_inverse=True)[1]
+from .checks import check_int, check_seed
 
 
 def modularity(adjacency, labels) -> float:
-    """Newman's weighted modularity ``Q`` of the partition ``labels`` (spec §3.1-3.2).
+    """Newman's weighted modularity ``Q`` of the partition ``labels`` (formula above; paper A,
+    Lu et al., ECCV 2022, arXiv:2111.12485, and its released code).
 
     Args:
         adjacency: symmetric ``(N, N)`` weights without self-loops: a dense or sparse torch
-            tensor, or a NumPy array. Zero entries are no edges.
-        labels: ``(N,)`` integer community (class) of each node; empty classes are fine.
+            tensor, a NumPy array or a SciPy sparse matrix. Zero entries are no edges.
+        labels: ``(N,)`` community (class) of each node: integers, strings or any hashable
+            values; empty classes are fine.
 
     Returns:
         ``Q`` as a Python float, in ``[-1/2, 1)`` for non-negative weights.
 
     Raises:
-        ValueError: non-square or asymmetric adjacency, self-loops, NaN weights, a graph without
-            edges (total weight 0), or labels of the wrong length.
-        TypeError: non-integer labels.
+        ValueError: non-square or asymmetric adjacency, self-loops, NaN or infinite weights, a
+            total weight of 0 (no edges, or positive and negative weights that cancel), or
+            labels of the wrong length.
+        TypeError: complex weights, or float / complex labels.
+
+    Introduced in notebook 05_modularity_curves.
     """
+    adjacency = graphs.as_adjacency(adjacency)
     rows, cols, weights = graphs.edge_list(adjacency)
     n = adjacency.shape[0]
-    y = _as_labels(labels, n)
-    if torch.isnan(weights).any():
-        raise ValueError("adjacency contains NaN weights")
+    y = data.class_indices(labels, n)
+    bad = ~torch.isfinite(weights)
+    if bad.any():
+        i, j = int(rows[bad][0]), int(cols[bad][0])
+        raise ValueError(f"adjacency contains {int(bad.sum())} non-finite weights (NaN or "
+                         f"infinite), e.g. A[{i}, {j}]={float(weights[bad][0])}: modularity "
+                         "needs finite weights")
     if (rows == cols).any():
         raise ValueError(f"adjacency has {int((rows == cols).sum())} self-loops (non-zero "
                          "diagonal entries); modularity here is defined for graphs without them")
     _check_symmetric(rows, cols, weights, n)
     total = weights.sum()
-    if total == 0:
+    if len(weights) == 0:
         raise ValueError("the graph has no edges (total weight 0): modularity is undefined")
+    if total == 0:
+        positive = float(weights[weights > 0].sum()) / 2
+        raise ValueError(f"the total edge weight is 0: positive weights ({positive:g}) and "
+                         f"negative ones ({-positive:g}) cancel, so modularity (which divides "
+                         "by it) is undefined")
     intra = weights[y[rows] == y[cols]].sum()
     strength = torch.zeros(n, dtype=torch.float64).index_add_(0, rows, weights)
     class_strength = torch.zeros(int(y.max()) + 1, dtype=torch.float64).index_add_(0, y, strength)
@@ -96,15 +102,15 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, batch_size: in
                      progress: bool = True) -> pd.DataFrame:
     """Modularity of every probe point's kNN graph, mean ± std over disjoint batches.
 
-    Paper A's protocol (spec §2.1-§3.3): ``n_batches`` disjoint batches of ``batch_size`` samples,
-    one kNN graph per batch and layer, ``Q`` under the ground-truth classes, mean and (population)
+    Paper A's protocol (arXiv:2111.12485 and its released code): ``n_batches`` disjoint batches
+    of ``batch_size`` samples, one kNN graph per batch and layer, ``Q`` under the ground-truth classes, mean and (population)
     standard deviation over batches. Our batches are class-balanced and seeded
     (``data.stratified_batches``) rather than the first test images in file order.
 
     Args:
         model: a network from ``modlib.models`` (or any module, with ``layers`` given).
         x: ``(N, C, H, W)`` inputs, ``N >= n_batches * batch_size``.
-        y: ``(N,)`` integer labels.
+        y: ``(N,)`` class labels (integers, strings or any hashable values).
         k: neighbours per node, ``1 <= k < batch_size``.
         n_batches, batch_size: the batches (paper: 5 × 500).
         seed: drives the batches.
@@ -126,7 +132,8 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, batch_size: in
     if k >= batch_size:
         raise ValueError(f"k={k} is not allowed: must be < batch_size={batch_size} (the number "
                          "of samples in each graph)")
-    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    check_seed("seed", seed)
+    x, y = torch.as_tensor(x), data.class_indices(y, name="y")
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} samples but y has {len(y)} labels")
     names = features.resolve_layers(model, layers)
@@ -147,12 +154,13 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, batch_size: in
 
 
 def delta_q(q) -> np.ndarray:
-    """``ΔQ_l = Q_l − Q_{l−1}`` for ``l = 2..L`` (spec §3.3); returns ``(L − 1,)``."""
+    """``ΔQ_l = Q_l − Q_{l−1}`` for ``l = 2..L`` (paper A's layer-to-layer change); returns
+    ``(L − 1,)``."""
     q = np.asarray(q, dtype=np.float64)
     return np.diff(q)
 
 
 def layer_difference(q) -> np.ndarray:
-    """The layer-difference matrix ``D_ij = |Q_i − Q_j|`` of a curve (spec §3.3); ``(L, L)``."""
+    """The layer-difference matrix ``D_ij = |Q_i − Q_j|`` of a curve (paper A); ``(L, L)``."""
     q = np.asarray(q, dtype=np.float64)
     return np.abs(q[:, None] - q[None, :])

@@ -102,7 +102,7 @@ def curves_grid(tables: dict, ncols: int = 3, title_fmt: str = "{name}", sharey:
 
 
 def difference_heatmap(ax, q, title: str = "", labels=None) -> None:
-    """Heatmap of the layer-difference matrix ``|Q_i − Q_j|`` (spec §3.3), blue colour map."""
+    """Heatmap of the layer-difference matrix ``|Q_i − Q_j|`` (paper A), blue colour map."""
     q = np.asarray(q, dtype=float)
     diff = np.abs(q[:, None] - q[None, :])
     ticks = labels if labels is not None else np.arange(1, len(q) + 1)
@@ -153,8 +153,8 @@ def class_circle_layout(labels, radius: float | None = None) -> np.ndarray:
     """Positions ``(N, 2)`` of a circular layout grouped by class: one small circle per class,
     the circles' centres on the unit circle in class order.
 
-    Paper A's drawings put all nodes on one circle (spec §5.1); there an intra-class edge is a
-    short chord hidden under the nodes. On its own circle, each class shows its intra-class edges
+    Paper A's drawings (its released code) put all nodes on one circle; there an intra-class
+    edge is a short chord hidden under the nodes. On its own circle, each class shows its intra-class edges
     as chords, and inter-class edges run between the circles (notebooks 03, 04).
     ``radius`` of the class circles defaults to ``0.8 · sin(π / C)``, so that neighbouring
     circles do not touch.
@@ -174,12 +174,13 @@ def class_circle_layout(labels, radius: float | None = None) -> np.ndarray:
 
 def draw_graph(ax, adjacency, positions, labels, palette=None, node_size: float = 18,
                edge_width: float = 0.9, cmap: str = "Oranges") -> None:
-    """Draw an undirected weighted graph (spec §5.1): nodes coloured by class, edges shaded by
+    """Draw an undirected weighted graph (as paper A's drawings): nodes coloured by class, edges shaded by
     weight, darker = more similar (weights normalised to the graph's own min..max).
 
     Args:
         ax: the axes (its frame and ticks are turned off).
-        adjacency: symmetric ``(N, N)`` dense or sparse tensor (``graphs.knn_graph`` & co).
+        adjacency: symmetric ``(N, N)`` dense or sparse tensor (``graphs.knn_graph``,
+            ``sparsification.threshold_graph`` & co).
         positions: ``(N, 2)`` node coordinates, e.g. :func:`class_circle_layout` or
             ``networkx.spring_layout``; keep them fixed to compare graphs.
         labels: ``(N,)`` integer class of each node.
@@ -216,10 +217,10 @@ def class_legend(fig, class_names, palette=None, **kwargs):
 
 def similarity_histograms(columns: dict, log: bool = False, row_height: float = 0.8,
                           column_width: float = 4.6):
-    """Small multiples of :class:`graphs.SimilarityHistogram` s: one column per model, one row
-    per probe point (depth increases downwards), intra- and inter-class pairs overlaid, each
+    """Small multiples of :class:`sparsification.SimilarityHistogram` s: one column per model,
+    one row per probe point (depth increases downwards), intra- and inter-class pairs overlaid, each
     normalised to its own total (y = fraction of that group's pairs per bin). Every panel has
-    its own y scale, so that shapes stay visible. Spec §4, item 3; notebook 02.
+    its own y scale, so that shapes stay visible. Paper B's histograms; notebook 02.
 
     Args:
         columns: ``{model: {probe point: SimilarityHistogram}}`` (ordered); the rows are numbered

@@ -85,22 +85,34 @@ class TrainConfig:
     parent: TrainConfig | None = None
 
     def __post_init__(self):
+        # checked values are stored as plain Python numbers, so that the cache key and the
+        # checkpoint's identity are the same for 3, np.int64(3) and 3.0-vs-3 spellings
+        def put(name, value):
+            object.__setattr__(self, name, value)
+
         check_choice("arch", self.arch, models.ARCHITECTURES)
         check_choice("dataset", self.dataset, data.DATASETS)
-        check_float("width", self.width, low=0.0, high=4.0, low_open=True)
-        check_int("epochs", self.epochs, low=1)
-        check_int("batch_size", self.batch_size, low=1)
-        check_float("lr", self.lr, low=0.0, low_open=True)
-        check_float("momentum", self.momentum, low=0.0, high=1.0, high_open=True)
-        check_float("weight_decay", self.weight_decay, low=0.0)
+        put("width", check_float("width", self.width, low=0.0, high=4.0, low_open=True))
+        put("epochs", check_int("epochs", self.epochs, low=1))
+        put("batch_size", check_int("batch_size", self.batch_size, low=1))
+        put("lr", check_float("lr", self.lr, low=0.0, low_open=True))
+        put("momentum", check_float("momentum", self.momentum, low=0.0, high=1.0, high_open=True))
+        put("weight_decay", check_float("weight_decay", self.weight_decay, low=0.0))
         check_choice("schedule", self.schedule, SCHEDULES)
         if isinstance(self.milestones, (str, bytes)) or not isinstance(self.milestones, Iterable):
             raise TypeError(f"milestones={self.milestones!r} must be a list of epochs (integers)")
-        object.__setattr__(self, "milestones", tuple(
-            check_int(f"milestones[{i}]", m, low=1) for i, m in enumerate(self.milestones)))
-        check_int("train_per_class", self.train_per_class, low=0)
-        check_seed("seed", self.seed)
-        object.__setattr__(self, "remove", tuple(str(u) for u in self.remove))
+        put("milestones", tuple(check_int(f"milestones[{i}]", m, low=1)
+                                for i, m in enumerate(self.milestones)))
+        put("gamma", check_float("gamma", self.gamma, low=0.0, high=1.0, low_open=True))
+        if not isinstance(self.augment, (bool, np.bool_)):
+            raise TypeError(f"augment={self.augment!r} must be True or False")
+        put("augment", bool(self.augment))
+        put("train_per_class", check_int("train_per_class", self.train_per_class, low=0))
+        put("seed", check_seed("seed", self.seed))
+        if isinstance(self.remove, (str, bytes)) or not isinstance(self.remove, Iterable):
+            raise TypeError(f"remove={self.remove!r} must be a list of unit names "
+                            "(models.Unit names)")
+        put("remove", tuple(str(u) for u in self.remove))
         if self.parent is not None:
             if not isinstance(self.parent, TrainConfig):
                 raise TypeError(f"parent must be a TrainConfig or None, got "

@@ -28,3 +28,15 @@ def test_list_checks():
         check_float_list("p_sweep", [])
     with pytest.raises(ValueError, match=r"k_sweep\[0\]=0 is not allowed"):
         check_int_list("k_sweep", [0, 3], low=1)
+
+
+def test_check_seed():
+    from modlib.checks import check_seed
+    assert check_seed("seed", 2**32 - 1) == 4294967295
+    with pytest.raises(ValueError, match=r"seed=4294967296 is not allowed: must be an integer in "
+                                         r"\[0, 4294967295\]"):
+        check_seed("seed", 2**32)
+    with pytest.raises(ValueError, match="seed=-1 is not allowed"):
+        check_seed("seed", -1)
+    with pytest.raises(TypeError, match="seed=1.5 must be an integer"):
+        check_seed("seed", 1.5)

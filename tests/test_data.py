@@ -127,3 +127,42 @@ def test_info_matches_the_loaded_data(name):
 def test_info_of_an_unknown_dataset():
     with pytest.raises(ValueError, match="dataset='imagenet' is not allowed"):
         data.info("imagenet")
+
+
+def test_class_indices_accepts_any_discrete_labels():
+    import pandas as pd
+    expected = [1, 0, 2, 0]
+    for labels in ([5, -3, 9, -3], np.array(["dog", "cat", "eel", "cat"]),
+                   ["dog", "cat", "eel", "cat"], torch.tensor([5, -3, 9, -3]),
+                   pd.Series(["dog", "cat", "eel", "cat"]),
+                   [(1, "b"), (0, "a"), (2, "c"), (0, "a")]):
+        got = data.class_indices(labels)
+        assert got.dtype == torch.int64 and got.tolist() == expected, labels
+    assert data.class_indices([True, False, True]).tolist() == [1, 0, 1]
+    assert data.class_indices(["b", 1, "b", 2]).tolist() == [0, 1, 0, 2]   # unsortable: order seen
+    with pytest.raises(TypeError, match="labels must be integers, strings .* got dtype float64"):
+        data.class_indices(np.array([0.0, 1.0]))
+    with pytest.raises(TypeError, match="got float label 1.7"):
+        data.class_indices([0, 1.7])
+    with pytest.raises(TypeError, match="labels must be integers, strings"):
+        data.class_indices(["a", 1.5])
+    with pytest.raises(TypeError, match="hashable"):
+        data.class_indices(np.array([{1}, {2}], dtype=object))
+    with pytest.raises(ValueError, match=r"y must have shape \(N,\) = \(3,\), got \(2,\)"):
+        data.class_indices([1, 2], n=3, name="y")
+
+
+def test_string_labels_and_seeds_in_sampling():
+    names = np.array(["shirt", "boot", "bag"])[np.arange(60) % 3]
+    batches = data.stratified_batches(names, 2, 30, seed=4)
+    codes = data.class_indices(names)
+    for b, ref in zip(batches, data.stratified_batches(codes, 2, 30, seed=4)):
+        assert torch.equal(b, ref)
+        assert np.bincount(codes[b].numpy()).tolist() == [10, 10, 10]
+    with pytest.raises(TypeError, match="y must be integers, strings"):
+        data.stratified_batches(np.linspace(0, 2, 60), 2, 30)
+    for bad in (-1, 2**32):
+        with pytest.raises(ValueError, match=rf"seed={bad} is not allowed"):
+            data.stratified_batches(codes, 2, 30, seed=bad)
+        with pytest.raises(ValueError, match=rf"seed={bad} is not allowed"):
+            data.synthetic(seed=bad)

@@ -5,13 +5,14 @@ import heapq
 import networkx as nx
 import numpy as np
 import pytest
+import scipy.sparse
 import torch
 
 from modlib import graphs
 
 
 def brute_force_knn(features: np.ndarray, k: int) -> np.ndarray:
-    """The original recipe (spec §2.3): dense S, heapq per row, (A + Aᵀ)/2."""
+    """The original recipe (paper A's released code): dense S, heapq per row, (A + Aᵀ)/2."""
     x = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-8)
     s = x @ x.T
     np.fill_diagonal(s, 0.0)
@@ -110,3 +111,63 @@ def test_bad_features_are_refused():
         graphs.knn_graph(torch.randn(20, 3), 2.5)
     with pytest.raises(ValueError, match="square"):
         graphs.knn_graph_from_similarity(torch.randn(5, 4), 2)
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e-30, 3e37])
+def test_cosine_similarity_is_scale_free(scale):
+    """Finite float32 features of any magnitude give the same cosines and the same graph (the
+    row norms of 1e20-sized rows overflow float32, those of 1e-30-sized ones underflow)."""
+    features = torch.randn(60, 16)
+    reference = torch.from_numpy(
+        brute_force_knn(features.double().numpy(), 3)).float()
+    scaled = features * scale
+    assert torch.isfinite(scaled).all()
+    s = graphs.cosine_similarity(scaled)
+    torch.testing.assert_close(s, graphs.cosine_similarity(features), atol=1e-6, rtol=0)
+    assert s.abs().max() > 0.5                             # not the empty answer
+    got = graphs.knn_graph(scaled, 3, dense=True)
+    assert torch.equal(got != 0, reference != 0)
+    torch.testing.assert_close(got, reference, atol=1e-6, rtol=0)
+
+
+def test_tiny_rows_are_normalised_and_zero_rows_stay_zero():
+    x = torch.tensor([[3e-9, 4e-9], [3.0, 4.0], [0.0, 0.0]], dtype=torch.float64)
+    s = graphs.cosine_similarity(x, zero_diagonal=False)
+    expected = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 0.0]],
+                            dtype=torch.float64)
+    torch.testing.assert_close(s, expected, atol=1e-15, rtol=0)
+
+
+def test_feature_kinds():
+    rng = np.random.default_rng(4)
+    features = rng.standard_normal((30, 6))
+    expected = graphs.knn_graph(features, 3, dense=True)
+    sparse = scipy.sparse.csr_matrix(features)
+    assert torch.equal(graphs.knn_graph(sparse, 3, dense=True), expected)
+    assert torch.equal(graphs.knn_graph(torch.from_numpy(features).to_sparse(), 3, dense=True),
+                       expected)
+    for dtype in (np.complex64, np.complex128):
+        with pytest.raises(TypeError, match=f"features must be real numbers, got complex dtype "
+                                            f"torch.{np.dtype(dtype).name}"):
+            graphs.knn_graph(features.astype(dtype), 3)
+    with pytest.raises(TypeError, match="complex"):
+        graphs.cosine_similarity(torch.randn(5, 3, dtype=torch.complex64))
+    with pytest.raises(TypeError, match="features must be a numeric .* got ndarray"):
+        graphs.knn_graph(np.array([["a", "b"], ["c", "d"], ["e", "f"]], dtype=object), 1)
+
+
+def test_adjacency_kinds_and_string_labels():
+    adjacency = graphs.knn_graph(torch.randn(25, 4, dtype=torch.float64), 3)
+    dense = adjacency.to_dense().numpy()
+    reference = sorted(nx.from_numpy_array(dense).edges(data="weight"))
+    names = np.array(["ankle boot", "shirt"])[np.arange(25) % 2]
+    for matrix in (scipy.sparse.csr_matrix(dense), scipy.sparse.coo_array(dense), dense,
+                   dense.tolist(), adjacency.to_sparse_csr()):
+        graph = graphs.to_networkx(matrix, labels=names)
+        assert sorted(graph.edges(data="weight")) == reference
+        assert graph.nodes[3]["label"] == "shirt" and type(graph.nodes[3]["label"]) is str
+    rows, cols, weights = graphs.edge_list(scipy.sparse.csr_matrix(dense))
+    assert len(rows) == int((dense != 0).sum())
+    np.testing.assert_array_equal(weights.numpy(), dense[rows.numpy(), cols.numpy()])
+    with pytest.raises(ValueError, match=r"square \(N, N\) matrix, got \(3, 4\)"):
+        graphs.edge_list(scipy.sparse.csr_matrix(np.ones((3, 4))))

@@ -1,6 +1,8 @@
 """Modularity Q against networkx and hand-made graphs; curves on a synthetic model."""
 
 import networkx as nx
+import pandas as pd
+import scipy.sparse
 import numpy as np
 import pytest
 import torch
@@ -126,3 +128,48 @@ def test_curve_refuses_bad_input():
         modularity.modularity_curve(model, images.x, images.y, n_batches=3, batch_size=10)
     with pytest.raises(ValueError, match="x has 20 samples but y has 19"):
         modularity.modularity_curve(model, images.x, images.y[:-1], n_batches=1, batch_size=10)
+
+
+def test_scipy_sparse_adjacency_and_string_labels_are_accepted():
+    rng = np.random.default_rng(11)
+    adjacency = random_graph(rng, 80, 0.1, weighted=True)
+    classes = np.array(["cat", "dog", "bird"])
+    names = classes[rng.integers(0, 3, 80)]
+    codes = np.unique(names, return_inverse=True)[1]
+    expected = networkx_q(adjacency, codes)
+    for matrix in (scipy.sparse.csr_matrix(adjacency), scipy.sparse.coo_array(adjacency),
+                   adjacency.tolist()):
+        assert modularity.modularity(matrix, names) == pytest.approx(expected, abs=1e-9)
+    # labels of any hashable kind: strings in a list, a pandas Series, tuples
+    assert modularity.modularity(adjacency, list(names)) == pytest.approx(expected, abs=1e-9)
+    assert modularity.modularity(adjacency, pd.Series(names)) == pytest.approx(expected, abs=1e-9)
+    tuples = [("class", int(c)) for c in codes]
+    assert modularity.modularity(adjacency, tuples) == pytest.approx(expected, abs=1e-9)
+    # SciPy sums duplicate COO entries: two halves of each weight give the same graph
+    coo = scipy.sparse.coo_matrix(adjacency)
+    halves = scipy.sparse.coo_matrix((np.r_[coo.data, coo.data] / 2,
+                                      (np.r_[coo.row, coo.row], np.r_[coo.col, coo.col])),
+                                     shape=coo.shape)
+    assert modularity.modularity(halves, codes) == pytest.approx(expected, abs=1e-9)
+
+
+def test_non_finite_complex_and_cancelling_weights_are_refused():
+    a = np.ones((4, 4)) - np.eye(4)
+    labels = [0, 1, 0, 1]
+    for bad in (np.inf, np.nan):
+        b = a.copy()
+        b[0, 1] = b[1, 0] = bad
+        with pytest.raises(ValueError, match=rf"2 non-finite weights .*A\[0, 1\]={bad}"):
+            modularity.modularity(b, labels)
+        with pytest.raises(ValueError, match="non-finite"):
+            modularity.modularity(scipy.sparse.csr_matrix(b), labels)
+    signed = np.zeros((4, 4))
+    signed[0, 1] = signed[1, 0] = 1.0
+    signed[2, 3] = signed[3, 2] = -1.0
+    with pytest.raises(ValueError, match=r"total edge weight is 0: positive weights \(1\) and "
+                                         r"negative ones \(-1\) cancel"):
+        modularity.modularity(signed, labels)
+    with pytest.raises(TypeError, match="real weights, got complex dtype torch.complex128"):
+        modularity.modularity(a + 1j * a, labels)
+    with pytest.raises(TypeError, match="labels must be integers, strings .* got dtype complex"):
+        modularity.modularity(a, np.array(labels) + 0j)

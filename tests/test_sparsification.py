@@ -6,9 +6,10 @@ import math
 import networkx as nx
 import numpy as np
 import pytest
+import scipy.sparse
 import torch
 
-from modlib import graphs, modularity
+from modlib import graphs, modularity, sparsification
 
 
 def dense_similarity(features: np.ndarray) -> np.ndarray:
@@ -50,12 +51,12 @@ SHAPES = [(9, 3, 1), (60, 5, 7), (203, 8, 16), (203, 8, 64), (203, 8, 1024)]
 def test_threshold_graph_equals_brute_force(n, d, block_size, tau):
     features = random_features(n, d, seed=n + d)
     expected = brute_force_threshold(features, tau)
-    got = graphs.threshold_graph(features, tau, block_size=block_size, dense=True).numpy()
+    got = sparsification.threshold_graph(features, tau, block_size=block_size, dense=True).numpy()
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
     assert np.array_equal(got != 0, expected != 0)
     # and the precomputed-similarity variant gives the same graph
     s = graphs.cosine_similarity(features)
-    np.testing.assert_allclose(graphs.threshold_graph_from_similarity(s, tau, dense=True).numpy(),
+    np.testing.assert_allclose(sparsification.threshold_graph_from_similarity(s, tau, dense=True).numpy(),
                                expected, rtol=0, atol=1e-12)
 
 
@@ -64,13 +65,13 @@ def test_threshold_graph_equals_brute_force(n, d, block_size, tau):
 def test_top_fraction_graph_equals_brute_force(n, d, block_size, p):
     features = random_features(n, d, seed=n * d)
     expected = brute_force_top_fraction(features, p)
-    got = graphs.top_fraction_graph(features, p, block_size=block_size, dense=True).numpy()
+    got = sparsification.top_fraction_graph(features, p, block_size=block_size, dense=True).numpy()
     assert np.array_equal(got != 0, expected != 0)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
     kept = int((got != 0).sum()) // 2
     assert kept == math.ceil(round(p * n * (n - 1) / 2, 9))
     s = graphs.cosine_similarity(features)
-    from_s = graphs.top_fraction_graph_from_similarity(s, p, dense=True).numpy()
+    from_s = sparsification.top_fraction_graph_from_similarity(s, p, dense=True).numpy()
     assert np.array_equal(from_s != 0, expected != 0)
 
 
@@ -79,13 +80,13 @@ def test_top_fraction_counts_and_cut():
     features = random_features(n, 6, seed=1)
     s = dense_similarity(features)[np.triu_indices(n, 1)]
     for p, m in [(0.01, 50), (0.07, 347), (0.0001, 1), (1.0, 4950)]:   # ceil(p · 4950)
-        adjacency = graphs.top_fraction_graph(features, p, dense=True).numpy()
+        adjacency = sparsification.top_fraction_graph(features, p, dense=True).numpy()
         kept = adjacency[np.triu_indices(n, 1)]
         assert int((kept != 0).sum()) == m
         # every kept pair is at least as similar as every dropped one
         assert kept[kept != 0].min() >= s[kept == 0].max() if m < len(s) else True
     # p = 0.07: 0.07 * 4950 = 346.5 must round up, not down
-    assert graphs.graph_stats(graphs.top_fraction_graph(features, 0.07))["edges"] == 347
+    assert sparsification.graph_stats(sparsification.top_fraction_graph(features, 0.07))["edges"] == 347
 
 
 def test_ties_go_to_the_lower_pair():
@@ -99,29 +100,29 @@ def test_ties_go_to_the_lower_pair():
     assert len(ones) == 6 + 1 + 1                                   # class 0: 4 rows, 1: 2, 2: 2
     p = 3 / (n * (n - 1) / 2)                                       # keep exactly three pairs
     for block_size in (1, 3, 100):
-        adjacency = graphs.top_fraction_graph(features, p, block_size=block_size, dense=True)
+        adjacency = sparsification.top_fraction_graph(features, p, block_size=block_size, dense=True)
         kept = sorted(map(tuple, torch.nonzero(torch.triu(adjacency)).tolist()))
         assert kept == ones[:3] == [(0, 2), (0, 5), (0, 7)]
     # a threshold at exactly 1 keeps all tied pairs, and a threshold above every value keeps none
-    assert graphs.graph_stats(graphs.threshold_graph(features, 1.0))["edges"] == len(ones)
+    assert sparsification.graph_stats(sparsification.threshold_graph(features, 1.0))["edges"] == len(ones)
     negative = np.array([[1.0, 0.0], [-1.0, 0.0], [-2.0, 0.0]])
-    assert graphs.graph_stats(graphs.threshold_graph(negative, -1.0))["edges"] == 3
-    assert graphs.graph_stats(graphs.threshold_graph(negative, -0.99))["edges"] == 1
+    assert sparsification.graph_stats(sparsification.threshold_graph(negative, -1.0))["edges"] == 3
+    assert sparsification.graph_stats(sparsification.threshold_graph(negative, -0.99))["edges"] == 1
 
 
 def test_zero_rows_and_sparse_output():
     features = np.random.default_rng(2).random((30, 4)) + 0.1         # positive: all S > 0
     features[[4, 11]] = 0.0
-    adjacency = graphs.threshold_graph(features, 0.0)
+    adjacency = sparsification.threshold_graph(features, 0.0)
     assert adjacency.is_sparse and adjacency.shape == (30, 30)
     dense = adjacency.to_dense()
     assert torch.equal(dense, dense.T) and torch.all(torch.diagonal(dense) == 0)
     assert torch.all(dense[[4, 11]] == 0)                            # S = 0: no edge
-    stats = graphs.graph_stats(adjacency)
+    stats = sparsification.graph_stats(adjacency)
     assert stats == {"nodes": 30, "edges": 28 * 27 // 2, "components": 3, "isolated": 2,
                      "largest_component": 28}
-    full = graphs.top_fraction_graph(features, 1.0)
-    assert graphs.graph_stats(full)["edges"] == 28 * 27 // 2        # 435 pairs kept, 57 are 0
+    full = sparsification.top_fraction_graph(features, 1.0)
+    assert sparsification.graph_stats(full)["edges"] == 28 * 27 // 2        # 435 pairs kept, 57 are 0
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -130,11 +131,11 @@ def test_stats_and_modularity_agree_with_networkx(seed):
     labels = rng.integers(0, 4, 150)
     centres = rng.standard_normal((4, 12))
     features = centres[labels] + 1.5 * rng.standard_normal((150, 12))
-    for adjacency in (graphs.threshold_graph(features, 0.65),
-                      graphs.top_fraction_graph(features, 0.01),
+    for adjacency in (sparsification.threshold_graph(features, 0.65),
+                      sparsification.top_fraction_graph(features, 0.01),
                       graphs.knn_graph(features, 2)):
         graph = graphs.to_networkx(adjacency)
-        stats = graphs.graph_stats(adjacency, labels)
+        stats = sparsification.graph_stats(adjacency, labels)
         assert stats["edges"] == graph.number_of_edges()
         assert stats["components"] == nx.number_connected_components(graph)
         assert stats["isolated"] == nx.number_of_isolates(graph)
@@ -148,14 +149,14 @@ def test_stats_and_modularity_agree_with_networkx(seed):
         expected = nx.community.modularity(graph, communities)
         assert modularity.modularity(adjacency, labels) == pytest.approx(expected, abs=1e-9)
     # the threshold graph of these features is fragmented: the check above saw isolated nodes
-    assert graphs.graph_stats(graphs.threshold_graph(features, 0.65))["isolated"] > 0
+    assert sparsification.graph_stats(sparsification.threshold_graph(features, 0.65))["isolated"] > 0
 
 
 def test_graph_stats_hand_made():
     a = np.zeros((7, 7))
     for i, j, w in [(0, 1, 1.0), (1, 2, 3.0), (4, 5, 2.0)]:          # a path, an edge, 2 alone
         a[i, j] = a[j, i] = w
-    stats = graphs.graph_stats(a, labels=[0, 0, 1, 1, 2, 2, 0])
+    stats = sparsification.graph_stats(a, labels=[0, 0, 1, 1, 2, 2, 0])
     assert stats == {"nodes": 7, "edges": 3, "components": 4, "isolated": 2,
                      "largest_component": 3, "intra_edges": 2 / 3, "intra_weight": 3 / 6}
 
@@ -170,7 +171,7 @@ def test_histogram_equals_numpy(n, block_size, bins):
     i, j = np.triu_indices(n, 1)
     values, same = s[i, j], labels[i] == labels[j]
     edges = np.linspace(-1, 1, bins + 1)
-    h = graphs.similarity_histogram(features, labels, bins=bins, block_size=block_size)
+    h = sparsification.similarity_histogram(features, labels, bins=bins, block_size=block_size)
     np.testing.assert_array_equal(h.edges, edges)
     np.testing.assert_array_equal(h.intra, np.histogram(values[same], edges)[0])
     np.testing.assert_array_equal(h.inter, np.histogram(values[~same], edges)[0])
@@ -193,16 +194,16 @@ def test_histogram_equals_numpy(n, block_size, bins):
 
 def test_histogram_refuses_tau_between_edges_and_bad_input():
     features = random_features(20, 3, seed=0)
-    h = graphs.similarity_histogram(features, np.arange(20) % 2, bins=10)
+    h = sparsification.similarity_histogram(features, np.arange(20) % 2, bins=10)
     assert h.fraction_at_least(-1.0) == 1.0
     with pytest.raises(ValueError, match=r"tau=0.25 is not allowed: must be a bin edge"):
         h.fraction_at_least(0.25)
     with pytest.raises(ValueError, match="which='both' is not allowed"):
         h.fraction_at_least(0.2, "both")
     with pytest.raises(ValueError, match=r"labels must have shape \(N,\) = \(20,\)"):
-        graphs.similarity_histogram(features, np.arange(19), bins=10)
+        sparsification.similarity_histogram(features, np.arange(19), bins=10)
     with pytest.raises(ValueError, match="bins=0 is not allowed"):
-        graphs.similarity_histogram(features, np.arange(20), bins=0)
+        sparsification.similarity_histogram(features, np.arange(20), bins=0)
 
 
 @pytest.mark.parametrize("tau,message", [
@@ -212,9 +213,9 @@ def test_histogram_refuses_tau_between_edges_and_bad_input():
 ])
 def test_bad_tau_is_refused(tau, message):
     with pytest.raises(ValueError, match=message):
-        graphs.threshold_graph(torch.randn(10, 3), tau)
+        sparsification.threshold_graph(torch.randn(10, 3), tau)
     with pytest.raises(ValueError, match=message):
-        graphs.threshold_graph_from_similarity(torch.eye(10), tau)
+        sparsification.threshold_graph_from_similarity(torch.eye(10), tau)
 
 
 @pytest.mark.parametrize("p,message", [
@@ -224,23 +225,39 @@ def test_bad_tau_is_refused(tau, message):
 ])
 def test_bad_p_is_refused(p, message):
     with pytest.raises(ValueError, match=message):
-        graphs.top_fraction_graph(torch.randn(10, 3), p)
+        sparsification.top_fraction_graph(torch.randn(10, 3), p)
     with pytest.raises(ValueError, match=message):
-        graphs.top_fraction_graph_from_similarity(torch.eye(10), p)
+        sparsification.top_fraction_graph_from_similarity(torch.eye(10), p)
 
 
 def test_other_bad_input_is_refused():
     with pytest.raises(TypeError, match="tau='0.5' must be a number"):
-        graphs.threshold_graph(torch.randn(10, 3), "0.5")
+        sparsification.threshold_graph(torch.randn(10, 3), "0.5")
     with pytest.raises(ValueError, match=r"k=10 is not allowed: must be < number of samples N=10"):
         graphs.knn_graph(torch.randn(10, 3), 10)
     with pytest.raises(ValueError, match=r"k=12 is not allowed: must be < number of samples N=10"):
         graphs.knn_graph_from_similarity(torch.eye(10), 12)
     with pytest.raises(ValueError, match="square"):
-        graphs.top_fraction_graph_from_similarity(torch.randn(5, 4), 0.5)
+        sparsification.top_fraction_graph_from_similarity(torch.randn(5, 4), 0.5)
     features = torch.randn(12, 3)
     features[7, 0] = float("inf")
     with pytest.raises(ValueError, match=r"NaN or infinite values \(first rows: \[7\]\)"):
-        graphs.threshold_graph(features, 0.5)
+        sparsification.threshold_graph(features, 0.5)
     with pytest.raises(ValueError, match="block_size=0 is not allowed"):
-        graphs.top_fraction_graph(torch.randn(12, 3), 0.5, block_size=0)
+        sparsification.top_fraction_graph(torch.randn(12, 3), 0.5, block_size=0)
+
+
+def test_string_labels_and_scipy_adjacency():
+    rng = np.random.default_rng(8)
+    codes = rng.integers(0, 3, 90)
+    names = np.array(["bag", "boot", "shirt"])[codes]
+    features = rng.standard_normal((3, 6))[codes] + rng.standard_normal((90, 6))
+    by_code = sparsification.similarity_histogram(features, codes, bins=20)
+    by_name = sparsification.similarity_histogram(features, list(names), bins=20)
+    np.testing.assert_array_equal(by_code.intra, by_name.intra)
+    np.testing.assert_array_equal(by_code.inter, by_name.inter)
+    adjacency = sparsification.threshold_graph(features, 0.5)
+    expected = sparsification.graph_stats(adjacency, codes)
+    scipy_adjacency = scipy.sparse.csr_matrix(adjacency.to_dense().numpy())
+    assert sparsification.graph_stats(scipy_adjacency, names) == expected
+    assert expected["edges"] == nx.from_scipy_sparse_array(scipy_adjacency).number_of_edges()

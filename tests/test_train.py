@@ -246,3 +246,18 @@ def test_metrics_are_made_json_safe():
                                 "a": np.array([1, 2])})
     assert converted == {"q": None, "3": [7, [None, 0.5]], "a": [1, 2]}
     assert type(converted["3"][0]) is int
+
+
+def test_config_values_are_normalised_and_checked():
+    import numpy as np
+    plain = train.TrainConfig("vgg11", width=0.5, epochs=3, lr=1.0, seed=2)
+    spelled = train.TrainConfig("vgg11", width=np.float32(0.5), epochs=np.int64(3), lr=1,
+                                seed=np.uint32(2))
+    assert spelled == plain and spelled.key() == plain.key()
+    assert type(spelled.epochs) is int and type(spelled.lr) is float
+    with pytest.raises(TypeError, match="augment='no' must be True or False"):
+        train.TrainConfig("vgg11", augment="no")
+    with pytest.raises(ValueError, match="gamma=nan is not allowed"):
+        train.TrainConfig("vgg11", gamma=float("nan"))
+    with pytest.raises(TypeError, match="remove='features.1' must be a list of unit names"):
+        train.TrainConfig("vgg11", remove="features.1")

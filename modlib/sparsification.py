@@ -1,0 +1,345 @@
+"""Paper B's dense relationship graph: its similarity histogram and its sparsifications.
+
+Paper B (*Understanding the Class Separation Process of Convolutional Neural Networks*, which
+builds on paper A, Lu et al., ECCV 2022, arXiv:2111.12485) starts from the *dense* relationship
+graph of a layer: every pair ``i < j`` of samples with weight ``S_ij``, the cosine similarity of
+their features (``graphs.cosine_similarity``). It looks at it in two ways:
+
+* :func:`similarity_histogram` bins all ``N(N-1)/2`` similarities, split into intra- and
+  inter-class pairs (:class:`SimilarityHistogram`), notebook 02;
+* the "important relationship subgraph" keeps the high-similarity edges. Paper B does not say
+  how its threshold is chosen, so two rules are offered: :func:`threshold_graph` keeps pairs with
+  ``S_ij >= tau``, :func:`top_fraction_graph` keeps the most similar fraction ``p`` of all pairs
+  (a per-layer quantile, our choice), notebook 03.
+
+:func:`graph_stats` counts edges, connected components and isolated nodes of any of these
+graphs. Everything reads ``S`` tile by tile through ``graphs.similarity_tiles`` and builds its
+result with ``graphs.symmetric_adjacency``, like the kNN graph of ``modlib.graphs``; the
+``*_from_similarity`` variants take a precomputed ``S`` to sweep a rule.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse
+import torch
+from scipy.sparse.csgraph import connected_components
+
+from .checks import check_choice, check_float, check_int
+from .data import class_indices
+from .graphs import as_adjacency, as_features, as_similarity, edge_list, normalize_rows
+from .graphs import similarity_tiles, symmetric_adjacency
+
+
+def _upper_mask(i0: int, j0: int, tile: torch.Tensor) -> torch.Tensor | None:
+    """Mask of the entries ``i < j`` of a tile: only diagonal tiles need one (``None`` else)."""
+    return torch.ones(tile.shape, dtype=torch.bool).triu_(1) if i0 == j0 else None
+
+
+def _feature_tiles(features, block_size: int):
+    """``(N, tiles)``: the tiles of the features' cosine similarities covering every pair once."""
+    x = as_features(features)
+    block_size = check_int("block_size", block_size, low=1)
+    return len(x), similarity_tiles(normalize_rows(x), block_size)
+
+
+def _similarity_tiles(similarity):
+    """A precomputed ``(N, N)`` similarity matrix as one diagonal "tile"."""
+    s = as_similarity(similarity)
+    return len(s), [(0, 0, s)]
+
+
+def _pairs(i0: int, j0: int, tile: torch.Tensor, keep: torch.Tensor):
+    """``(rows, cols, values)`` of the entries of ``tile`` where ``keep`` holds (global indices)."""
+    r, c = torch.nonzero(keep, as_tuple=True)
+    return r + i0, c + j0, tile[r, c]
+
+
+def _check_tau(tau) -> float:
+    return check_float("tau", tau, low=-1.0, high=1.0)
+
+
+def _check_p(p) -> float:
+    return check_float("p", p, low=0.0, high=1.0, low_open=True)
+
+
+def _threshold(n: int, tiles, tau: float, dense: bool) -> torch.Tensor:
+    found = []
+    for i0, j0, tile in tiles:
+        keep, upper = tile >= tau, _upper_mask(i0, j0, tile)
+        found.append(_pairs(i0, j0, tile, keep if upper is None else keep & upper))
+    rows, cols, values = (torch.cat(parts) for parts in zip(*found))
+    return symmetric_adjacency(rows, cols, values, n, dense)
+
+
+def threshold_graph(features, tau: float, block_size: int = 1024,
+                    dense: bool = False) -> torch.Tensor:
+    """Paper B's "important relationship subgraph" by a global similarity threshold
+    (paper B; notebook 03_graph_sparsification).
+
+    Keeps every pair ``i != j`` whose cosine similarity reaches the threshold,
+    ``A_ij = S_ij if S_ij >= tau else 0`` (notebook ``03_graph_sparsification``). ``S`` is read
+    in ``block_size × block_size`` tiles above the diagonal, so memory is
+    ``O(block_size² + kept edges)``. A pair with ``S_ij = 0`` exactly (e.g. an all-zero feature
+    vector) is no edge even when ``tau <= 0``; with ``tau < 0`` negative weights can be kept.
+
+    Args:
+        features: ``(N, D)`` array or tensor, one row per sample (float32; float64 is kept).
+        tau: similarity threshold in ``[-1, 1]``.
+        block_size: tile side.
+        dense: return a dense ``(N, N)`` tensor instead of a sparse one.
+
+    Returns:
+        Symmetric adjacency without self-loops, ``(N, N)`` torch sparse COO (coalesced) or dense,
+        with weight ``S_ij`` on each kept pair (not halved: every kept pair is mutual).
+
+    Raises:
+        ValueError: bad features (see :func:`as_features`) or ``tau`` outside ``[-1, 1]``.
+        TypeError: ``tau`` is not a number.
+    """
+    tau = _check_tau(tau)
+    n, tiles = _feature_tiles(features, block_size)
+    return _threshold(n, tiles, tau, dense)
+
+
+def threshold_graph_from_similarity(similarity, tau: float, dense: bool = False) -> torch.Tensor:
+    """:func:`threshold_graph` for a precomputed ``(N, N)`` similarity matrix.
+
+    Only the entries above the diagonal are read (``S`` is assumed symmetric). Raises
+    ``ValueError`` for a non-square matrix, NaN entries or ``tau`` outside ``[-1, 1]``.
+    """
+    tau = _check_tau(tau)
+    n, tiles = _similarity_tiles(similarity)
+    return _threshold(n, tiles, tau, dense)
+
+
+def _top_fraction(n: int, tiles, p: float, dense: bool) -> torch.Tensor:
+    n_pairs = n * (n - 1) // 2
+    # ceil(p · N(N-1)/2), forgiving float error (0.07 * 100 = 7.000000000000001 must give 7)
+    m = max(1, min(n_pairs, math.ceil(p * n_pairs - 1e-9)))
+    values, keys = None, np.empty(0, dtype=np.int64)    # keys i * N + j order pairs as (i, j)
+    for i0, j0, tile in tiles:
+        upper = _upper_mask(i0, j0, tile)
+        keep = upper if upper is not None else torch.ones(tile.shape, dtype=torch.bool)
+        if values is not None and len(values) == m:     # full: only ties or better can enter
+            keep = keep & (tile >= float(values[-1]))
+        rows, cols, new = _pairs(i0, j0, tile, keep)
+        values = new.numpy() if values is None else np.concatenate([values, new.numpy()])
+        keys = np.concatenate([keys, (rows * n + cols).numpy()])
+        best = np.lexsort((keys, -values))[:m]          # by value descending, then by (i, j)
+        values, keys = values[best], keys[best]
+    keys = torch.from_numpy(keys)
+    return symmetric_adjacency(keys // n, keys % n, torch.from_numpy(values), n, dense)
+
+
+def top_fraction_graph(features, p: float, block_size: int = 1024,
+                       dense: bool = False) -> torch.Tensor:
+    """Paper B's "important relationship subgraph" as the most similar fraction of all pairs.
+
+    A per-layer quantile rule (our choice: paper B does not say how it picks its threshold): of the
+    ``N(N-1)/2`` pairs ``i < j``, keep the ``m = ceil(p · N(N-1)/2)`` with the largest cosine
+    similarity ``S_ij``, as edges of weight ``S_ij``. Ties at the cut go to the lower pair
+    ``(i, j)`` in lexicographic order, so the result is deterministic. Unlike a fixed threshold,
+    the rule keeps the same number of edges at every layer, whatever the scale of ``S``.
+
+    ``S`` is read in ``block_size × block_size`` tiles; a running candidate set of at most ``m``
+    pairs is merged with each tile, so memory is ``O(block_size² + m)``. A kept pair with
+    ``S_ij = 0`` exactly is no edge, so the graph can have fewer than ``m`` edges.
+
+    Args:
+        features: ``(N, D)`` array or tensor, one row per sample (float32; float64 is kept).
+        p: fraction of pairs to keep, in ``(0, 1]`` (``p = 1`` keeps the dense graph).
+        block_size: tile side.
+        dense: return a dense ``(N, N)`` tensor instead of a sparse one.
+
+    Returns:
+        Symmetric adjacency without self-loops, ``(N, N)`` torch sparse COO (coalesced) or dense,
+        with ``m`` undirected edges of weight ``S_ij`` (minus any of weight 0).
+
+    Raises:
+        ValueError: bad features (see :func:`as_features`) or ``p`` outside ``(0, 1]``.
+        TypeError: ``p`` is not a number.
+    """
+    p = _check_p(p)
+    n, tiles = _feature_tiles(features, block_size)
+    return _top_fraction(n, tiles, p, dense)
+
+
+def top_fraction_graph_from_similarity(similarity, p: float, dense: bool = False) -> torch.Tensor:
+    """:func:`top_fraction_graph` for a precomputed ``(N, N)`` similarity matrix.
+
+    Only the entries above the diagonal are read (``S`` is assumed symmetric). Raises
+    ``ValueError`` for a non-square matrix, NaN entries or ``p`` outside ``(0, 1]``.
+    """
+    p = _check_p(p)
+    n, tiles = _similarity_tiles(similarity)
+    return _top_fraction(n, tiles, p, dense)
+
+
+@dataclass(frozen=True)
+class SimilarityHistogram:
+    """Counts of the pairwise cosine similarities of ``N`` samples, split by class agreement.
+
+    Bin ``b`` holds the pairs with ``edges[b] <= S_ij < edges[b + 1]`` (the last bin includes
+    ``S_ij = 1``), up to float rounding at the edges.
+
+    Attributes:
+        edges: ``(bins + 1,)`` float64 bin edges, equally spaced on ``[-1, 1]``.
+        intra: ``(bins,)`` int64 counts of intra-class pairs (same label).
+        inter: ``(bins,)`` int64 counts of inter-class pairs.
+        intra_sum, inter_sum: exact sums of ``S_ij`` over each group (for exact means).
+    """
+
+    edges: np.ndarray
+    intra: np.ndarray
+    inter: np.ndarray
+    intra_sum: float
+    inter_sum: float
+
+    @property
+    def counts(self) -> np.ndarray:
+        """``(bins,)`` counts of all pairs."""
+        return self.intra + self.inter
+
+    @property
+    def n_pairs(self) -> int:
+        """``N(N-1)/2``."""
+        return int(self.counts.sum())
+
+    @property
+    def mean(self) -> float:
+        """Exact mean of ``S_ij`` over all pairs."""
+        return (self.intra_sum + self.inter_sum) / self.n_pairs
+
+    @property
+    def intra_mean(self) -> float:
+        """Exact mean over intra-class pairs (NaN when there are none)."""
+        total = int(self.intra.sum())
+        return self.intra_sum / total if total else float("nan")
+
+    @property
+    def inter_mean(self) -> float:
+        """Exact mean over inter-class pairs (NaN when there are none)."""
+        total = int(self.inter.sum())
+        return self.inter_sum / total if total else float("nan")
+
+    def _counts(self, which: str) -> np.ndarray:
+        check_choice("which", which, ("all", "intra", "inter"))
+        return {"all": self.counts, "intra": self.intra, "inter": self.inter}[which]
+
+    def fraction_at_least(self, tau: float, which: str = "all") -> float:
+        """Fraction of the pairs (of ``which``: ``all``, ``intra`` or ``inter``) with
+        ``S_ij >= tau``; exact when ``tau`` is a bin edge.
+
+        Raises:
+            ValueError: ``tau`` is not one of ``edges`` (within 1e-9), or an unknown ``which``.
+        """
+        tau = _check_tau(tau)
+        b = int(np.argmin(np.abs(self.edges - tau)))
+        if abs(self.edges[b] - tau) > 1e-9:
+            raise ValueError(f"tau={tau!r} is not allowed: must be a bin edge (multiples of "
+                             f"{self.edges[1] - self.edges[0]:g} from -1)")
+        counts = self._counts(which)
+        return float(counts[b:].sum() / counts.sum())
+
+    def quantile(self, q: float, which: str = "all") -> float:
+        """The ``q``-quantile of ``S_ij`` (``which``: ``all``, ``intra`` or ``inter``), linearly
+        interpolated inside its bin: accurate to one bin width. ``q = 0`` gives the lower edge of
+        the first non-empty bin, ``q = 1`` the upper edge of the last one.
+
+        Raises:
+            ValueError: ``q`` outside ``[0, 1]``, an unknown ``which``, or no pairs in the group.
+        """
+        q = check_float("q", q, low=0.0, high=1.0)
+        counts = self._counts(which)
+        if counts.sum() == 0:
+            raise ValueError(f"no {which} pairs: the quantile is undefined")
+        cumulative = np.cumsum(counts) / counts.sum()
+        if q == 0:
+            return float(self.edges[np.flatnonzero(counts)[0]])
+        b = min(int(np.searchsorted(cumulative, q, side="left")), len(counts) - 1)
+        below = cumulative[b - 1] if b else 0.0
+        inside = (q - below) / (cumulative[b] - below)          # bin b is not empty here
+        return float(self.edges[b] + inside * (self.edges[b + 1] - self.edges[b]))
+
+
+def similarity_histogram(features, labels, bins: int = 100,
+                         block_size: int = 1024) -> SimilarityHistogram:
+    """Histogram of the ``N(N-1)/2`` cosine similarities ``S_ij, i < j`` of the dense graph.
+
+    Paper B's first perspective (its abstract's similarity histograms): one histogram per layer on bins shared by all
+    layers, equally spaced on ``[-1, 1]``, split into intra-class pairs (``labels[i] ==
+    labels[j]``) and inter-class pairs. ``S`` is read in tiles (memory ``O(block_size² + bins)``);
+    nothing of size ``N²`` is kept (notebook ``02_similarity_histograms``).
+
+    Args:
+        features: ``(N, D)`` array or tensor.
+        labels: ``(N,)`` class of each sample (integers, strings, any hashable values).
+        bins: number of equal bins on ``[-1, 1]``, >= 1.
+        block_size: tile side.
+
+    Returns:
+        A :class:`SimilarityHistogram`.
+
+    Raises:
+        ValueError: bad features, labels of the wrong shape, or ``bins < 1``.
+    """
+    n, tiles = _feature_tiles(features, block_size)
+    bins = check_int("bins", bins, low=1)
+    y = class_indices(labels, n)
+    intra = torch.zeros(bins, dtype=torch.long)
+    inter = torch.zeros(bins, dtype=torch.long)
+    sums = [0.0, 0.0]
+    for i0, j0, tile in tiles:
+        upper = _upper_mask(i0, j0, tile)
+        same = y[i0:i0 + tile.shape[0], None] == y[None, j0:j0 + tile.shape[1]]
+        index = ((tile.double() + 1) * (bins / 2)).floor_().long().clamp_(0, bins - 1)
+        for group, counts, slot in ((same, intra, 0), (~same, inter, 1)):
+            mask = group if upper is None else group & upper
+            counts += torch.bincount(index[mask], minlength=bins)
+            sums[slot] += float(tile[mask].double().sum())
+    return SimilarityHistogram(np.linspace(-1.0, 1.0, bins + 1), intra.numpy(), inter.numpy(),
+                               sums[0], sums[1])
+
+
+def graph_stats(adjacency, labels=None) -> dict:
+    """Size and connectivity of an undirected graph (notebooks 03, 04).
+
+    Args:
+        adjacency: symmetric ``(N, N)`` weights, dense or sparse torch tensor or NumPy array;
+            zero entries are no edges.
+        labels: optional ``(N,)`` classes (any hashable values); adds the intra-class shares.
+
+    Returns:
+        ``{"nodes", "edges", "components", "isolated", "largest_component"}`` (ints: undirected
+        edges without self-loops, connected components counted by
+        ``scipy.sparse.csgraph.connected_components`` with every isolated node a component of its
+        own, nodes without edges, size of the largest component), and with ``labels`` also
+        ``"intra_edges"`` (fraction of edges joining same-class nodes) and ``"intra_weight"``
+        (``P_intra``, the fraction of edge weight inside classes; NaN without
+        edges).
+
+    Raises:
+        ValueError: non-square adjacency, or labels of the wrong length.
+    """
+    adjacency = as_adjacency(adjacency)
+    rows, cols, weights = edge_list(adjacency)
+    n = adjacency.shape[0]
+    graph = scipy.sparse.coo_matrix((np.ones(len(rows)), (rows.numpy(), cols.numpy())),
+                                    shape=(n, n)).tocsr()
+    n_components, component = connected_components(graph, directed=False)
+    degree = np.bincount(rows.numpy(), minlength=n)
+    off_diagonal = rows != cols
+    stats = {"nodes": int(n), "edges": int(off_diagonal.sum()) // 2,
+             "components": int(n_components), "isolated": int((degree == 0).sum()),
+             "largest_component": int(np.bincount(component).max())}
+    if labels is not None:
+        y = class_indices(labels, n).numpy()
+        r, c, w = rows[off_diagonal].numpy(), cols[off_diagonal].numpy(), weights[off_diagonal]
+        same = torch.from_numpy(y[r] == y[c])
+        stats["intra_edges"] = float(same.double().mean()) if len(r) else float("nan")
+        stats["intra_weight"] = float(w[same].sum() / w.sum()) if len(r) else float("nan")
+    return stats

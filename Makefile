@@ -13,9 +13,9 @@ NOTEBOOKS ?=
 .PHONY: help setup data figures test bench clean
 
 help:
-	@echo "make figures   run every notebook (PROFILE=$(PROFILE)) and write figures/ and build/"
+	@echo "make figures   run every notebook (PROFILE=$(PROFILE)) and write figures/, results/ and build/"
 	@echo "make test      unit tests and smoke runs of the notebooks"
-	@echo "make bench     time modlib's kNN graph + modularity against the original recipe"
+	@echo "make bench     time modlib's core against plain references and print the ratios"
 	@echo "make data      fetch and verify Fashion-MNIST"
 	@echo "make setup     create .venv with modlib and a Jupyter kernel named 'modlib'"
 	@echo "options: PROFILE=smoke|default|paper  NOTEBOOKS='01 05'"
@@ -48,12 +48,13 @@ data: setup
 
 figures: data
 	$(PY) -m modlib.run $(NOTEBOOKS) --profile $(PROFILE)
+	@if [ "$(PROFILE)" = default ]; then $(PY) -m modlib.report; fi
 
 test: data
 	$(PY) -m pytest
 
 bench: setup
-	$(PY) benchmarks/bench_graphs.py
+	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf build

@@ -1,10 +1,11 @@
 """Time modlib's kNN graph + modularity against a plain reference, and check they agree.
 
-The reference follows paper A's original implementation (spec §2.3, §3.2, §10): cosine
-similarity with NumPy, a ``heapq.nlargest`` top-k per row in Python, a dense float64 adjacency
-symmetrised as (A + Aᵀ)/2, ``networkx.from_numpy_array`` and ``networkx.community.modularity``
-with the class partition. modlib computes the same Q with blocked torch matrix products, a
-vectorised top-k and a closed-form modularity over the edge list.
+The reference follows paper A's official code (``utils/calculate_similarity.py`` and
+``utils/network_indicators.py``; see docs/modularity_curves.md): cosine similarity with NumPy, a
+``heapq.nlargest`` top-k per row in Python, a dense float64 adjacency symmetrised as (A + Aᵀ)/2,
+``networkx.from_numpy_array`` and ``networkx.community.modularity`` with the class partition.
+modlib computes the same Q with blocked torch matrix products, a vectorised top-k and a closed-form
+modularity over the edge list.
 
 Run: ``python benchmarks/bench_graphs.py [--sizes 1000 2000 5000] [--dim 512] [--k 3]
 [--repeat 3]``. Each side is timed ``repeat`` times and the best time is kept (the usual way to

@@ -47,6 +47,7 @@ import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -566,6 +567,35 @@ def divergence_matrix(samples, kind: str = "js", **kwargs) -> np.ndarray:
         for j in range(i + 1, n):
             out[i, j] = out[j, i] = DIVERGENCES[kind](samples[i], samples[j], **kwargs)
     return out
+
+
+def summary(strengths, weights=None, *, tail: float = 3.0) -> pd.DataFrame:
+    """Per node layer, the statistics the reproduction compares (``docs/complex_networks.md``):
+    ``units``, ``Y`` (layer fluctuation), ``s_mean``, ``s_iqr`` and ``s_tail`` (see
+    :func:`spread_stats`) of the node strengths, and, for layers ``l >= 1`` when ``weights``
+    (from :func:`link_weights`) is given, ``lw_std``, ``lw_iqr``, ``lw_tail`` of the link weights
+    of weight layer ``l`` (the links into node layer ``l``); NaN for layer 0.
+
+    Returns:
+        DataFrame, one row per node layer, column ``layer`` = 0..L.
+    """
+    strengths = list(strengths)
+    rows = []
+    for l, s in enumerate(strengths):
+        st = spread_stats(s, tail=tail)
+        row = {"layer": l, "units": len(_as_array(s, "s")), "Y": st["std"],
+               "s_mean": float(_as_array(s, "s").mean()), "s_iqr": st["iqr"],
+               "s_tail": st["tail"]}
+        if weights is not None:
+            if len(weights) != len(strengths) - 1:
+                raise ValueError(f"weights has {len(weights)} layers; strengths has "
+                                 f"{len(strengths)} node layers, so {len(strengths) - 1} expected")
+            lw = spread_stats(weights[l - 1], tail=tail) if l >= 1 else None
+            row.update({"lw_std": lw["std"] if lw else np.nan,
+                        "lw_iqr": lw["iqr"] if lw else np.nan,
+                        "lw_tail": lw["tail"] if lw else np.nan})
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def spread_stats(sample, *, quantiles=(0.05, 0.95), tail: float = 3.0) -> dict:

@@ -269,3 +269,58 @@ def similarity_histograms(columns: dict, log: bool = False, row_height: float = 
     fig.subplots_adjust(left=0.05, right=0.99, bottom=0.9 / height, top=1 - 0.75 / height,
                         hspace=0.12, wspace=0.12)
     return fig, axes
+
+
+# --------------------------------------------------------------------------------------------
+# Weight graphs (notebook 08)
+
+
+def accuracy_colours(n: int) -> list:
+    """``n`` colours from green (lowest accuracy bin) to red (highest), as La Malfa et al.'s
+    figures colour their bins."""
+    cmap = matplotlib.colors.LinearSegmentedColormap.from_list(
+        "green_red", ["#1a9850", "#91cf60", "#fee08b", "#fc8d59", "#d73027"])
+    return [cmap(x) for x in (np.linspace(0, 1, n) if n > 1 else [0.0])]
+
+
+def kde_curves(ax, samples: dict, colours=None, grid_size: int = 300, max_points: int = 20_000,
+               seed: int = 0, quantiles=(0.001, 0.999)) -> None:
+    """One Gaussian KDE line per sample (``{label: 1-D array}``), on a common grid spanning the
+    pooled ``quantiles`` (so that a few extreme values do not squash every curve); samples with
+    no spread are drawn as a vertical line."""
+    from . import cnt
+
+    if not samples:
+        return
+    colours = colours or accuracy_colours(len(samples))
+    pooled = np.concatenate([np.asarray(v, dtype=float).ravel() for v in samples.values()])
+    lo, hi = np.quantile(pooled, quantiles)
+    if hi <= lo:
+        lo, hi = lo - 1, hi + 1
+    grid = np.linspace(lo, hi, grid_size)
+    for (label, values), colour in zip(samples.items(), colours):
+        values = np.asarray(values, dtype=float).ravel()
+        if np.ptp(values) == 0:
+            ax.axvline(values[0], color=colour, label=label, linewidth=1.4)
+        else:
+            ax.plot(grid, cnt.kde(values, grid, max_points=max_points, seed=seed),
+                    color=colour, label=label, linewidth=1.4)
+
+
+def divergence_heatmap(ax, matrix, labels, title: str = "", cmap: str = "hot") -> int:
+    """A divergence matrix as a heatmap (``hot``, as the original); infinite cells are drawn at
+    the largest finite value + 1, as the original does, and marked ``∞``. Returns the number of
+    infinite cells."""
+    m = np.array(matrix, dtype=float)
+    inf = ~np.isfinite(m)
+    finite = m[~inf]
+    shown = np.where(inf, (finite.max() if finite.size else 0.0) + 1.0, m)
+    image = ax.imshow(shown, cmap=cmap, origin="upper")
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    for i, j in zip(*np.nonzero(inf)):
+        ax.text(j, i, "∞", ha="center", va="center", color="tab:blue", fontsize=9)
+    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=9)
+    ax.set_yticks(range(len(labels)), labels, fontsize=9)
+    ax.grid(False)
+    ax.set_title(title, fontsize=10)
+    return int(inf.sum())

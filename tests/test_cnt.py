@@ -309,3 +309,17 @@ def test_divergence_matrix_and_stats():
     # median 0, MAD 0.5: only the ten values at 50 lie beyond 3 * MAD
     heavy = np.r_[np.repeat([-1.0, -0.5, 0.0, 0.5, 1.0], 18), np.full(10, 50.0)]
     assert cnt.spread_stats(heavy)["tail"] == pytest.approx(0.1)
+
+
+def test_summary_pairs_node_layers_with_incoming_links():
+    a = _set(nn.Linear(2, 2), [[1, 2], [3, 4]], [0.5, -1])
+    b = _set(nn.Linear(2, 1), [[1, -1]], [2])
+    model = nn.Sequential(a, nn.ReLU(), b)
+    table = cnt.summary(cnt.node_strengths(model, (2,)), cnt.link_weights(model))
+    assert table["layer"].tolist() == [0, 1, 2] and table["units"].tolist() == [2, 2, 1]
+    np.testing.assert_allclose(table["Y"], [1.0, 0.25, 0.0])
+    assert np.isnan(table.loc[0, "lw_std"])
+    np.testing.assert_allclose(table.loc[1, "lw_std"], np.std([1, 2, 3, 4, 0.5, -1]))
+    np.testing.assert_allclose(table.loc[2, "lw_std"], np.std([1, -1, 2]))
+    with pytest.raises(ValueError, match="3 node layers, so 2 expected"):
+        cnt.summary(cnt.node_strengths(model, (2,)), cnt.link_weights(model)[:1])

@@ -1,11 +1,12 @@
-"""Architectures: shapes, probe points (spec §2.2), units, errors."""
+"""Architectures: shapes, probe points (the layers paper A's official code hooks; see
+docs/training.md), units, errors."""
 
 import pytest
 import torch
 
 from modlib import models
 
-# number of probe points per architecture in paper A's code (spec §2.2)
+# number of probe points per architecture in paper A's official code (docs/training.md)
 PAPER_PROBE_POINTS = {"vgg11": 8, "vgg13": 10, "vgg16": 13, "vgg19": 16, "resnet20": 10,
                       "resnet32": 16, "resnet44": 22, "resnet56": 28, "resnet110": 55}
 

@@ -49,3 +49,27 @@ def test_every_notebook_cites_its_paper_with_an_arxiv_id():
     for notebook in sorted(paths.notebooks_dir().glob("[0-9][0-9]_*.ipynb")):
         first = nbformat.read(notebook, as_version=4).cells[0].source
         assert re.search(r"arXiv[: ]*\d{4}\.\d{4,5}", first), notebook.name
+
+
+def test_readme_numbers_are_generated_from_the_committed_results(monkeypatch):
+    from modlib import report
+
+    monkeypatch.setenv("MODLIB_METRICS_DIR", str(paths.root() / "results"))
+    block = report.readme_block((paths.root() / "README.md").read_text())
+    assert block == report.render(), "run `python -m modlib.report` after `make figures`"
+
+
+def test_report_renders_hand_made_results(tmp_path, monkeypatch):
+    from modlib import report, store
+
+    monkeypatch.setenv("MODLIB_METRICS_DIR", str(tmp_path))
+    assert "No results yet" in report.render()
+    store.write_metrics("01_train_models", {"profile": "default",
+                                            "models": {"vgg11": {"test_accuracy": 0.8963}}})
+    store.write_metrics("05_modularity_curves", {
+        "profile": "default", "k": 3, "graph_size": 500, "n_batches": 5,
+        "Q_input_pixels": {"mean": 0.6111},
+        "models": {"vgg11": {"Q_mean": [0.62, 0.7, 0.7734]}}})
+    text = report.render()
+    assert "| vgg11 | 89.6 % | 0.620 | 0.773 | 3 |" in text
+    assert "Q of the raw input pixels: 0.611." in text

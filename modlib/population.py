@@ -1,0 +1,553 @@
+"""Populations of small networks trained by La Malfa et al.'s protocol, binned by test accuracy.
+
+La Malfa et al. (ICTAI 2021, arXiv 2110.02628; code EmanueleLM/CNT-DNNs, ``train_vision.py``)
+compare the weight graphs of many networks that differ only in how they were initialised and
+trained. Their protocol, scaled here to a CPU (``docs/complex_networks.md``):
+
+* two architectures: ``"fc"`` — Flatten → Linear(h) → ReLU → Linear(h) → ReLU → Linear(200) →
+  ReLU → Linear(10) — and ``"cnn"`` — Conv2d(h, 3×3, valid) → ReLU → Conv2d(h, 3×3, valid) →
+  ReLU → Flatten → Linear(200) → ReLU → Linear(10);
+* per member a seeded draw of the initializer family (random normal σ = scale, random uniform
+  ±scale, truncated normal σ = scale cut at 2σ, or variance scaling with a drawn mode fan_in /
+  fan_out / fan_avg and distribution normal / uniform, as Keras defines it), applied to the
+  weights **and the biases** as the original does, of the scale (from ``scales``), of the
+  optimizer (SGD lr 0.01 without momentum, or Adam lr 1e-3) and of the number of epochs
+  (uniform in ``min_epochs..max_epochs``, original 1–5); batch size 64;
+* a checkpoint after **every** epoch with its test accuracy: a member trained for 4 epochs gives
+  4 entries of the population (the original also saved intermediate epochs);
+* entries are binned by test accuracy in bins 0.1 wide.
+
+Scaled to a CPU: members train on a class-balanced subset of ``train_per_class`` images per class
+and are tested on ``test_per_class`` test images per class (both seeded, shared by every
+member). The original trained on the whole of MNIST / CIFAR-10.
+
+Training: ``train.fit`` serves the companion's CNNs with SGD + momentum and a schedule; it cannot
+take Adam or a per-member initializer, so this module has its own short per-member loop (plain
+SGD or Adam, constant rate). It reuses ``train.evaluate``. Each member draws its initial weights
+and its batch order from its own ``torch.Generator`` (never the global RNG), so members give the
+same numbers whichever joblib backend runs them (processes or threads) and in whatever order.
+
+Checkpoints go through ``modlib.cache`` (verified, atomic, locked), per member and epoch under
+``data/cache/population/<key>/member_NNNNN/``: ``epoch_E.pt`` (weights and the history so far)
+and ``epoch_E.optimizer.pt`` (the optimizer state, read only to resume). A rerun loads; an interrupted run resumes every member from its last checkpoint.
+
+Parallelism: members are independent joblib tasks (``n_jobs``). The same call runs on a cluster
+through joblib's backend, e.g. Dask::
+
+    from dask.distributed import Client
+    import joblib
+    client = Client("scheduler-address:8786")
+    with joblib.parallel_config(backend="dask"):
+        pop = population.train_population(config, n_jobs=-1)
+
+or Ray (``from ray.util.joblib import register_ray; register_ray()`` then
+``backend="ray"``). The cache folder must then be shared by the workers.
+
+Introduced in notebook 08_complex_networks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from . import cache, data, paths, train
+from .checks import check_choice, check_float, check_int
+
+CODE_VERSION = 2
+ARCHS = ("fc", "cnn")
+INITIALIZERS = ("normal", "uniform", "truncated_normal", "variance_scaling")
+OPTIMIZERS = {"sgd": 0.01, "adam": 1e-3}
+VS_MODES = ("fan_in", "fan_out", "fan_avg")
+VS_DISTRIBUTIONS = ("normal", "uniform")
+BIN_WIDTH = 0.1
+DEFAULT_HIDDEN = {"fc": 32, "cnn": 6}
+
+
+@dataclass(frozen=True)
+class PopulationConfig:
+    """What defines a population (everything but ``size`` enters its cache key, so a larger
+    population reuses the members of a smaller one).
+
+    Attributes:
+        arch: ``"fc"`` or ``"cnn"`` (see the module docstring).
+        size: number of members (training runs), >= 1.
+        hidden: FC: width h of the two first hidden layers (original small: 32); CNN: channels of
+            both convs (original small: 10). ``None``: ``DEFAULT_HIDDEN[arch]`` (32 and 6: the
+            CNN is narrower than the original's so that its members train in ~1 s per epoch).
+        scales: initializer scales to draw from (original: 0.05, 0.5, 5.0).
+        initializers: families to draw from, a subset of ``INITIALIZERS``.
+        optimizers: a subset of ``("sgd", "adam")``.
+        min_epochs, max_epochs: the range of the drawn number of epochs (original 1–5).
+        batch_size: samples per step (original 64).
+        train_per_class: class-balanced training images per class.
+        test_per_class: class-balanced test images per class for the test accuracy.
+        dataset: a name from ``data.DATASETS``.
+        seed: drives every member's draw, initialisation and batch order, and the subsets.
+    """
+
+    arch: str = "fc"
+    size: int = 200
+    hidden: int | None = None
+    scales: tuple = (0.05, 0.5)
+    initializers: tuple = INITIALIZERS
+    optimizers: tuple = ("sgd", "adam")
+    min_epochs: int = 1
+    max_epochs: int = 5
+    batch_size: int = 64
+    train_per_class: int = 200
+    test_per_class: int = 100
+    dataset: str = "fashion-mnist"
+    seed: int = 0
+
+    def __post_init__(self):
+        check_choice("arch", self.arch, ARCHS)
+        check_int("size", self.size, low=1)
+        if self.hidden is None:
+            object.__setattr__(self, "hidden", DEFAULT_HIDDEN[self.arch])
+        check_int("hidden", self.hidden, low=1)
+        object.__setattr__(self, "scales", _tuple("scales", self.scales))
+        for i, s in enumerate(self.scales):
+            check_float(f"scales[{i}]", s, low=0.0, low_open=True)
+        object.__setattr__(self, "initializers", _tuple("initializers", self.initializers))
+        for i, name in enumerate(self.initializers):
+            check_choice(f"initializers[{i}]", name, INITIALIZERS)
+        object.__setattr__(self, "optimizers", _tuple("optimizers", self.optimizers))
+        for i, name in enumerate(self.optimizers):
+            check_choice(f"optimizers[{i}]", name, OPTIMIZERS)
+        check_int("min_epochs", self.min_epochs, low=1)
+        check_int("max_epochs", self.max_epochs, low=1)
+        if self.max_epochs < self.min_epochs:
+            raise ValueError(f"max_epochs={self.max_epochs} is not allowed: must be >= "
+                             f"min_epochs={self.min_epochs}")
+        check_int("batch_size", self.batch_size, low=1)
+        check_int("train_per_class", self.train_per_class, low=1)
+        check_int("test_per_class", self.test_per_class, low=1)
+        check_choice("dataset", self.dataset, data.DATASETS)
+        check_int("seed", self.seed, low=0)
+
+    def identity(self) -> dict:
+        """The fields that define every member (all but ``size``) and the code version."""
+        fields = asdict(self)
+        del fields["size"]
+        return {**fields, "code_version": CODE_VERSION}
+
+    def key(self) -> str:
+        """12 hex digits of SHA-256 over :meth:`identity`."""
+        payload = json.dumps(self.identity(), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+    def folder(self) -> Path:
+        """``data/cache/population/<arch>-<dataset>-<key>/``."""
+        return paths.cache_dir() / "population" / f"{self.arch}-{self.dataset}-{self.key()}"
+
+
+def _tuple(name, values) -> tuple:
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{name}={values!r} must be a list")
+    values = tuple(values)
+    if not values:
+        raise ValueError(f"{name}=() is not allowed: give at least one value")
+    return values
+
+
+# --------------------------------------------------------------------------------------------
+# Members
+
+
+def member_spec(config: PopulationConfig, index: int) -> dict:
+    """The seeded draw of member ``index``: ``seed``, ``initializer``, ``scale``, ``vs_mode``,
+    ``vs_distribution`` (variance scaling only, else ``None``), ``optimizer``, ``lr``,
+    ``epochs``. Depends only on ``(config.seed, index)`` and the choice lists."""
+    check_int("index", index, low=0)
+    rng = np.random.default_rng([config.seed, index])
+    init = str(rng.choice(config.initializers))
+    vs = init == "variance_scaling"
+    mode, dist = str(rng.choice(VS_MODES)), str(rng.choice(VS_DISTRIBUTIONS))
+    optimizer = str(rng.choice(config.optimizers))
+    return {"seed": int(rng.integers(2**31 - 1)), "initializer": init,
+            "scale": float(rng.choice(config.scales)),
+            "vs_mode": mode if vs else None, "vs_distribution": dist if vs else None,
+            "optimizer": optimizer, "lr": OPTIMIZERS[optimizer],
+            "epochs": int(rng.integers(config.min_epochs, config.max_epochs + 1))}
+
+
+def build(config: PopulationConfig, in_shape=(1, 28, 28), num_classes: int = 10) -> nn.Sequential:
+    """The untrained ``nn.Sequential`` of ``config.arch`` for inputs ``in_shape`` (C, H, W)."""
+    c, h, w = in_shape
+    k = config.hidden
+    if config.arch == "fc":
+        return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, k), nn.ReLU(), nn.Linear(k, k),
+                             nn.ReLU(), nn.Linear(k, 200), nn.ReLU(), nn.Linear(200, num_classes))
+    return nn.Sequential(nn.Conv2d(c, k, 3), nn.ReLU(), nn.Conv2d(k, k, 3), nn.ReLU(),
+                         nn.Flatten(), nn.Linear(k * (h - 4) * (w - 4), 200), nn.ReLU(),
+                         nn.Linear(200, num_classes))
+
+
+def probe_points(model: nn.Sequential) -> list[str]:
+    """Names of the ReLUs after each hidden weight layer (node layers ``1..L-1``): the outputs
+    whose kNN graphs give the modularity of each hidden layer."""
+    names = []
+    children = list(model.named_children())
+    for i, (name, module) in enumerate(children):
+        if isinstance(module, (nn.Conv2d, nn.Linear)) and i + 1 < len(children):
+            names.append(children[i + 1][0])
+    return names
+
+
+def initialise(model: nn.Module, spec: dict, generator: torch.Generator) -> None:
+    """Draw every weight and bias of ``model`` from the member's initializer (Keras
+    definitions; a bias's fans are its length, as Keras computes them for a 1-D shape)."""
+    s = spec["scale"]
+    for p in model.parameters():
+        with torch.no_grad():
+            if spec["initializer"] == "normal":
+                p.normal_(0.0, s, generator=generator)
+            elif spec["initializer"] == "uniform":
+                p.uniform_(-s, s, generator=generator)
+            elif spec["initializer"] == "truncated_normal":
+                nn.init.trunc_normal_(p, 0.0, s, -2 * s, 2 * s, generator=generator)
+            else:
+                if p.ndim == 1:
+                    fan_in = fan_out = p.numel()
+                else:
+                    fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(p)
+                fan = {"fan_in": fan_in, "fan_out": fan_out,
+                       "fan_avg": (fan_in + fan_out) / 2}[spec["vs_mode"]]
+                if spec["vs_distribution"] == "normal":   # Keras: truncated at 2 std, rescaled
+                    std = math.sqrt(s / fan) / 0.87962566103423978
+                    nn.init.trunc_normal_(p, 0.0, std, -2 * std, 2 * std, generator=generator)
+                else:
+                    limit = math.sqrt(3.0 * s / fan)
+                    p.uniform_(-limit, limit, generator=generator)
+
+
+def _epoch_path(folder: Path, index: int, epoch: int) -> Path:
+    return folder / f"member_{index:05d}" / f"epoch_{epoch}.pt"
+
+
+def _optimizer_path(folder: Path, index: int, epoch: int) -> Path:
+    return folder / f"member_{index:05d}" / f"epoch_{epoch}.optimizer.pt"
+
+
+def _identity(config: PopulationConfig, index: int, spec: dict, epoch: int) -> dict:
+    return {"population": config.identity(), "member": index, "spec": spec, "epoch": epoch}
+
+
+def _train_member(config: PopulationConfig, index: int, folder: str, xtr, ytr, xte, yte,
+                  classes) -> dict:
+    """Train (or load, or resume) member ``index``; return its per-epoch rows and how many
+    epochs were trained now. Runs inside a joblib worker."""
+    folder = Path(folder)
+    spec = member_spec(config, index)
+    train_split = data.ImageSplit(torch.tensor(xtr), torch.tensor(ytr), classes, "train")
+    test_split = data.ImageSplit(torch.tensor(xte), torch.tensor(yte), classes, "test")
+    final = _epoch_path(folder, index, spec["epochs"])
+    with cache.lock(final):
+        start, record, opt = 0, None, None
+        for epoch in range(spec["epochs"], 0, -1):
+            record = cache.load(_epoch_path(folder, index, epoch),
+                                identity=_identity(config, index, spec, epoch))
+            if record is not None and epoch == spec["epochs"]:
+                return {"index": index, "spec": spec, "history": record["history"], "trained": 0}
+            if record is not None:        # resuming needs the optimizer state too
+                opt = cache.load(_optimizer_path(folder, index, epoch),
+                                 identity=_identity(config, index, spec, epoch))
+                if opt is not None:
+                    start = epoch
+                    break
+            record = None
+        g = torch.Generator().manual_seed(spec["seed"])
+        model = build(config, tuple(train_split.x.shape[1:]), len(classes))
+        initialise(model, spec, g)
+        if spec["optimizer"] == "adam":
+            optimizer = torch.optim.Adam(model.parameters(), lr=spec["lr"])
+        else:
+            optimizer = torch.optim.SGD(model.parameters(), lr=spec["lr"])
+        history = []
+        if record is not None:
+            model.load_state_dict(record["state_dict"])
+            optimizer.load_state_dict(opt["optimizer"])
+            history = list(record["history"])
+        n = len(train_split)
+        for epoch in range(start + 1, spec["epochs"] + 1):
+            model.train()
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(
+                spec["seed"] + 7919 * epoch))
+            loss_sum = 0.0
+            for begin in range(0, n, config.batch_size):
+                idx = order[begin:begin + config.batch_size]
+                loss = nn.functional.cross_entropy(model(train_split.x[idx]), train_split.y[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                loss_sum += loss.item() * len(idx)
+            finite = all(torch.isfinite(p).all() for p in model.parameters())
+            accuracy, test_loss = train.evaluate(model, test_split)
+            history.append({"epoch": epoch, "train_loss": loss_sum / n,
+                            "test_accuracy": accuracy if finite else float("nan"),
+                            "test_loss": test_loss, "finite": bool(finite)})
+            identity = _identity(config, index, spec, epoch)
+            # the optimizer state (needed only to resume) first, in a file of its own, so that
+            # reading a checkpoint's weights stays cheap; the weights file marks the epoch done
+            cache.save(_optimizer_path(folder, index, epoch),
+                       {"optimizer": optimizer.state_dict()}, identity=identity)
+            state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            cache.save(_epoch_path(folder, index, epoch), {"state_dict": state,
+                                                           "history": history},
+                       identity=identity)
+        return {"index": index, "spec": spec, "history": history,
+                "trained": spec["epochs"] - start}
+
+
+# --------------------------------------------------------------------------------------------
+# The population
+
+
+def accuracy_bin(accuracy, width: float = BIN_WIDTH):
+    """Bin index ``floor(accuracy / width)`` (accuracy 1.0 joins the top bin); NaN stays NaN."""
+    a = np.asarray(accuracy, dtype=float)
+    top = math.ceil(1.0 / width) - 1
+    return np.where(np.isfinite(a), np.clip(np.floor(a / width + 1e-9), 0, top), np.nan)
+
+
+@dataclass
+class Population:
+    """A trained population.
+
+    Attributes:
+        config: the :class:`PopulationConfig`.
+        table: one row per checkpoint (member × epoch): ``member``, ``epoch``, ``epochs`` (the
+            member's total), ``initializer``, ``scale``, ``vs_mode``, ``vs_distribution``,
+            ``optimizer``, ``train_loss``, ``test_accuracy`` (fraction; NaN when the weights
+            diverged), ``finite``, ``bin`` (``floor(accuracy / 0.1)``, NaN when diverged).
+        trained_epochs: epochs trained by this call (0 when everything came from the cache).
+        in_shape, classes: the data the members were trained on.
+    """
+
+    config: PopulationConfig
+    table: pd.DataFrame
+    trained_epochs: int
+    in_shape: tuple
+    classes: tuple
+
+    def load(self, member: int, epoch: int) -> nn.Sequential:
+        """The model of ``member`` after ``epoch`` (from the verified cache), in eval mode.
+
+        Raises:
+            ValueError: no such member or epoch. FileNotFoundError: the checkpoint is gone.
+        """
+        rows = self.table[(self.table.member == member) & (self.table.epoch == epoch)]
+        if rows.empty:
+            raise ValueError(f"member={member}, epoch={epoch} is not in this population")
+        spec = member_spec(self.config, member)
+        path = _epoch_path(self.config.folder(), member, epoch)
+        record = cache.load(path, identity=_identity(self.config, member, spec, epoch))
+        if record is None:
+            raise FileNotFoundError(f"checkpoint {path} is missing or unusable: rerun "
+                                    "train_population to recreate it")
+        model = build(self.config, self.in_shape, len(self.classes))
+        model.load_state_dict(record["state_dict"])
+        return model.eval()
+
+    def histogram(self) -> pd.Series:
+        """Number of finite checkpoints per accuracy bin, indexed by bin labels
+        ``"[0.0, 0.1)"`` ... (every bin, empty ones included)."""
+        top = math.ceil(1.0 / BIN_WIDTH)
+        counts = self.table["bin"].dropna().astype(int).value_counts()
+        return pd.Series([int(counts.get(b, 0)) for b in range(top)], index=bin_labels())
+
+
+def bin_labels(width: float = BIN_WIDTH) -> list[str]:
+    """``["[0.0, 0.1)", ..., "[0.9, 1.0]"]``."""
+    top = math.ceil(1.0 / width)
+    return [f"[{b * width:.1f}, {(b + 1) * width:.1f}{']' if b == top - 1 else ')'}"
+            for b in range(top)]
+
+
+def _subsets(config: PopulationConfig):
+    train_full = data.load(config.dataset, "train")
+    test_full = data.load(config.dataset, "test")
+    train_split = data.balanced_subset(train_full, config.train_per_class, seed=config.seed)
+    test_split = data.balanced_subset(test_full, config.test_per_class, seed=config.seed)
+    return train_split, test_split
+
+
+def train_population(config: PopulationConfig, n_jobs: int = 1,
+                     progress: bool = True) -> Population:
+    """Train, load or resume every member of ``config`` in parallel with joblib.
+
+    Everything is validated (``config`` at construction, ``n_jobs`` here) before the data is
+    loaded or any member trains. Members run as joblib tasks under the active backend
+    (``joblib.parallel_config(backend=...)``: ``loky`` processes by default, ``threading``,
+    or a Dask / Ray cluster; see the module docstring).
+
+    Args:
+        config: the population.
+        n_jobs: parallel workers (joblib's meaning: ``-1`` all cores); not 0.
+        progress: a progress bar over members.
+
+    Returns:
+        a :class:`Population`.
+
+    Raises:
+        ValueError: ``n_jobs == 0``, or a dataset whose classes have fewer than
+            ``train_per_class`` / ``test_per_class`` samples.
+        FileNotFoundError: the dataset is missing.
+
+    Introduced in notebook 08_complex_networks.
+    """
+    import joblib
+
+    if not isinstance(config, PopulationConfig):
+        raise TypeError(f"config must be a PopulationConfig, got {type(config).__name__}")
+    n_jobs = check_int("n_jobs", n_jobs)
+    if n_jobs == 0:
+        raise ValueError("n_jobs=0 is not allowed: use a positive number of workers or -1 for "
+                         "all cores")
+    train_split, test_split = _subsets(config)
+    folder = str(config.folder())
+    arrays = (train_split.x.numpy(), train_split.y.numpy(), test_split.x.numpy(),
+              test_split.y.numpy())
+    from .progress import bar
+
+    tasks = (joblib.delayed(_train_member)(config, i, folder, *arrays, test_split.classes)
+             for i in range(config.size))
+    results = []
+    runner = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    with bar(total=config.size, desc=f"population {config.arch}", unit="member",
+             disable=not progress) as pbar:
+        for result in runner(tasks):
+            results.append(result)
+            pbar.update()
+    rows = []
+    for result in sorted(results, key=lambda r: r["index"]):
+        spec = result["spec"]
+        for h in result["history"]:
+            rows.append({"member": result["index"], "epoch": h["epoch"],
+                         "epochs": spec["epochs"], "initializer": spec["initializer"],
+                         "scale": spec["scale"], "vs_mode": spec["vs_mode"],
+                         "vs_distribution": spec["vs_distribution"],
+                         "optimizer": spec["optimizer"], "train_loss": h["train_loss"],
+                         "test_accuracy": h["test_accuracy"], "finite": h["finite"]})
+    table = pd.DataFrame(rows)
+    table["bin"] = accuracy_bin(table["test_accuracy"])
+    return Population(config, table, sum(r["trained"] for r in results),
+                      tuple(train_split.x.shape[1:]), test_split.classes)
+
+
+# --------------------------------------------------------------------------------------------
+# Analysis helpers
+
+
+def _checkpoint_stats(pop: Population, member: int, epoch: int, per_checkpoint: int,
+                      seed: int) -> tuple[pd.DataFrame, dict]:
+    from . import cnt
+
+    model = pop.load(member, epoch)
+    strengths = cnt.node_strengths(model, pop.in_shape)
+    weights = cnt.link_weights(model)
+    rng = np.random.default_rng([seed, member, epoch])
+
+    def sub(values):
+        values = np.asarray(values, dtype=np.float64)
+        if len(values) > per_checkpoint:
+            values = rng.choice(values, per_checkpoint, replace=False)
+        return values
+
+    samples = {("strength", l): sub(s.numpy()) for l, s in enumerate(strengths)}
+    samples.update({("weights", l): sub(weights[l - 1].numpy())
+                    for l in range(1, len(strengths))})
+    return cnt.summary(strengths, weights), samples
+
+
+def weight_graph_stats(pop: Population, *, pooled_per_checkpoint: int = 500, seed: int = 0,
+                       n_jobs: int = 1) -> tuple[pd.DataFrame, dict]:
+    """The CNT statistics of every finite checkpoint, and samples pooled by accuracy bin.
+
+    Args:
+        pop: a trained population.
+        pooled_per_checkpoint: at most this many node strengths and link weights per checkpoint
+            and layer go into the pooled samples (a seeded subsample; keeps the ensemble KDEs
+            cheap, the original capped networks per bin instead).
+        seed: drives the subsamples (one stream per checkpoint, so ``n_jobs`` changes nothing).
+        n_jobs: joblib workers (checkpoints are independent).
+
+    Returns:
+        ``(table, pooled)``: ``table`` has one row per checkpoint and node layer with
+        ``member``, ``epoch``, ``test_accuracy``, ``bin``, ``scale``, ``optimizer`` and the
+        columns of ``cnt.summary``; ``pooled["strength"][(layer, bin)]`` and
+        ``pooled["weights"][(layer, bin)]`` are 1-D float64 arrays (``weights`` for layers
+        ``>= 1``: the links into that node layer).
+    """
+    import joblib
+
+    check_int("pooled_per_checkpoint", pooled_per_checkpoint, low=1)
+    entries = pop.table[pop.table["finite"]]
+    results = joblib.Parallel(n_jobs=n_jobs)(
+        joblib.delayed(_checkpoint_stats)(pop, int(e.member), int(e.epoch),
+                                          pooled_per_checkpoint, seed)
+        for e in entries.itertuples())
+    frames, pooled = [], {"strength": {}, "weights": {}}
+    for entry, (frame, samples) in zip(entries.itertuples(), results):
+        for column in ("member", "epoch", "test_accuracy", "bin", "scale", "optimizer"):
+            frame.insert(0, column, getattr(entry, column))
+        frames.append(frame)
+        for (kind, l), values in samples.items():
+            pooled[kind].setdefault((l, int(entry.bin)), []).append(values)
+    pooled = {kind: {key: np.concatenate(parts) for key, parts in sorted(d.items())}
+              for kind, d in pooled.items()}
+    return pd.concat(frames, ignore_index=True), pooled
+
+
+def spearman_bootstrap(frame: pd.DataFrame, x: str, ys, *, group: str = "member",
+                       n_boot: int = 1000, seed: int = 0,
+                       level: float = 0.95) -> tuple[pd.DataFrame, np.ndarray]:
+    """Spearman ρ between ``frame[x]`` and each ``frame[y]``, with percentile bootstrap
+    intervals that resample whole ``group``s (a member's checkpoints are not independent).
+
+    Returns:
+        ``(table, boot)``: ``table`` indexed by ``ys`` with ``rho``, ``lo``, ``hi``; ``boot`` the
+        ``(n_boot, len(ys))`` resampled ρ (for paired comparisons of two statistics).
+
+    Raises:
+        ValueError: fewer than 3 rows or 2 groups, bad ``n_boot`` or ``level``.
+    """
+    from scipy.stats import rankdata
+
+    ys = list(ys)
+    check_int("n_boot", n_boot, low=1)
+    check_float("level", level, low=0.0, high=1.0, low_open=True, high_open=True)
+    data_ = frame[[x, *ys]].to_numpy(dtype=np.float64)
+    groups = frame[group].to_numpy()
+    members = np.unique(groups)
+    if len(data_) < 3 or len(members) < 2:
+        raise ValueError(f"{len(data_)} rows in {len(members)} groups: a Spearman correlation "
+                         "with a bootstrap needs at least 3 rows and 2 groups")
+    rows_of = [np.flatnonzero(groups == m) for m in members]
+
+    def rho(values):
+        ranks = rankdata(values, axis=0)
+        ranks -= ranks.mean(0)
+        norm = np.sqrt((ranks ** 2).sum(0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = (ranks[:, 1:] * ranks[:, :1]).sum(0) / (norm[1:] * norm[0])
+        return np.clip(r, -1.0, 1.0)             # rounding can step past ±1
+
+    rng = np.random.default_rng(seed)
+    boot = np.empty((n_boot, len(ys)))
+    for b in range(n_boot):
+        pick = rng.integers(len(members), size=len(members))
+        boot[b] = rho(data_[np.concatenate([rows_of[i] for i in pick])])
+    alpha = (1 - level) / 2
+    table = pd.DataFrame({"rho": rho(data_), "lo": np.nanquantile(boot, alpha, axis=0),
+                          "hi": np.nanquantile(boot, 1 - alpha, axis=0)}, index=ys)
+    return table, boot

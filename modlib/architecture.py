@@ -1,0 +1,767 @@
+"""Architecture-only measures: what a network's structure alone says about capacity and compression.
+
+A network is traced with ``torch.fx`` (symbolic trace, then a shape pass for one input shape) into
+an ordered graph of *leaf operations* (convolutions, linear layers, norms, activations, pooling,
+additions, concatenations, slicing, reshaping ...), each with its input and output shapes. Every
+operation gets *local* measures, and a small algebra composes them over the graph
+(``docs/architecture.md``):
+
+* **parameters** and **MACs** (multiply-accumulates of one forward pass of one input, counted as
+  ``modlib.pruning.count_macs`` counts them: ``torch.utils.flop_counter`` on convolutions and
+  matrix products, divided by 2): sums in series and in parallel;
+* **output dimension** ``D = C·H·W`` and the **compression ratio** ``D_out / D_in``: products in
+  series;
+* **depth**: weight layers (convolutions and linear layers) on the longest input-to-output path
+  of the traced graph: sums in series, maximum in parallel;
+* the **receptive field** of Araujo, Norris & Sim, *Computing Receptive Fields of Convolutional
+  Neural Networks*, Distill 2019 (doi:10.23915/distill.00021), per spatial axis: its size ``r``
+  (input pixels seen by one output unit), the *effective stride* or *jump* ``j`` (input pixels
+  between neighbouring output units) and the *start* ``u`` (input coordinate of the first pixel
+  seen by output unit 0, minus the effective padding). A layer with kernel ``k``, dilation ``d``,
+  stride ``s`` and left padding ``p`` has ``(r, j, u) = (d(k−1)+1, s, −p)``. In series
+  (``a`` then ``b``), Araujo et al.'s recursions give::
+
+      r = r_a + (r_b − 1)·j_a,   j = j_a·j_b,   u = u_a + u_b·j_a
+
+  In parallel (branches from one input joined by addition or concatenation) an output unit sees
+  the union of what its branches see; Araujo et al. (section "Handling multi-path networks") take
+  the largest branch; we take the bounding interval of the union, which is the same when the
+  branches are centred alike and also covers off-centre branches::
+
+      u = min_b u_b,   r = max_b (u_b + r_b) − u,   j = j_b (equal for all branches)
+
+* a capacity index: the VC-dimension bounds of Bartlett, Harvey, Liaw & Mehrabian, *Nearly-tight
+  VC-dimension and pseudodimension bounds for piecewise linear neural networks*, JMLR 20(63),
+  2019 (arXiv 1703.02930): see :func:`vc_bounds`.
+
+The measures are *not* the layer complexity and layer intrinsic power of Badías & Banerjee,
+*Neural Network Layer Algebra* (arXiv 2107.01081, IEEE TNNLS 2023), whose formulas we could not
+obtain; ``docs/architecture.md`` says why these established measures stand in for them.
+
+Introduced in notebook 10_architecture_metrics.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
+from torch.utils.flop_counter import FlopCounterMode
+
+from .checks import check_choice, check_int
+
+JOINS = ("add", "concat")
+WEIGHT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+                 nn.ConvTranspose3d, nn.Linear, nn.Bilinear)
+
+
+class TraceFailure(RuntimeError):
+    """``torch.fx`` could not trace a module; the message names it and what to do."""
+
+
+# --------------------------------------------------------------------------------------------
+# The algebra
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Receptive field of the units of a feature map along one spatial axis (Araujo et al. 2019).
+
+    Attributes:
+        size: ``r``, input pixels covered by one output unit (padding included).
+        jump: ``j``, effective stride: input pixels between the receptive fields of two
+            neighbouring output units.
+        start: ``u``, input coordinate of the first pixel covered by output unit 0 (negative
+            when it begins in the padding: ``−u`` is Araujo et al.'s effective padding). Unit
+            ``i`` covers input pixels ``[u + i·j, u + i·j + r − 1]``.
+
+    Introduced in notebook 10_architecture_metrics.
+    """
+
+    size: float = 1.0
+    jump: float = 1.0
+    start: float = 0.0
+
+    @classmethod
+    def layer(cls, kernel: int = 1, stride: float = 1, padding: float = 0,
+              dilation: int = 1) -> ReceptiveField:
+        """One layer: ``(r, j, u) = (d·(k − 1) + 1, s, −p)`` (Araujo et al., section "Single-path
+        networks"). ``padding`` is the padding on the low (left / top) side."""
+        return cls(float(dilation * (kernel - 1) + 1), float(stride), -float(padding))
+
+    def interval(self, unit: int) -> tuple[float, float]:
+        """First and last input coordinate covered by output unit ``unit`` (unclipped)."""
+        first = self.start + unit * self.jump
+        return first, first + self.size - 1
+
+    @property
+    def center(self) -> float:
+        """Input coordinate of the centre of output unit 0's receptive field."""
+        return self.start + (self.size - 1) / 2
+
+
+def rf_series(a: ReceptiveField, b: ReceptiveField) -> ReceptiveField:
+    """``a`` then ``b``: ``r = r_a + (r_b − 1)·j_a``, ``j = j_a·j_b``, ``u = u_a + u_b·j_a``
+    (Araujo et al. 2019, recursions of section "Single-path networks")."""
+    return ReceptiveField(a.size + (b.size - 1) * a.jump, a.jump * b.jump,
+                          a.start + b.start * a.jump)
+
+
+def rf_parallel(branches) -> ReceptiveField:
+    """Branches that read one input and are joined (added or concatenated) on one output grid:
+    the bounding interval of the union, ``u = min u_b``, ``r = max(u_b + r_b) − u``.
+
+    Raises:
+        ValueError: no branch, or branches with different jumps (their outputs would not lie on
+            one grid, so they cannot be added or concatenated unit by unit).
+    """
+    branches = list(branches)
+    if not branches:
+        raise ValueError("rf_parallel needs at least one branch")
+    if any(math.isnan(b.jump) for b in branches):
+        return ReceptiveField(math.nan, math.nan, math.nan)
+    jumps = {b.jump for b in branches}
+    if len(jumps) > 1 and not np.allclose(list(jumps), branches[0].jump):
+        raise ValueError(f"branches with jumps {sorted(jumps)} cannot be joined unit by unit: "
+                         "parallel composition needs one output grid (equal effective strides)")
+    start = min(b.start for b in branches)
+    end = max(b.start + b.size for b in branches)
+    return ReceptiveField(end - start, branches[0].jump, start)
+
+
+@dataclass(frozen=True)
+class Block:
+    """Architecture-only measures of a piece of network between one input and one output.
+
+    Attributes:
+        params: parameters (weights, biases, norm scales and shifts).
+        macs: multiply-accumulates of one forward pass of one input.
+        depth: weight layers (conv, linear) on the longest input-to-output path.
+        d_in, d_out: input and output dimensions ``D = C·H·W`` (per sample).
+        rf: receptive field per spatial axis ``(height, width)``.
+
+    ``compression = d_out / d_in``. Compose with :func:`compose_series` and
+    :func:`compose_parallel`; :meth:`layer` builds one layer.
+
+    Introduced in notebook 10_architecture_metrics.
+    """
+
+    params: int = 0
+    macs: int = 0
+    depth: int = 0
+    d_in: int = 1
+    d_out: int = 1
+    rf: tuple = field(default_factory=lambda: (ReceptiveField(), ReceptiveField()))
+
+    @property
+    def compression(self) -> float:
+        """``D_out / D_in``: below 1 the piece compresses its input, above 1 it expands it."""
+        return self.d_out / self.d_in
+
+    @classmethod
+    def conv(cls, c_in: int, c_out: int, size_in: int, kernel: int = 3, stride: int = 1,
+             padding: int = 0, dilation: int = 1, groups: int = 1, bias: bool = True) -> Block:
+        """A square 2-D convolution on a ``c_in × size_in × size_in`` input (a worked example):
+        ``params = c_out·(c_in/groups)·k² (+ c_out)``, ``MACs = params_w · H_out·W_out``,
+        ``H_out = ⌊(H + 2p − d(k−1) − 1)/s⌋ + 1`` (PyTorch ``Conv2d`` docs)."""
+        size_out = (size_in + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+        weights = c_out * (c_in // groups) * kernel * kernel
+        rf = ReceptiveField.layer(kernel, stride, padding, dilation)
+        return cls(weights + (c_out if bias else 0), weights * size_out * size_out, 1,
+                   c_in * size_in * size_in, c_out * size_out * size_out, (rf, rf))
+
+
+def compose_series(a: Block, b: Block) -> Block:
+    """``a`` then ``b``: parameters, MACs and depth add; compression multiplies
+    (``d_in`` of ``a``, ``d_out`` of ``b``); receptive fields compose by :func:`rf_series`.
+
+    Raises:
+        ValueError: ``a.d_out != b.d_in`` (the pieces do not fit).
+
+    Introduced in notebook 10_architecture_metrics.
+    """
+    if a.d_out != b.d_in:
+        raise ValueError(f"cannot compose in series: the first piece outputs D={a.d_out} but "
+                         f"the second expects D={b.d_in}")
+    return Block(a.params + b.params, a.macs + b.macs, a.depth + b.depth, a.d_in, b.d_out,
+                 tuple(rf_series(x, y) for x, y in zip(a.rf, b.rf)))
+
+
+def compose_parallel(branches, join: str = "add") -> Block:
+    """Branches reading one input, joined by elementwise addition or channel concatenation.
+
+    Parameters and MACs add (the join itself costs no MACs in ``count_macs``'s counting); depth
+    is the maximum (the longest path); ``d_out`` is the common output dimension (``add``) or
+    the sum of the branches' (``concat``); receptive fields join by :func:`rf_parallel`. An
+    identity shortcut is ``Block(d_in=D, d_out=D)``.
+
+    Raises:
+        ValueError: no branches, an unknown ``join``, branches with different ``d_in``, or
+            (``add``) different ``d_out``.
+
+    Introduced in notebook 10_architecture_metrics.
+    """
+    check_choice("join", join, JOINS)
+    branches = list(branches)
+    if not branches:
+        raise ValueError("compose_parallel needs at least one branch")
+    d_in = {b.d_in for b in branches}
+    if len(d_in) > 1:
+        raise ValueError(f"branches read inputs of different dimensions {sorted(d_in)}: "
+                         "parallel branches must share one input")
+    d_out = [b.d_out for b in branches]
+    if join == "add" and len(set(d_out)) > 1:
+        raise ValueError(f"join='add' needs equal output dimensions, got {d_out}")
+    n_axes = len(branches[0].rf)
+    rf = tuple(rf_parallel([b.rf[axis] for b in branches]) for axis in range(n_axes))
+    return Block(sum(b.params for b in branches), sum(b.macs for b in branches),
+                 max(b.depth for b in branches), branches[0].d_in,
+                 d_out[0] if join == "add" else sum(d_out), rf)
+
+
+# --------------------------------------------------------------------------------------------
+# Capacity: VC-dimension bounds
+
+
+def vc_bounds(parameters: int, depth: int) -> dict:
+    """Orders of the VC dimension of piecewise-linear networks with ``W`` parameters and ``L``
+    layers (Bartlett, Harvey, Liaw & Mehrabian, JMLR 20(63), 2019; arXiv 1703.02930).
+
+    The paper proves, for networks whose activations are piecewise linear with a fixed number of
+    pieces (ReLU, ReLU6, max-pooling; batch norm at inference is affine)::
+
+        VCdim = O(W · L · log W)          upper bound (the refined upper bound, Theorem 7)
+        VCdim = Ω(W · L · log(W / L))     lower bound, attained by some ReLU network
+                                           of at most W parameters and L layers (Theorem 3)
+
+    We evaluate both expressions **with every hidden constant set to 1 and base-2 logarithms**:
+
+        upper = W · L · log2(W),     lower = W · L · log2(W / L)
+
+    These numbers are therefore *orders of magnitude*, comparable between architectures, not
+    certified bounds on a particular network; for convolutional networks ``W`` counts free
+    (shared) parameters, as in the theorem's statement for networks with weight sharing it is
+    an index rather than a proven bound.
+
+    Args:
+        parameters: ``W >= 2``.
+        depth: ``L >= 1``, weight layers on the longest path.
+
+    Returns:
+        ``{"vc_upper": float, "vc_lower": float, "log10_vc_upper": float}``.
+
+    Raises:
+        ValueError/TypeError: ``W < 2`` or ``L < 1``.
+
+    Introduced in notebook 10_architecture_metrics.
+    """
+    w = check_int("parameters", parameters, low=2)
+    depth = check_int("depth", depth, low=1)
+    upper = w * depth * math.log2(w)
+    lower = w * depth * math.log2(w / depth) if w > depth else 0.0
+    return {"vc_upper": float(upper), "vc_lower": float(lower),
+            "log10_vc_upper": math.log10(upper)}
+
+
+# --------------------------------------------------------------------------------------------
+# Tracing
+
+
+class _Tracer(fx.Tracer):
+    """Records which module is being traced (for error messages) and each module's output."""
+
+    def __init__(self, leaf_modules=()):
+        super().__init__()
+        self.leaf_names = {n for n in leaf_modules if isinstance(n, str)}
+        self.leaf_types = tuple(t for t in leaf_modules if isinstance(t, type))
+        self.stack: list[str] = []
+        self.outputs: dict[str, str] = {}
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        if qualname in self.leaf_names or (self.leaf_types and isinstance(m, self.leaf_types)):
+            return True
+        return super().is_leaf_module(m, qualname)
+
+    def call_module(self, m, forward, args, kwargs):
+        name = self.path_of_module(m)
+        self.stack.append(name)
+        result = super().call_module(m, forward, args, kwargs)
+        self.stack.pop()
+        if isinstance(result, fx.Proxy):
+            self.outputs[name] = result.node.name
+        return result
+
+
+class _Measure(ShapeProp):
+    """Shape propagation that also counts the FLOPs of every node (batch of one)."""
+
+    def run_node(self, n):
+        counter = FlopCounterMode(display=False)
+        with counter:
+            result = super().run_node(n)
+        n.meta["flops"] = int(counter.get_total_flops())
+        return result
+
+
+def _shape(meta) -> tuple | None:
+    value = meta.get("tensor_meta")
+    if value is None or not hasattr(value, "shape"):
+        return None
+    return tuple(int(s) for s in value.shape)
+
+
+def _dim(shape) -> int:
+    return int(np.prod(shape[1:])) if shape else 0
+
+
+def _pair(value, n: int = 2) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+
+
+_ELEMENTWISE_FUNCTIONS = {operator.add, operator.iadd, operator.mul, operator.imul, torch.add,
+                          torch.mul, operator.sub, torch.sub, operator.truediv}
+_NAN = ReceptiveField(math.nan, math.nan, math.nan)
+
+
+def _kind(node: fx.Node, modules: dict) -> str:
+    if node.op == "call_module":
+        m = modules[node.target]
+        for types, kind in [((nn.Conv1d, nn.Conv2d, nn.Conv3d), "conv"),
+                            ((nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d),
+                             "conv_transpose"),
+                            ((nn.Linear, nn.Bilinear), "linear"),
+                            ((nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm), "norm"),
+                            ((nn.MaxPool2d, nn.AvgPool2d, nn.MaxPool1d, nn.AvgPool1d), "pool"),
+                            ((nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d), "adaptive_pool"),
+                            ((nn.Flatten,), "flatten"),
+                            ((nn.Dropout, nn.Dropout2d, nn.Identity), "identity"),
+                            ((nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.Hardtanh, nn.GELU,
+                              nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid,
+                              nn.ELU), "activation")]:
+            if isinstance(m, types):
+                return kind
+        return f"module:{type(m).__name__}"
+    if node.op == "call_function":
+        if node.target in (operator.add, operator.iadd, torch.add):
+            return "add"
+        if node.target is torch.cat:
+            return "concat"
+        if node.target is operator.getitem:
+            return "getitem"
+        if node.target in (torch.flatten,):
+            return "flatten"
+        name = getattr(node.target, "__name__", str(node.target))
+        return f"function:{name}"
+    if node.op == "call_method":
+        return f"method:{node.target}"
+    return node.op
+
+
+class Architecture:
+    """A traced network: its leaf operations in execution order with shapes and measures.
+
+    Build with :func:`trace`. Attributes:
+
+    * ``ops``: DataFrame, one row per operation (placeholder and output excluded), in execution
+      order: ``name`` (fx node), ``kind``, ``target`` (module path or function), ``inputs``,
+      ``in_shape``, ``out_shape`` (batch of one), ``params``, ``macs``, ``d_in``, ``d_out``,
+      ``compression`` (local ``D_out / D_in``), ``weight_layer`` (bool), ``depth`` (weight
+      layers on the longest path from the input to this op's output), ``rf_h``, ``rf_w``
+      (receptive field sizes), ``jump_h``, ``jump_w``, ``start_h``, ``start_w`` (relative to the
+      network's input), ``cum_params``, ``cum_macs`` (over every op the output depends on),
+      ``cum_compression`` (``d_out`` over the input dimension) and ``cum_log10_vc_upper``
+      (:func:`vc_bounds` of ``cum_params`` and ``depth``: the sub-network up to this op).
+    * ``input_shape``: ``(C, H, W)``; ``module_outputs``: module path → fx node of its output.
+
+    Introduced in notebook 10_architecture_metrics.
+    """
+
+    def __init__(self, ops: pd.DataFrame, input_shape: tuple, module_outputs: dict,
+                 total_parameters: int, unused_parameters: int, name: str):
+        self.ops, self.input_shape = ops, tuple(input_shape)
+        self.module_outputs, self.name = module_outputs, name
+        self.total_parameters, self.unused_parameters = total_parameters, unused_parameters
+
+    def __repr__(self) -> str:
+        return f"Architecture({self.name}, input {self.input_shape}, {len(self.ops)} ops)"
+
+    def row(self, module: str) -> pd.Series:
+        """The op whose output is the output of module ``module`` (a probe point).
+
+        Raises:
+            ValueError: ``module`` was not called in the traced forward pass.
+        """
+        if module not in self.module_outputs:
+            raise ValueError(f"module={module!r} is not a module called in the traced forward "
+                             f"pass of {self.name}; known: {sorted(self.module_outputs)[:8]}...")
+        return self.ops.set_index("name").loc[self.module_outputs[module]]
+
+    def at(self, modules) -> pd.DataFrame:
+        """Rows of :meth:`row` for several modules (e.g. ``model.probe_points()``), indexed by
+        module path, with ``layer`` = 1-based position."""
+        rows = pd.DataFrame([self.row(m) for m in modules])
+        rows.insert(0, "layer", np.arange(1, len(rows) + 1))
+        rows.index = list(modules)
+        return rows
+
+    def last_feature_map(self) -> pd.Series:
+        """The last op in execution order whose output still has a 2-D spatial grid
+        (``(C, H, W)``) and that is not an adaptive (global) pooling: the representation handed
+        to the pooling / classifier head, where Araujo et al. report receptive fields."""
+        spatial = self.ops[self.ops["out_shape"].map(lambda s: s is not None and len(s) == 3)
+                           & ~self.ops["kind"].str.contains("adaptive")]
+        if spatial.empty:
+            raise ValueError(f"{self.name} has no op with a (C, H, W) output")
+        return spatial.iloc[-1]
+
+    def summary(self) -> dict:
+        """Global values.
+
+        Returns:
+            ``parameters`` (sum over ops, equals ``sum(p.numel())`` when every parameter is
+            used), ``macs``, ``depth`` (weight layers on the longest path), ``receptive_field``
+            (size at the last feature map, height axis, Araujo et al.), ``rf_coverage``
+            (that size over the input height, can exceed 1), ``compression`` (D of the last
+            feature map over the input's; both NaN for a network without a spatial map), and
+            :func:`vc_bounds` of (parameters, depth).
+        """
+        ops = self.ops
+        params, depth = int(ops["params"].sum()), int(ops["depth"].max())
+        try:
+            last = self.last_feature_map()
+            rf, compression = float(last["rf_h"]), float(last["cum_compression"])
+        except ValueError:                         # no spatial map (an MLP): no receptive field
+            rf, compression = math.nan, math.nan
+        result = {"parameters": params, "macs": int(ops["macs"].sum()), "depth": depth,
+                  "receptive_field": rf, "rf_coverage": rf / self.input_shape[1],
+                  "compression": compression}
+        if params >= 2 and depth >= 1:
+            result.update(vc_bounds(params, depth))
+        return result
+
+
+def _local_rf(node: fx.Node, kind: str, modules: dict, in_shape, out_shape):
+    """Receptive field (height, width) of one op relative to its (first) input's grid, or None
+    for an op that does not change the grid."""
+    spatial_in = in_shape is not None and len(in_shape) == 4
+    spatial_out = out_shape is not None and len(out_shape) == 4
+    if node.op == "call_module":
+        m = modules[node.target]
+        if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+            k, s = _pair(m.kernel_size), _pair(m.stride if m.stride is not None else m.kernel_size)
+            d = _pair(getattr(m, "dilation", 1))
+            if isinstance(m, nn.Conv2d) and isinstance(m.padding, str):
+                total = [di * (ki - 1) for ki, di in zip(k, d)] if m.padding == "same" else [0, 0]
+                p = [t // 2 for t in total]
+            else:
+                p = _pair(m.padding)
+            return tuple(ReceptiveField.layer(k[i], s[i], p[i], d[i]) for i in range(2))
+        if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)) and spatial_in:
+            return _adaptive_rf(in_shape, out_shape)
+    if kind in ("function:adaptive_avg_pool2d", "function:adaptive_max_pool2d") and spatial_in:
+        return _adaptive_rf(in_shape, out_shape)
+    if kind in ("function:max_pool2d", "function:avg_pool2d", "function:conv2d") and spatial_in:
+        names = (["weight", "bias", "stride", "padding", "dilation"] if kind == "function:conv2d"
+                 else ["kernel_size", "stride", "padding", "dilation"])
+        given = dict(zip(names, node.args[1:]), **node.kwargs)
+        if kind == "function:conv2d":
+            weight = given["weight"]
+            k = tuple(_shape(weight.meta)[2:]) if isinstance(weight, fx.Node) else (1, 1)
+        else:
+            k = _pair(given["kernel_size"])
+        s = _pair(given.get("stride") or k)
+        p, d = _pair(given.get("padding", 0)), _pair(given.get("dilation", 1))
+        if any(isinstance(v, str) for v in p):
+            return (_NAN, _NAN)
+        return tuple(ReceptiveField.layer(k[i], s[i], p[i], d[i]) for i in range(2))
+    if kind == "getitem" and spatial_in and spatial_out:
+        index = node.args[1]
+        if isinstance(index, tuple):
+            rfs = []
+            for axis in (2, 3):
+                item = index[axis] if axis < len(index) else slice(None)
+                if not isinstance(item, slice):
+                    return (_NAN, _NAN)
+                start = item.start or 0
+                if start < 0:
+                    start += in_shape[axis]
+                rfs.append(ReceptiveField(1.0, float(item.step or 1), float(start)))
+            return tuple(rfs)
+    if kind == "function:pad" and spatial_in:
+        pad = list(node.args[1] if len(node.args) > 1 else node.kwargs["pad"]) + [0] * 4
+        # F.pad lists (left, right, top, bottom, ...) from the last axis backwards
+        return (ReceptiveField(1.0, 1.0, -float(pad[2])), ReceptiveField(1.0, 1.0, -float(pad[0])))
+    if spatial_in and not spatial_out:
+        # flatten, global pooling, reshape to (N, D): one output position sees the whole grid
+        return tuple(ReceptiveField(float(n), float(n), 0.0) for n in in_shape[2:])
+    if spatial_in and spatial_out and tuple(in_shape[2:]) != tuple(out_shape[2:]):
+        return (_NAN, _NAN)                           # changes the grid by a rule we do not know
+    return None
+
+
+def _adaptive_rf(in_shape, out_shape):
+    """Adaptive pooling: windows ``[⌊i·n/o⌋, ⌈(i+1)·n/o⌉)``; exact when ``o`` divides ``n``
+    (then ``k = s = n/o``), otherwise the widest window and the mean jump ``n/o``."""
+    rfs = []
+    for n_in, n_out in zip(in_shape[2:], out_shape[2:]):
+        widest = max(math.ceil((i + 1) * n_in / n_out) - math.floor(i * n_in / n_out)
+                     for i in range(n_out))
+        rfs.append(ReceptiveField(float(widest), n_in / n_out, 0.0))
+    return tuple(rfs)
+
+
+def trace(model: nn.Module, input_shape, leaf_modules=(), name: str | None = None) -> Architecture:
+    """Trace ``model`` with ``torch.fx`` and measure every leaf operation for one input shape.
+
+    Args:
+        model: any ``nn.Module`` whose forward pass ``torch.fx.symbolic_trace`` can follow
+            (no data-dependent control flow). It is traced in ``eval()`` mode (restored after).
+        input_shape: ``(C, H, W)`` of one input (the batch of one is added here).
+        leaf_modules: module paths (``"layer1.0"``) or module classes to keep as single
+            operations instead of tracing through them (their parameters and MACs are kept; their
+            receptive field is taken as pointwise when they keep the grid, unknown (NaN) when
+            they change it).
+        name: a label for messages (default: the model's class name).
+
+    Returns:
+        an :class:`Architecture`.
+
+    Raises:
+        ValueError: ``input_shape`` is not three positive integers.
+        TraceFailure: ``torch.fx`` cannot trace a module; the message names the innermost module
+            being traced and suggests ``leaf_modules=[...]`` or tracing a submodule.
+
+    Introduced in notebook 10_architecture_metrics.
+    """
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape={input_shape} is not allowed: give (C, H, W) of one input")
+    for i, s in enumerate(input_shape):
+        check_int(f"input_shape[{i}]", s, low=1)
+    name = name or getattr(model, "arch", type(model).__name__)
+    tracer = _Tracer(leaf_modules)
+    try:
+        graph = tracer.trace(model)
+    except Exception as error:
+        where = tracer.stack[-1] if tracer.stack else ""
+        module = model.get_submodule(where) if where else model
+        label = f"module {where!r} ({type(module).__name__})" if where else \
+            f"the top-level module ({type(model).__name__})"
+        raise TraceFailure(
+            f"torch.fx cannot trace {label} of {name}: {type(error).__name__}: {error}. "
+            f"Keep it as one operation with trace(model, input_shape, leaf_modules="
+            f"[{where or type(model).__name__!r}]) or trace a submodule instead "
+            f"(e.g. trace(model.get_submodule('...'), shape)); data-dependent control flow "
+            f"cannot be traced symbolically.") from error
+    graph_module = fx.GraphModule(tracer.root, graph)
+    modules = dict(graph_module.named_modules())
+    parameter = next(model.parameters(), None)
+    dtype = parameter.dtype if parameter is not None else torch.float32
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    was_training = model.training
+    model.eval()
+    graph_module.eval()
+    try:
+        with torch.no_grad():
+            _Measure(graph_module).propagate(torch.zeros(1, *input_shape, dtype=dtype,
+                                                         device=device))
+    finally:
+        model.train(was_training)
+    ops = _measure(graph_module, modules, input_shape)
+    total = sum(p.numel() for p in model.parameters())
+    unused = total - int(ops["params"].sum())
+    if unused:
+        warnings.warn(f"{unused} parameters of {name} are not used in the traced forward pass")
+    return Architecture(ops, input_shape, dict(tracer.outputs), total, unused, name)
+
+
+def _measure(gm: fx.GraphModule, modules: dict, input_shape: tuple) -> pd.DataFrame:
+    """Walk the graph in execution order and fold the local measures (the algebra over a DAG)."""
+    d_input = int(np.prod(input_shape))
+    identity = (ReceptiveField(), ReceptiveField())
+    state = {}                 # node name -> (rf per axis, depth, ancestor bitmask)
+    seen_params: set[int] = set()
+    rows, bit = [], {}
+    for node in gm.graph.nodes:
+        if node.op == "placeholder":
+            state[node.name] = (identity, 0, 0)
+            continue
+        if node.op == "output":
+            continue
+        out_shape = _shape(node.meta)
+        tensor_inputs = [a for a in node.all_input_nodes if state.get(a.name) is not None]
+        in_shapes = [_shape(a.meta) for a in tensor_inputs]
+        kind = _kind(node, modules)
+        # parameters: a module's own (recursively for leaf modules), or an attribute fetched
+        params = 0
+        if node.op in ("call_module", "get_attr"):
+            owner = modules.get(node.target) if node.op == "call_module" else None
+            tensors = (list(owner.parameters()) if owner is not None
+                       else [gm.get_parameter(node.target)] if _is_parameter(gm, node.target)
+                       else [])
+            for p in tensors:
+                if id(p) not in seen_params:
+                    seen_params.add(id(p))
+                    params += p.numel()
+        weight_layer = node.op == "call_module" and isinstance(modules[node.target],
+                                                                WEIGHT_LAYERS)
+        if node.op == "call_function" and node.target in (torch.nn.functional.conv2d,
+                                                          torch.nn.functional.linear):
+            weight_layer = True
+        # receptive field: parallel join of the inputs, then this op's local field in series
+        incoming = [state[a.name][0] for a in tensor_inputs] or [identity]
+        if len(incoming) > 1:
+            try:
+                joined = tuple(rf_parallel([rf[axis] for rf in incoming]) for axis in range(2))
+            except ValueError:
+                joined = (_NAN, _NAN)
+        else:
+            joined = incoming[0]
+        first_shape = next((s for s in in_shapes if s is not None), None)
+        local = _local_rf(node, kind, modules, first_shape, out_shape)
+        rf = joined if local is None else tuple(rf_series(a, b) for a, b in zip(joined, local))
+        depth = max((state[a.name][1] for a in tensor_inputs), default=0) + int(weight_layer)
+        bit[node.name] = 1 << len(rows)
+        ancestors = bit[node.name]
+        for a in tensor_inputs:
+            ancestors |= state[a.name][2]
+        # a fetched parameter or buffer is not a feature map: it joins no receptive field
+        state[node.name] = None if node.op == "get_attr" else (rf, depth, ancestors)
+        dims = [_dim(s) for s in in_shapes if s is not None]
+        if kind in ("add", "function:mul", "function:sub") or node.target in _ELEMENTWISE_FUNCTIONS:
+            d_in = max(dims, default=0)
+        else:
+            d_in = sum(dims)
+        d_out = _dim(out_shape) if out_shape else 0
+        rows.append({"name": node.name, "kind": kind, "target": _target_name(node),
+                     "inputs": [a.name for a in tensor_inputs],
+                     "in_shape": first_shape[1:] if first_shape else None,
+                     "out_shape": out_shape[1:] if out_shape else None,
+                     "params": params, "macs": node.meta.get("flops", 0) // 2,
+                     "d_in": d_in, "d_out": d_out,
+                     "compression": d_out / d_in if d_in else math.nan,
+                     "weight_layer": weight_layer, "depth": depth,
+                     "rf_h": rf[0].size, "rf_w": rf[1].size, "jump_h": rf[0].jump,
+                     "jump_w": rf[1].jump, "start_h": rf[0].start, "start_w": rf[1].start,
+                     "_ancestors": ancestors})
+    ops = pd.DataFrame(rows)
+    params = ops["params"].to_numpy()
+    macs = ops["macs"].to_numpy()
+    cum_p, cum_m = [], []
+    for mask in ops["_ancestors"]:
+        chosen = np.array([(mask >> i) & 1 for i in range(len(ops))], dtype=bool)
+        cum_p.append(int(params[chosen].sum()))
+        cum_m.append(int(macs[chosen].sum()))
+    ops = ops.drop(columns="_ancestors")
+    ops["cum_params"], ops["cum_macs"] = cum_p, cum_m
+    ops["cum_compression"] = ops["d_out"] / d_input
+    ops["cum_log10_vc_upper"] = [
+        vc_bounds(int(w), int(depth))["log10_vc_upper"] if w >= 2 and depth >= 1 else math.nan
+        for w, depth in zip(ops["cum_params"], ops["depth"])]
+    return ops
+
+
+def _is_parameter(gm: fx.GraphModule, target: str) -> bool:
+    try:
+        gm.get_parameter(target)
+        return True
+    except AttributeError:
+        return False
+
+
+def _target_name(node: fx.Node) -> str:
+    if node.op in ("call_module", "get_attr", "call_method"):
+        return str(node.target)
+    return getattr(node.target, "__name__", str(node.target))
+
+
+# --------------------------------------------------------------------------------------------
+# Empirical receptive field
+
+
+def empirical_receptive_field(model: nn.Module, input_shape, module: str | None = None,
+                              unit: tuple[int, int] | None = None,
+                              seed: int = 0) -> dict:
+    """Measure the receptive field of one unit as the support of its input gradient.
+
+    A float64 copy of ``model`` gets positive weights (uniform in [0.5, 1] divided by the fan-in),
+    positive biases, batch-norm statistics (0, 1), and every max-pooling layer replaced by an
+    average pooling with the same window (same receptive field, but gradient reaches every pixel
+    of the window). With an all-ones input every pre-activation is then positive, so no ReLU
+    blocks a path and no gradient contributions cancel: the input pixels with a non-zero gradient
+    of the chosen unit are exactly those it depends on.
+
+    Args:
+        model: the network (not modified).
+        input_shape: ``(C, H, W)``.
+        module: module path whose output holds the unit (default: the model's last probe point
+            when it has ``probe_points()``; its output must be ``(C, H, W)``).
+        unit: ``(row, column)`` of the unit in that feature map (default: the centre).
+        seed: drives the random positive weights.
+
+    Returns:
+        ``{"module", "unit", "rows": (first, last), "cols": (first, last)}`` input pixel indices
+        of the gradient's support (inclusive), and ``"map_shape"`` of the feature map.
+
+    Raises:
+        ValueError: no module given and the model has no probe points, or a unit outside the map.
+
+    Introduced in notebook 10_architecture_metrics.
+    """
+    import copy
+
+    if module is None:
+        if not hasattr(model, "probe_points"):
+            raise ValueError("module=None needs a model with probe_points(); name a module")
+        module = model.probe_points()[-1]
+    net = copy.deepcopy(model).double().eval()
+    generator = torch.Generator().manual_seed(seed)
+    for path, m in list(net.named_modules()):
+        if isinstance(m, nn.MaxPool2d):
+            parent_path, _, child = path.rpartition(".")
+            parent = net.get_submodule(parent_path) if parent_path else net
+            setattr(parent, child, nn.AvgPool2d(m.kernel_size, m.stride, m.padding,
+                                                ceil_mode=m.ceil_mode))
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.zero_()
+                m.running_var.fill_(1.0)
+            for p_name, p in m.named_parameters(recurse=False):
+                values = torch.rand(p.shape, generator=generator, dtype=torch.float64) * 0.5 + 0.5
+                if p_name == "weight" and p.ndim > 1:
+                    values /= p[0].numel()
+                p.copy_(values)
+    caught = {}
+    handle = net.get_submodule(module).register_forward_hook(
+        lambda m, i, o: caught.__setitem__("out", o))
+    x = torch.ones(1, *input_shape, dtype=torch.float64, requires_grad=True)
+    try:
+        net(x)
+    finally:
+        handle.remove()
+    out = caught["out"]
+    if out.ndim != 4:
+        raise ValueError(f"module {module!r} outputs shape {tuple(out.shape)}, not (N, C, H, W)")
+    h, w = out.shape[2:]
+    unit = (h // 2, w // 2) if unit is None else tuple(unit)
+    if not (0 <= unit[0] < h and 0 <= unit[1] < w):
+        raise ValueError(f"unit={unit} is outside the {h}x{w} feature map of {module!r}")
+    out[0, :, unit[0], unit[1]].sum().backward()
+    support = (x.grad[0].abs().sum(0) > 0).numpy()
+    rows, cols = np.flatnonzero(support.any(1)), np.flatnonzero(support.any(0))
+    return {"module": module, "unit": unit, "map_shape": (int(h), int(w)),
+            "rows": (int(rows[0]), int(rows[-1])), "cols": (int(cols[0]), int(cols[-1]))}
+
+
+def expected_support(rf: ReceptiveField, unit: int, size: int) -> tuple[int, int]:
+    """Input pixels covered by output unit ``unit``, clipped to the image ``[0, size − 1]``."""
+    first, last = rf.interval(unit)
+    return max(0, int(math.floor(first))), min(size - 1, int(math.ceil(last)))

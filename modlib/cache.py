@@ -48,6 +48,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -56,7 +57,7 @@ from pathlib import Path
 import filelock
 import torch
 
-from . import store
+from . import progress, store
 
 STRICT_ENV = "MODLIB_CACHE_STRICT"
 STALE_SECONDS = 600.0   # an unlocked temp file, or any temp file untouched this long, is stale
@@ -170,8 +171,11 @@ def reject(path: str | os.PathLike, reason: str, *, strict: bool | None = None) 
                          f"{STRICT_ENV}=1: delete or move the file to recompute it)")
     with lock(path):
         aside = _move_aside(path)
-    warnings.warn(f"cached file {path} is unusable: {reason}; moved it aside to {aside.name} "
-                  "and recomputing it", CacheWarning, stacklevel=3)
+    message = (f"cached file {path} is unusable: {reason}; moved it aside to {aside.name} and "
+               "recomputing it")
+    warnings.warn(message, CacheWarning, stacklevel=3)
+    if progress.headless():     # under the driver the warning lands in the executed notebook:
+        print(f"warning: {message}", file=sys.__stderr__, flush=True)   # say it on the terminal
     return None
 
 

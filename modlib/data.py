@@ -47,7 +47,7 @@ FASHION_MNIST_SHA256 = {
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 # Per-channel mean and std used to normalise each dataset (train-set statistics; CIFAR values as in
-# the paper's code: Lu et al., ECCV 2022, arXiv:2111.12485).
+# paper A's code, docs/training.md).
 NORMALISATION = {
     "fashion-mnist": ((0.2860,), (0.3530,)),
     "mnist": ((0.1307,), (0.3081,)),

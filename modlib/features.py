@@ -1,9 +1,9 @@
 """Activations at the probe points: what a model "sees" of each input, layer by layer.
 
 Forward hooks (``torch.nn.Module.register_forward_hook``) catch the output of each probe point;
-each output is flattened per sample in channel-major (C, H, W) order, as paper A does
-(spec §2.2): an image's feature vector at a conv layer has ``C * H * W`` entries, with no pooling
-or centring.
+each output is flattened per sample in channel-major (C, H, W) order, as paper A's released code
+does (Lu et al., ECCV 2022, arXiv:2111.12485): an image's feature vector at a conv layer has
+``C * H * W`` entries, with no pooling or centring.
 
 Two ways to get them:
 

@@ -2,7 +2,8 @@
 
 Three families, all small enough to train on a CPU with a width multiplier:
 
-* :class:`VGG` — CIFAR-style VGG with batch norm (spec §7.1): 3x3 conv + BN + ReLU blocks in five
+* :class:`VGG` — CIFAR-style VGG with batch norm, as in paper A's code
+  (``docs/training.md``): 3x3 conv + BN + ReLU blocks in five
   stages separated by 2x2 max-pooling, and the paper's 512-512 classifier. Pooling uses
   ``ceil_mode=True``, so 28x28 Fashion-MNIST images shrink 28→14→7→4→2→1 and the classifier sees
   the same 1x1 map as with 32x32 CIFAR images.
@@ -12,10 +13,12 @@ Three families, all small enough to train on a CPU with a width multiplier:
 * :class:`MLP` — a fully connected baseline.
 
 *Probe points* are the modules whose outputs make the points of a modularity curve, in forward
-order. The default (``kind="paper"``) follows paper A's hooks (spec §2.2): for VGG every conv's raw
+order. The default (``kind="paper"``) follows paper A's hooks (``docs/training.md``, "Probe points"): for VGG every conv's raw
 output (before BN and ReLU); for ResNets the stem conv's raw output and then every residual block's
 output (after the addition and ReLU). ``kind="post-activation"`` takes the ReLU output instead
-(an ablation, spec §11 question 2).
+(an ablation, ``docs/training.md``).
+
+Costs: :func:`count_parameters`.
 
 *Units* are what layer pruning can remove: a VGG conv block (conv + BN + ReLU) or a ResNet block.
 """
@@ -60,6 +63,10 @@ class Unit:
         probe: the probe point (paper kind) at the unit's output.
         removable: its output has the shape of its input (same channels and resolution), so the
             network stays well-formed, with every other weight reusable, when it is removed.
+        index_in_stage: 0-based position of the unit inside its stage (``0`` for the unit that
+            opens it), so that "keep the first n units of stage s" reads
+            ``unit.index_in_stage >= n`` instead of parsing module names. Introduced in notebook
+            06_layer_pruning.
     """
 
     name: str
@@ -67,6 +74,7 @@ class Unit:
     first_in_stage: bool
     probe: str
     removable: bool
+    index_in_stage: int = 0
 
 
 def _channels(c: int, width: float) -> int:
@@ -99,7 +107,7 @@ class ConvBlock(nn.Sequential):
 
 
 class VGG(nn.Module):
-    """CIFAR-style VGG-BN (spec §7.1).
+    """CIFAR-style VGG-BN, the layout of paper A's code (``docs/training.md``).
 
     Args:
         config: channel counts and ``"M"`` (max-pool), e.g. ``VGG_CONFIGS["vgg11"]``; a pruned
@@ -140,14 +148,15 @@ class VGG(nn.Module):
 
     def units(self) -> list[Unit]:
         """The conv blocks, in forward order."""
-        units, stage, first = [], 1, True
+        units, stage, position = [], 1, 0
         for i, layer in enumerate(self.features):
             if isinstance(layer, nn.MaxPool2d):
-                stage, first = stage + 1, True
+                stage, position = stage + 1, 0
             else:
                 same_shape = layer.conv.in_channels == layer.conv.out_channels
-                units.append(Unit(f"features.{i}", stage, first, f"features.{i}.conv", same_shape))
-                first = False
+                units.append(Unit(f"features.{i}", stage, position == 0, f"features.{i}.conv",
+                                  same_shape, position))
+                position += 1
         return units
 
     def probe_points(self, kind: str = "paper") -> list[str]:
@@ -198,7 +207,7 @@ class BasicBlock(nn.Module):
 
 
 class CifarResNet(nn.Module):
-    """ResNet for small images (He et al. 2016 §4.2; akamaster layout, spec §7.1).
+    """ResNet for small images (He et al. 2016, section 4.2; akamaster layout, ``docs/training.md``).
 
     Args:
         num_blocks: blocks per stage, e.g. ``[9, 9, 9]`` for ResNet-56; a pruned network is a
@@ -239,7 +248,7 @@ class CifarResNet(nn.Module):
     def units(self) -> list[Unit]:
         """The residual blocks, in forward order."""
         return [Unit(f"layer{s}.{b}", s, b == 0, f"layer{s}.{b}",
-                     isinstance(self.get_submodule(f"layer{s}.{b}").shortcut, nn.Identity))
+                     isinstance(self.get_submodule(f"layer{s}.{b}").shortcut, nn.Identity), b)
                 for s, n in enumerate(self.num_blocks, start=1) for b in range(n)]
 
     def probe_points(self, kind: str = "paper") -> list[str]:
@@ -278,7 +287,7 @@ class MLP(nn.Module):
 
     def units(self) -> list[Unit]:
         sizes = [self.in_features, *self.hidden]
-        return [Unit(f"layers.{i}", 1, i == 0, f"layers.{i}.linear", sizes[i] == sizes[i + 1])
+        return [Unit(f"layers.{i}", 1, i == 0, f"layers.{i}.linear", sizes[i] == sizes[i + 1], i)
                 for i in range(len(self.hidden))]
 
     def probe_points(self, kind: str = "paper") -> list[str]:
@@ -324,7 +333,8 @@ def build(arch: str, num_classes: int = 10, in_channels: int = 1, width: float =
 def remove_units(model: nn.Module, names) -> nn.Module:
     """A shallower copy of ``model`` without the units ``names``; all other weights inherited.
 
-    VGG: the removed convs are dropped from the config and the survivors re-stacked (spec §8.1);
+    VGG: the removed convs are dropped from the config and the survivors re-stacked, as in paper A's pruned
+    VGGs;
     ResNet: each stage is rebuilt with fewer blocks. Surviving units keep their order and their
     weights (conv, BN statistics, classifier), so the result computes the original function minus
     the removed units, ready for fine-tuning.
@@ -380,3 +390,17 @@ def remove_units(model: nn.Module, names) -> nn.Module:
         state[key] = old_state[source].clone()
     new.load_state_dict(state)
     return new.train(model.training)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters: weights, biases, BN scales and shifts (BN running
+    statistics are buffers, not parameters, and are not counted).
+
+    For a 3x3 conv block from ``c_in`` to ``c_out`` channels: ``9 c_in c_out + c_out`` (conv) plus
+    ``2 c_out`` (BN). Used for the model table of notebook 01 and the cost columns of pruning.
+
+    Introduced in notebook 01_train_models.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    return sum(p.numel() for p in model.parameters())

@@ -1,8 +1,8 @@
 """Newman's modularity Q of a weighted graph under a partition, and modularity curves of models.
 
 For a symmetric weighted adjacency ``A`` without self-loops and a partition ``c`` (by default the
-ground-truth class of each sample), paper A (Lu et al., *Understanding the Dynamics of DNNs
-Using Graph Modularity*, ECCV 2022, arXiv:2111.12485; the formula as on its poster) uses::
+ground-truth class of each sample), paper A's ECCV poster (Lu et al., ECCV 2022, arXiv 2111.12485)
+and Newman, Phys. Rev. E 70, 056131 (2004) give (``docs/modularity_curves.md``)::
 
     Q = 1/(2W) · Σ_ij [ A_ij − s_i s_j / (2W) ] · δ(c_i, c_j)
 
@@ -16,7 +16,9 @@ tests check it against networkx to 1e-9.
 
 The *modularity curve* of a model is ``Q_1 … Q_L`` over its probe points, each ``Q_l`` the
 modularity of the kNN graph (``graphs.knn_graph``) of layer ``l``'s features under the class
-partition, averaged over disjoint class-balanced batches (paper A's protocol).
+partition, averaged over disjoint class-balanced batches (``docs/modularity_curves.md``). Paper
+B's curves (Q of the top-fraction or τ-threshold subgraph of the dense similarity graph,
+notebook 03) come from the same function with ``graph="top-fraction"`` or ``"threshold"``.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ import pandas as pd
 import torch
 from .progress import bar as progress_bar
 
-from . import data, features, graphs
-from .checks import check_int, check_seed
+from . import data, features, graphs, sparsification
+from .checks import check_choice, check_float, check_int, check_seed
 
 
 def modularity(adjacency, labels) -> float:
@@ -97,38 +99,119 @@ def knn_modularity(layer_features, labels, k: int = 3) -> float:
     return modularity(graphs.knn_graph(layer_features, k), labels)
 
 
+def intra_class_share(adjacency, labels) -> float:
+    """``P_intra``: the share of the total edge weight that joins two nodes of the same class.
+
+    ``P_intra = Σ_c e_c``, the first term of ``Q = Σ_c (e_c − a_c²)``; with ``C`` balanced
+    classes ``Σ_c a_c² ≈ 1/C``, so ``Q ≈ P_intra − 1/C`` (``docs/modularity_curves.md``). It is
+    also paper B's "intra-class" quantity as this project reads it (notebook 03).
+
+    Args:
+        adjacency: symmetric ``(N, N)`` weights (dense or sparse tensor, or NumPy array).
+        labels: ``(N,)`` class of each node (integers, strings or any hashable values).
+
+    Returns:
+        a float in ``[0, 1]`` for non-negative weights.
+
+    Raises:
+        ValueError: labels of the wrong length, NaN weights, or a graph without edges.
+        TypeError: non-integer labels.
+
+    Introduced in notebook 05_modularity_curves.
+    """
+    adjacency = graphs.as_adjacency(adjacency)
+    rows, cols, weights = graphs.edge_list(adjacency)
+    y = data.class_indices(labels, adjacency.shape[0])
+    if torch.isnan(weights).any():
+        raise ValueError("adjacency contains NaN weights")
+    total = weights.sum()
+    if len(weights) == 0 or total == 0:
+        raise ValueError("the graph has no edges (total weight 0): P_intra is undefined")
+    return float(weights[y[rows] == y[cols]].sum() / total)
+
+
+GRAPH_KINDS = ("knn", "top-fraction", "threshold")
+"""The graphs a modularity curve can be computed on: paper A's kNN graph (parameter ``k``) and
+paper B's important subgraph of the dense similarity graph as notebook 03 builds it, either the
+top fraction ``p`` of all pairs or every pair with similarity ``>= tau``."""
+
+
+def graph_modularity(layer_features, labels, graph: str = "knn", k: int = 3, p: float = 0.01,
+                     tau: float = 0.9) -> float:
+    """``Q`` of one layer's graph of kind ``graph`` (see :data:`GRAPH_KINDS`) under ``labels``.
+
+    Args:
+        layer_features: ``(N, D)`` float features of N samples.
+        labels: ``(N,)`` integer classes.
+        graph: ``"knn"`` (``k`` neighbours, ``graphs.knn_graph``), ``"top-fraction"`` (the
+            ``ceil(p · N(N−1)/2)`` most similar pairs, ``sparsification.top_fraction_graph``) or
+            ``"threshold"`` (pairs with ``S_ij >= tau``, ``sparsification.threshold_graph``).
+
+    Returns:
+        ``Q``; NaN when a top-fraction or threshold graph has no edge (a threshold above every
+        similarity). A kNN graph without edges (all-zero features) raises, as
+        :func:`modularity` does.
+
+    Raises:
+        ValueError: an unknown ``graph`` or a bad parameter of its rule.
+
+    Introduced in notebook 06_layer_pruning (paper B's curves; the graphs are notebook 03's).
+    """
+    check_choice("graph", graph, GRAPH_KINDS)
+    if graph == "knn":
+        return knn_modularity(layer_features, labels, k)
+    if graph == "top-fraction":
+        adjacency = sparsification.top_fraction_graph(layer_features, p)
+    else:
+        adjacency = sparsification.threshold_graph(layer_features, tau)
+    if graphs.edge_list(adjacency)[2].sum() == 0:
+        return float("nan")
+    return modularity(adjacency, labels)
+
+
 def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, batch_size: int = 500,
                      seed: int = 0, layers=None, stream: bool = False,
-                     progress: bool = True) -> pd.DataFrame:
-    """Modularity of every probe point's kNN graph, mean ± std over disjoint batches.
+                     progress: bool = True, graph: str = "knn", p: float = 0.01,
+                     tau: float = 0.9) -> pd.DataFrame:
+    """Modularity of every probe point's graph, mean ± std over disjoint batches.
 
-    Paper A's protocol (arXiv:2111.12485 and its released code): ``n_batches`` disjoint batches
-    of ``batch_size`` samples, one kNN graph per batch and layer, ``Q`` under the ground-truth classes, mean and (population)
-    standard deviation over batches. Our batches are class-balanced and seeded
-    (``data.stratified_batches``) rather than the first test images in file order.
+    Paper A's protocol (its official code; ``docs/modularity_curves.md``): ``n_batches`` disjoint
+    batches of ``batch_size`` samples, one kNN graph per batch and layer, ``Q`` under the
+    ground-truth classes, mean and (population) standard deviation over batches. Our batches are
+    class-balanced and seeded (``data.stratified_batches``) rather than the first test images in
+    file order. With ``graph="top-fraction"`` or ``"threshold"`` the same protocol gives paper B's
+    curves (:func:`graph_modularity`); a layer where some batch's graph has no edge gets NaN.
 
     Args:
         model: a network from ``modlib.models`` (or any module, with ``layers`` given).
         x: ``(N, C, H, W)`` inputs, ``N >= n_batches * batch_size``.
         y: ``(N,)`` class labels (integers, strings or any hashable values).
-        k: neighbours per node, ``1 <= k < batch_size``.
+        k: neighbours per node, ``1 <= k < batch_size`` (``graph="knn"``).
         n_batches, batch_size: the batches (paper: 5 × 500).
         seed: drives the batches.
         layers: module names; default ``model.probe_points()``.
         stream: hold one layer's activations at a time (``features.iter_probe``).
         progress: show a progress bar over batches.
+        graph: one of :data:`GRAPH_KINDS`.
+        p: share of pairs kept (``graph="top-fraction"``), in ``(0, 1]``.
+        tau: similarity threshold (``graph="threshold"``), in ``[-1, 1]``.
 
     Returns:
         DataFrame, one row per probe point, columns ``layer`` (1-based position), ``name``,
         ``Q_mean``, ``Q_std``, and ``Q_b0 … Q_b{n_batches-1}`` (per batch).
 
     Raises:
-        ValueError: bad ``k``, ``n_batches`` or ``batch_size``, too few samples, ``x`` and ``y``
-            of different lengths, or unknown layers.
+        ValueError: bad ``k``, ``n_batches``, ``batch_size``, ``graph``, ``p`` or ``tau``, too
+            few samples, ``x`` and ``y`` of different lengths, or unknown layers.
+
+    Introduced in notebook 05_modularity_curves.
     """
     n_batches = check_int("n_batches", n_batches, low=1)
     batch_size = check_int("batch_size", batch_size, low=2)
     k = check_int("k", k, low=1)
+    check_choice("graph", graph, GRAPH_KINDS)
+    p = check_float("p", p, low=0.0, high=1.0, low_open=True)
+    tau = check_float("tau", tau, low=-1.0, high=1.0)
     if k >= batch_size:
         raise ValueError(f"k={k} is not allowed: must be < batch_size={batch_size} (the number "
                          "of samples in each graph)")
@@ -139,13 +222,13 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, batch_size: in
     names = features.resolve_layers(model, layers)
     batches = data.stratified_batches(y, n_batches, batch_size, seed)
     q = np.zeros((len(names), n_batches))
-    for b, idx in enumerate(progress_bar(batches, desc="modularity curve", unit="batch",
-                                         disable=not progress)):
+    for b, idx in enumerate(progress_bar(batches, desc=f"modularity curve ({graph})",
+                                         unit="batch", disable=not progress)):
         xb, yb = x[idx], y[idx]
         outputs = (features.iter_probe(model, xb, names) if stream
                    else features.probe(model, xb, names).items())
         for l, (_, layer_features) in enumerate(outputs):
-            q[l, b] = knn_modularity(layer_features, yb, k)
+            q[l, b] = graph_modularity(layer_features, yb, graph, k=k, p=p, tau=tau)
     table = pd.DataFrame({"layer": np.arange(1, len(names) + 1), "name": names,
                           "Q_mean": q.mean(1), "Q_std": q.std(1)})
     for b in range(n_batches):
@@ -153,14 +236,96 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, batch_size: in
     return table
 
 
+def sensitivity_sweep(model, x, y, k_values, n_values, seed: int = 0,
+                      progress: bool = True) -> pd.DataFrame:
+    """``Q`` of every probe point's kNN graph for every ``k`` in ``k_values`` and ``N`` in
+    ``n_values`` (paper A's ablation over k and N, as its poster shows it).
+
+    One class-balanced seeded sample of ``max(n_values)`` inputs whose first ``N`` are themselves
+    balanced (``data.stratified_batches``); per layer the similarity matrix of the first ``N`` is
+    computed once and reused for every ``k``. One graph per (layer, N, k): no mean over batches.
+
+    Args:
+        model: a network from ``modlib.models``.
+        x: ``(M, C, H, W)`` inputs, ``M >= max(n_values)``; y: ``(M,)`` integer labels.
+        k_values: neighbour counts, each ``< min(n_values)``.
+        n_values: graph sizes.
+
+    Returns:
+        DataFrame with columns ``layer`` (1-based), ``name``, ``N``, ``k``, ``Q``.
+
+    Raises:
+        ValueError: empty or out-of-range ``k_values`` / ``n_values``, too few samples.
+
+    Introduced in notebook 05_modularity_curves.
+    """
+    from .checks import check_int_list
+
+    n_values = check_int_list("n_values", n_values, low=2, high=len(y))
+    k_values = check_int_list("k_values", k_values, low=1, high=min(n_values) - 1)
+    order = data.stratified_batches(torch.as_tensor(y), 1, max(n_values), seed=seed)[0]
+    labels = torch.as_tensor(y)[order]
+    rows = []
+    outputs = features.probe(model, torch.as_tensor(x)[order])
+    for layer, (name, f) in enumerate(progress_bar(outputs.items(), desc="k / N sweep",
+                                                   unit="layer", disable=not progress), start=1):
+        for n in n_values:
+            similarity = graphs.cosine_similarity(f[:n])
+            for k in k_values:
+                q = modularity(graphs.knn_graph_from_similarity(similarity, k), labels[:n])
+                rows.append({"layer": layer, "name": name, "N": n, "k": k, "Q": q})
+    return pd.DataFrame(rows)
+
+
 def delta_q(q) -> np.ndarray:
-    """``ΔQ_l = Q_l − Q_{l−1}`` for ``l = 2..L`` (paper A's layer-to-layer change); returns
-    ``(L − 1,)``."""
+    """``ΔQ_l = Q_l − Q_{l−1}`` for ``l = 2..L`` (paper A's pruning signal, ``docs/pruning.md``);
+    returns ``(L − 1,)``."""
     q = np.asarray(q, dtype=np.float64)
     return np.diff(q)
 
 
 def layer_difference(q) -> np.ndarray:
-    """The layer-difference matrix ``D_ij = |Q_i − Q_j|`` of a curve (paper A); ``(L, L)``."""
+    """The layer-difference matrix ``D_ij = |Q_i − Q_j|`` of a curve (paper A's poster,
+    ``docs/modularity_curves.md``); ``(L, L)``."""
     q = np.asarray(q, dtype=np.float64)
     return np.abs(q[:, None] - q[None, :])
+
+
+def louvain_communities(adjacency, resolution: float = 1.0, seed: int = 0) -> np.ndarray:
+    """Communities of a weighted graph found without labels by the Louvain method.
+
+    Louvain (Blondel et al., "Fast unfolding of communities in large networks", J. Stat. Mech.
+    2008) greedily maximises the modularity ``Q`` with resolution ``γ`` (``γ = 1`` is Newman's
+    ``Q``; larger ``γ`` gives more, smaller communities). networkx does the work
+    (``networkx.community.louvain_communities`` with ``weight="weight"``); this function turns its
+    list of sets into one label per node, numbered in the order of each community's smallest node,
+    so that the labels can be scored against the classes (NMI, ARI) or passed to :func:`modularity`.
+    Background: ``docs/similarity_graphs.md``, "Communities".
+
+    Args:
+        adjacency: symmetric ``(N, N)`` weights, dense or sparse torch tensor or NumPy array;
+            zero entries are no edges. An isolated node is a community of its own.
+        resolution: ``γ > 0``.
+        seed: seed of Louvain's random node order (the result depends on it).
+
+    Returns:
+        ``(N,) int64`` community of each node, ``0 .. n_communities − 1``.
+
+    Raises:
+        ValueError: a non-square adjacency, ``resolution <= 0`` or a bad seed.
+
+    Introduced in notebook 04_community_visualisation.
+    """
+    import networkx as nx
+
+    resolution = check_float("resolution", resolution, low=0.0, low_open=True)
+    seed = check_int("seed", seed, low=0)
+    if len(adjacency.shape) != 2 or adjacency.shape[0] != adjacency.shape[1]:
+        raise ValueError(f"adjacency must be square (N, N), got shape {tuple(adjacency.shape)}")
+    graph = graphs.to_networkx(adjacency)
+    communities = nx.community.louvain_communities(graph, weight="weight",
+                                                   resolution=resolution, seed=seed)
+    found = np.empty(adjacency.shape[0], dtype=np.int64)
+    for c, members in enumerate(sorted(communities, key=min)):
+        found[sorted(members)] = c
+    return found

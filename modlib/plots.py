@@ -101,8 +101,79 @@ def curves_grid(tables: dict, ncols: int = 3, title_fmt: str = "{name}", sharey:
     return fig, axes
 
 
+def curves_by_depth(tables: dict, title: str = "", band: bool = True, ax=None):
+    """Several modularity curves on one axis against *relative depth* (probe point / number of
+    probe points), so that networks of different depth can be compared.
+
+    Args:
+        tables: ``{label: curve DataFrame}`` (``modularity.modularity_curve``: ``layer``,
+            ``Q_mean``, ``Q_std``).
+        title: the axes' title.
+        band: shade ±1 std over batches around each curve.
+        ax: draw into these axes; default a new ``(7, 4.2)`` figure.
+
+    Returns:
+        ``(fig, ax)``.
+
+    Introduced in notebook 05_modularity_curves (also used by 06_layer_pruning).
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+    else:
+        fig = ax.figure
+    for label, table in tables.items():
+        depth = table["layer"].to_numpy() / len(table)
+        mean, std = table["Q_mean"].to_numpy(), table["Q_std"].to_numpy()
+        line, = ax.plot(depth, mean, marker="o", markersize=4, label=label)
+        if band:
+            ax.fill_between(depth, mean - std, mean + std, alpha=0.2, linewidth=0,
+                            color=line.get_color())
+    ax.set(xlabel="relative depth (probe point / number of probe points)",
+           ylabel="modularity Q", title=title)
+    ax.legend(fontsize=9)
+    fig.tight_layout()
+    return fig, ax
+
+
+def sensitivity(sweep, k_ref: int, n_ref: int, title: str = ""):
+    """Two panels of ``modularity.sensitivity_sweep`` output: Q per layer for every k at
+    ``N = n_ref``, and for every N at ``k = k_ref`` (darker = smaller value). Returns
+    ``(fig, (ax_k, ax_n))``. Introduced in notebook 05_modularity_curves."""
+    fig, (ax_k, ax_n) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    ramp = plt.get_cmap("viridis")
+    for ax, vary, fixed, ref in ((ax_k, "k", "N", n_ref), (ax_n, "N", "k", k_ref)):
+        values = sorted(sweep[vary].unique())
+        for i, value in enumerate(values):
+            part = sweep[(sweep[fixed] == ref) & (sweep[vary] == value)]
+            ax.plot(part["layer"], part["Q"], marker="o", markersize=3, label=f"{vary}={value}",
+                    color=ramp(i / max(1, len(values) - 1)))
+        ax.set(title=f"{title}: varying {vary} ({fixed}={ref})", xlabel="probe point (layer)")
+        ax.legend(fontsize=9)
+    ax_k.set_ylabel("modularity Q")
+    fig.tight_layout()
+    return fig, (ax_k, ax_n)
+
+
+def unit_delta_q(ax, table, removed, threshold=None, title: str = "") -> None:
+    """Bars of ΔQ per unit (``pruning.unit_table``) at the unit's probe-point position: red for
+    the units in ``removed``, blue for the other removable ones, grey for the fixed ones; an
+    optional dashed line at ``threshold``. Introduced in notebook 06_layer_pruning."""
+    positions = np.arange(1, len(table) + 1)
+    chosen = table["unit"].isin(list(removed)).to_numpy()
+    colours = np.where(chosen, "tab:red", np.where(table["removable"], "tab:blue", "lightgrey"))
+    ax.bar(positions, table["delta_q"].fillna(0).to_numpy(), color=colours)
+    if threshold is not None:
+        ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1,
+                   label=f"threshold {threshold:g}")
+        ax.legend(fontsize=9)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(positions, table["unit"].tolist(), rotation=90, fontsize=9)
+    ax.set(ylabel="ΔQ of the unit", title=title)
+
+
 def difference_heatmap(ax, q, title: str = "", labels=None) -> None:
-    """Heatmap of the layer-difference matrix ``|Q_i − Q_j|`` (paper A), blue colour map."""
+    """Heatmap of the layer-difference matrix ``|Q_i − Q_j|`` (paper A's poster;
+    ``docs/modularity_curves.md``), blue colour map."""
     q = np.asarray(q, dtype=float)
     diff = np.abs(q[:, None] - q[None, :])
     ticks = labels if labels is not None else np.arange(1, len(q) + 1)
@@ -220,7 +291,8 @@ def similarity_histograms(columns: dict, log: bool = False, row_height: float = 
     """Small multiples of :class:`sparsification.SimilarityHistogram` s: one column per model,
     one row per probe point (depth increases downwards), intra- and inter-class pairs overlaid, each
     normalised to its own total (y = fraction of that group's pairs per bin). Every panel has
-    its own y scale, so that shapes stay visible. Paper B's histograms; notebook 02.
+    its own y scale, so that shapes stay visible. Paper B's first perspective
+    (``docs/similarity_graphs.md``); introduced in notebook 02_similarity_histograms.
 
     Args:
         columns: ``{model: {probe point: SimilarityHistogram}}`` (ordered); the rows are numbered
@@ -324,3 +396,225 @@ def divergence_heatmap(ax, matrix, labels, title: str = "", cmap: str = "hot") -
     ax.grid(False)
     ax.set_title(title, fontsize=10)
     return int(inf.sum())
+
+
+# --------------------------------------------------------------------------------------------
+# Grids of per-layer numbers, drawings and embeddings (notebooks 01-04)
+
+
+def depth_grid(table, ylabels: dict | None = None, colors: dict | None = None,
+               ramp: bool = False, yscale: dict | None = None, hlines: dict | None = None,
+               panel_width: float = 4.9, panel_height: float = 2.8):
+    """Numbers over depth, one column per model and one row per quantity, one line per series.
+
+    Args:
+        table: long ``DataFrame`` with columns ``model``, ``row`` (the quantity), ``series`` (one
+            line), ``layer`` (x, the probe point) and ``value`` (y); panels, rows and lines keep
+            the order of first appearance. A NaN value leaves a gap in its line.
+        ylabels: ``{row: y-axis label}`` (default: the row's name).
+        colors: ``{series: colour}``; default: the colour-blind palette in order of appearance.
+        ramp: colour the lines of each panel along viridis in their order instead (a sweep).
+        yscale: ``{row: "log" | "linear"}``.
+        hlines: ``{row: y}`` for a dotted reference line (e.g. the ``1 − 1/C`` ceiling of Q).
+
+    Returns:
+        ``(fig, axes)`` with ``axes[row, model]``; the y axis is shared along each row and every
+        row has its legend right of its last panel.
+
+    Introduced in notebook 02_similarity_histograms (used by 03 and 04).
+    """
+    models_, rows = list(dict.fromkeys(table["model"])), list(dict.fromkeys(table["row"]))
+    palette = sns.color_palette("colorblind")
+    colors = colors or {s: palette[i % len(palette)]
+                        for i, s in enumerate(dict.fromkeys(table["series"]))}
+    fig, axes = plt.subplots(len(rows), len(models_), sharey="row", squeeze=False,
+                             figsize=(panel_width * len(models_) + 1.6, panel_height * len(rows)))
+    for (r, row), (c, model) in ((a, b) for a in enumerate(rows) for b in enumerate(models_)):
+        ax, part = axes[r, c], table[(table["row"] == row) & (table["model"] == model)]
+        series = list(dict.fromkeys(part["series"]))
+        for i, name in enumerate(series):
+            line = part[part["series"] == name]
+            colour = plt.get_cmap("viridis")(0.9 * i / max(1, len(series) - 1)) if ramp \
+                else colors[name]
+            ax.plot(line["layer"], line["value"], marker="o", ms=3.5, color=colour, label=name)
+        if hlines and row in hlines:
+            ax.axhline(hlines[row], color="grey", linestyle=":", linewidth=1.2)
+        ax.set(yscale=(yscale or {}).get(row, "linear"), xticks=sorted(part["layer"].unique()))
+        ax.set_title(model if r == 0 else "", fontsize=11)
+        ax.set_ylabel((ylabels or {}).get(row, row) if c == 0 else "")
+        ax.set_xlabel("probe point (layer)" if r == len(rows) - 1 else "")
+        if c == len(models_) - 1:
+            ax.legend(fontsize=8.5, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return fig, axes
+
+
+def similarity_heatmaps(columns: dict, vmin: float = 1e-5, vmax: float = 0.2):
+    """Each model's similarity histograms as one heat map: a row per probe point (fraction of all
+    pairs per bin, logarithmic colour scale), so mass moving along the similarity axis shows as a
+    band drifting with depth.
+
+    Args:
+        columns: ``{model: {probe point: SimilarityHistogram}}`` as for
+            :func:`similarity_histograms`.
+        vmin, vmax: ends of the logarithmic colour scale (empty bins are left white).
+
+    Returns:
+        ``(fig, axes)``.
+
+    Introduced in notebook 02_similarity_histograms.
+    """
+    from matplotlib.colors import LogNorm
+
+    fig, axes = plt.subplots(1, len(columns), figsize=(5.0 * len(columns), 4.8), squeeze=False)
+    norm = LogNorm(vmin=vmin, vmax=vmax)
+    for ax, (model, hists) in zip(axes.flat, columns.items()):
+        matrix = np.stack([h.counts / h.n_pairs for h in hists.values()])
+        image = ax.imshow(np.where(matrix > 0, matrix, np.nan), aspect="auto", cmap="rocket_r",
+                          norm=norm, extent=(-1, 1, len(matrix) - 0.5, -0.5),
+                          interpolation="none")
+        ax.set_yticks(range(len(matrix)))
+        ax.set(xlabel="cosine similarity $S_{ij}$", title=model)
+        ax.grid(False)
+    axes.flat[0].set_ylabel("probe point (0 = input pixels)")
+    fig.colorbar(image, ax=axes.ravel().tolist(), label="fraction of all pairs per bin (log)",
+                 shrink=0.9, pad=0.015)
+    return fig, axes
+
+
+def _panel_grid(n: int, ncols: int, width: float, height: float):
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows + 0.6),
+                             squeeze=False)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat)[:n]
+
+
+def graph_grid(adjacencies, positions, labels, titles, class_names, ncols: int = 5,
+               suptitle: str = "", **draw_options):
+    """Small multiples of graphs on the same node positions (:func:`draw_graph`), so that only
+    the edges change from panel to panel, with one class legend below.
+
+    Args:
+        adjacencies: list of ``(N, N)`` adjacencies (e.g. one kNN graph per probe point).
+        positions: ``(N, 2)`` fixed node coordinates; labels: ``(N,)`` classes.
+        titles: one title per panel; class_names: legend entries.
+        draw_options: passed to :func:`draw_graph` (``node_size``, ``edge_width``).
+
+    Returns:
+        ``(fig, axes)`` (the visible panels).
+
+    Introduced in notebook 04_community_visualisation (also used by 03).
+    """
+    fig, axes = _panel_grid(len(adjacencies), ncols, 3.3 if len(adjacencies) > 3 else 5.2,
+                            3.9 if len(adjacencies) > 3 else 5.4)
+    for ax, adjacency, title in zip(axes, adjacencies, titles):
+        draw_graph(ax, adjacency, positions, labels, **draw_options)
+        ax.set_title(title, fontsize=10.5)
+    class_legend(fig, class_names, bbox_to_anchor=(0.5, 0.0))
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=13)
+    fig.tight_layout(rect=(0, 0.08, 1, 0.97), h_pad=2.0)
+    return fig, axes
+
+
+def embedding_grid(embeddings: dict, labels, class_names, ncols: int = 5, suptitle: str = ""):
+    """Scatter plots of 2-D embeddings ``{title: (N, 2)}`` (e.g. UMAP of each probe point),
+    points coloured by class, equal aspect, no ticks (embedding axes have no units).
+
+    Returns:
+        ``(fig, axes)`` (the visible panels).
+
+    Introduced in notebook 04_community_visualisation.
+    """
+    labels = np.asarray(labels)
+    palette = class_palette(len(class_names))
+    fig, axes = _panel_grid(len(embeddings), ncols, 3.3, 3.4)
+    for ax, (title, points) in zip(axes, embeddings.items()):
+        ax.scatter(points[:, 0], points[:, 1], s=5, c=[palette[c] for c in labels],
+                   linewidths=0)
+        ax.set_title(title, fontsize=10.5)
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_aspect("equal", adjustable="datalim")
+    class_legend(fig, class_names, bbox_to_anchor=(0.5, 0.0))
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=13)
+    fig.tight_layout(rect=(0, 0.08, 1, 0.97))
+    return fig, axes
+
+
+def graph_animation(adjacencies, layouts: dict, labels, class_names, titles):
+    """An animation with one frame per graph, one panel per layout ``{name: (N, 2)}``; write it
+    with :func:`savegif`. ``titles``: one figure title per frame.
+
+    Returns:
+        ``(fig, animation)``; close ``fig`` after saving.
+
+    Introduced in notebook 04_community_visualisation.
+    """
+    from matplotlib.animation import FuncAnimation
+
+    fig, axes = plt.subplots(1, len(layouts), figsize=(5 * len(layouts), 5.6), squeeze=False)
+
+    def frame(i):
+        for ax, (name, positions) in zip(axes.flat, layouts.items()):
+            ax.clear()
+            draw_graph(ax, adjacencies[i], positions, labels)
+            ax.set_title(name, fontsize=11)
+        fig.suptitle(titles[i], fontsize=13)
+        return list(axes.flat)
+
+    class_legend(fig, class_names, bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, 0.1, 1, 0.93))
+    return fig, FuncAnimation(fig, frame, frames=len(adjacencies), blit=False)
+
+
+def contingency_heatmap(classes, found, class_names, title: str = ""):
+    """Images per (class, found community), classes as rows; the communities are renumbered by
+    the class most of their images belong to (then by size), so that a partition matching the
+    classes shows as a diagonal.
+
+    Args:
+        classes: ``(N,)`` class indices; found: ``(N,)`` community indices.
+
+    Returns:
+        ``(fig, ax, table)`` with the reordered ``pandas`` contingency table.
+
+    Introduced in notebook 04_community_visualisation.
+    """
+    import pandas as pd
+
+    table = pd.crosstab(pd.Series([class_names[c] for c in np.asarray(classes)], name="class"),
+                        pd.Series(np.asarray(found), name="community"))
+    table = table.reindex([n for n in class_names if n in table.index])
+    counts = table.to_numpy()
+    table = table.iloc[:, np.lexsort((-counts.max(0), counts.argmax(0)))]
+    table.columns = range(table.shape[1])
+    fig, ax = plt.subplots(figsize=(0.55 * table.shape[1] + 3.2, 5.2))
+    sns.heatmap(table, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax,
+                annot_kws={"fontsize": 9})
+    ax.set(xlabel="community found (renumbered)", title=title)
+    fig.tight_layout()
+    return fig, ax, table
+
+
+def sample_grid(split, per_class: int = 8):
+    """The first ``per_class`` images of each class of a ``data.ImageSplit``, one row per class.
+
+    Introduced in notebook 01_train_models.
+    """
+    y = split.y.numpy()
+    fig, axes = plt.subplots(split.num_classes, per_class,
+                             figsize=(per_class, split.num_classes * 1.0), squeeze=False)
+    for c, row in enumerate(axes):
+        for ax, i in zip(row, np.flatnonzero(y == c)[:per_class]):
+            image = split.x[i].permute(1, 2, 0).numpy()
+            image = (image - image.min()) / (np.ptp(image) or 1.0)     # back to [0, 1]
+            ax.imshow(image.squeeze(), cmap="gray_r" if image.shape[-1] == 1 else None)
+        for ax in row:
+            ax.set_xticks([]), ax.set_yticks([])
+        row[0].set_ylabel(split.classes[c], rotation=0, ha="right", va="center", fontsize=9)
+    fig.tight_layout()
+    return fig, axes

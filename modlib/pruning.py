@@ -1,25 +1,34 @@
-"""Modularity-guided layer pruning (paper A, spec §8), its controls, and cost counts.
+"""Modularity-guided layer pruning (paper A, and paper B's variant), its controls, and cost counts.
 
-Paper A's rule: a unit (a VGG conv block, a ResNet block) whose modularity gain is small or
-negative is redundant. With ``Q`` the modularity curve at the probe points,
+Paper A (Lu et al., *Understanding the Dynamics of DNNs Using Graph Modularity*, ECCV 2022,
+arXiv 2111.12485; its abstract and the "Guiding Layer Pruning" panel of its poster): a unit (a VGG
+conv block, a ResNet block) whose modularity gain is small or negative is redundant. With ``Q``
+a modularity curve at the probe points,
 
     ΔQ(unit) = Q(probe point at the unit's output) − Q(probe point before it)
 
-(for a ResNet block: Q at its output minus Q at its input, spec §8.1), and a unit is removed when
-``ΔQ < threshold`` (paper: 0.03 reproduces its ResNet-56 result). Two structural rules keep the
-pruned network well-formed with inherited weights:
+(for a ResNet block: Q at its output minus Q at its input), and a unit is removed when
+``ΔQ < threshold`` (0.03 reproduces paper A's ResNet-56 architecture, ``docs/pruning.md``). The
+curve can be any per-layer curve (:data:`CURVE_KINDS`): paper A's kNN-graph curve, or paper B's
+curves, Q of the important subgraph of the dense similarity graph (top fraction ``p`` of the
+pairs, or pairs above ``tau``; notebook 03). Two structural rules keep the pruned network
+well-formed with inherited weights:
 
 * only units whose output has the shape of their input can go (``models.Unit.removable``): the
   first conv of a VGG stage that widens the channels and the first, downsampling block of a
-  ResNet stage always stay (spec §8.1);
+  ResNet stage always stay;
 * every stage keeps at least one unit; if all of a stage's units fall below the threshold, the one
   with the largest ΔQ stays.
 
 The controls the paper lacks: the same number of units removed at random (seeded) and the units
-with the *highest* ΔQ removed (paper A's "non-redundant layers" control, spec §8.3).
+with the *highest* ΔQ removed (paper A's "non-redundant layers" control). Paper B gives no
+threshold: :func:`select_equal_budget` removes as many units as another rule did, and
+:data:`NATURAL_THRESHOLD` is the cut this project uses for B's rule on its own
+(``docs/pruning.md``).
 
-Costs: :func:`count_parameters` and :func:`count_macs` (multiply-accumulates of one forward pass,
-from ``torch.utils.flop_counter``: convolutions and linear layers, as the paper's FLOPs column).
+Costs: ``models.count_parameters`` and :func:`count_macs` (multiply-accumulates of one forward
+pass, from ``torch.utils.flop_counter``: convolutions and linear layers, as the paper's FLOPs
+column).
 """
 
 from __future__ import annotations
@@ -34,36 +43,61 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from . import data, models, train
 from .checks import check_choice, check_float, check_int
+from .models import count_parameters
+from .modularity import GRAPH_KINDS
+
+CURVE_KINDS = GRAPH_KINDS
+"""Curves a unit table can be built from: ``\"knn\"`` (paper A), ``\"top-fraction\"`` and
+``\"threshold\"`` (paper B's important subgraph, as notebook 03 reads it)."""
+
+NATURAL_THRESHOLD = 0.0
+"""Paper B's rule at its own cut (our choice, ``docs/pruning.md``): remove the units whose
+subgraph modularity does not rise (``ΔQ < 0``)."""
 
 
-def unit_table(model: nn.Module, curve: pd.DataFrame) -> pd.DataFrame:
-    """ΔQ of every unit of ``model`` from its modularity curve.
+def unit_table(model: nn.Module, curve, kind: str = "knn") -> pd.DataFrame:
+    """ΔQ of every unit of ``model`` from a per-layer modularity curve.
 
     Args:
         model: a network from ``modlib.models``.
-        curve: ``modularity.modularity_curve(model, ...)`` computed at ``model.probe_points()``.
+        curve: ``modularity.modularity_curve(model, ...)`` computed at ``model.probe_points()``
+            (a DataFrame with ``name`` and ``Q_mean``), or a plain sequence of ``Q`` values, one
+            per probe point in order (NaN allowed: a layer without a value).
+        kind: which curve it is, one of :data:`CURVE_KINDS` (recorded in the ``curve`` column).
 
     Returns:
         DataFrame, one row per unit in forward order: ``unit``, ``stage``, ``removable``,
         ``probe``, ``Q_before``, ``Q_after``, ``delta_q`` (NaN for a unit at the first probe
-        point, which has no "before").
+        point, which has no "before", or next to a NaN point), ``curve``.
 
     Raises:
-        ValueError: the curve's probe points are not the model's.
+        ValueError: an unknown ``kind``; the curve's probe points are not the model's, or a
+            sequence whose length is not the number of probe points.
+
+    Introduced in notebook 06_layer_pruning.
     """
+    check_choice("curve kind", kind, CURVE_KINDS)
     points = list(model.probe_points())
-    names = list(curve["name"])
-    if names != points:
-        raise ValueError(f"the curve does not match the model: it has probe points {names}, "
-                         f"the model {points}")
-    q = dict(zip(names, curve["Q_mean"].astype(float)))
+    if isinstance(curve, pd.DataFrame):
+        names = list(curve["name"])
+        if names != points:
+            raise ValueError(f"the curve does not match the model: it has probe points {names}, "
+                             f"the model {points}")
+        values = curve["Q_mean"].to_numpy(dtype=float)
+    else:
+        values = np.asarray(curve, dtype=float)
+        if values.ndim != 1 or len(values) != len(points):
+            raise ValueError(f"a {kind} curve of shape {values.shape} is not allowed: "
+                             f"{type(model).__name__} has {len(points)} probe points, so the "
+                             f"curve needs {len(points)} values")
+    q = dict(zip(points, values))
     rows = []
     for unit in model.units():
         position = points.index(unit.probe)
         before = q[points[position - 1]] if position > 0 else np.nan
         rows.append({"unit": unit.name, "stage": unit.stage, "removable": unit.removable,
                      "probe": unit.probe, "Q_before": before, "Q_after": q[unit.probe],
-                     "delta_q": q[unit.probe] - before})
+                     "delta_q": q[unit.probe] - before, "curve": kind})
     return pd.DataFrame(rows)
 
 
@@ -91,7 +125,8 @@ def select_by_threshold(table: pd.DataFrame, threshold: float = 0.03) -> list[st
     """Paper A's rule: the removable units with ``ΔQ < threshold``, every stage keeping one.
 
     Among a stage's candidates the units with the smallest ΔQ go first, so a stage that would be
-    emptied keeps its unit with the largest ΔQ. Units without a ΔQ (first probe point) stay.
+    emptied keeps its unit with the largest ΔQ. Units without a ΔQ (first probe point) stay. The
+    rule is the same whatever curve ``table`` was built from (:func:`unit_table`'s ``kind``).
 
     Raises:
         ValueError: ``threshold`` outside [-1, 1].
@@ -103,7 +138,8 @@ def select_by_threshold(table: pd.DataFrame, threshold: float = 0.03) -> list[st
 
 
 def select_lowest(table: pd.DataFrame, n: int) -> list[str]:
-    """The ``n`` removable units with the smallest ΔQ (guided removal of a fixed size)."""
+    """The ``n`` removable units with the smallest ΔQ (guided removal of a fixed size); units
+    without a ΔQ are taken only when no other is left."""
     return _select_ordered(table, n, ascending=True)
 
 
@@ -120,13 +156,36 @@ def select_random(table: pd.DataFrame, n: int, seed: int = 0) -> list[str]:
     return [u for u in table["unit"] if u in chosen]
 
 
+def select_equal_budget(table: pd.DataFrame, reference) -> list[str]:
+    """As many units as ``reference`` holds, the lowest-ΔQ ones of ``table``'s curve.
+
+    The equal-budget form of any curve's rule: paper B's curves come without a threshold, so they
+    remove exactly as many units as paper A's rule did on the same model (``reference``, a list
+    of unit names, or a count), which makes the parameters and accuracy of the two comparable.
+
+    Raises:
+        ValueError: ``reference`` names units that are not in ``table`` (another model), or asks
+            for more units than the structural rules allow or than have a ΔQ.
+
+    Introduced in notebook 06_layer_pruning.
+    """
+    if isinstance(reference, (int, np.integer)):
+        n = int(reference)
+    else:
+        reference = list(reference)
+        unknown = sorted(set(reference) - set(table["unit"]))
+        if unknown:
+            raise ValueError(f"reference units {unknown} are not units of this table's model: "
+                             f"its units are {list(table['unit'])}")
+        n = len(reference)
+    return select_lowest(table, n)
+
+
 def _select_ordered(table, n, ascending):
+    """Units ranked by ΔQ; units without a ΔQ (NaN: no evidence either way) come last."""
     _check_count(table, n)
-    ranked = table.dropna(subset=["delta_q"]).sort_values("delta_q", ascending=ascending,
-                                                          kind="stable")
+    ranked = table.sort_values("delta_q", ascending=ascending, kind="stable", na_position="last")
     chosen = set(_respecting_stages(table, list(ranked["unit"]), n))
-    if len(chosen) < n:
-        raise ValueError(f"n={n} is not allowed: only {len(chosen)} units with a ΔQ can be removed")
     return [u for u in table["unit"] if u in chosen]
 
 
@@ -136,11 +195,6 @@ def _check_count(table, n):
 
 # --------------------------------------------------------------------------------------------
 # Costs
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of parameters (weights, biases, BN scales and shifts; not BN running statistics)."""
-    return sum(p.numel() for p in model.parameters())
 
 
 @torch.no_grad()
@@ -166,6 +220,42 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
 
 INITS = ("inherit", "scratch")
 
+FINETUNE_RECIPES = {
+    "cpu-3epoch": dict(epochs=1, lr=0.02, train_per_class=2000),
+    "smoke": dict(epochs=1, lr=0.02, train_per_class=50),
+    "paper-cifar10": dict(epochs=150, lr=0.01, train_per_class=0),
+}
+"""The training after a removal that goes with each training recipe (``train.RECIPES``), the same
+for every variant of a comparison: ``cpu-3epoch`` one epoch on 2,000 images per class at peak lr
+0.02; ``smoke`` one epoch on 50 per class; ``paper-cifar10`` paper A's full 150-epoch schedule,
+meant with ``init="scratch"`` (paper A retrains the shallower network from scratch). Introduced in
+notebook 06_layer_pruning."""
+
+
+def finetune_settings(recipe: str, init: str = "inherit", seed: int = 0) -> dict:
+    """Keyword arguments of :func:`pruned_config` / :func:`evaluate_removal` for ``recipe``.
+
+    Raises:
+        ValueError: an unknown recipe or ``init``.
+
+    Introduced in notebook 06_layer_pruning.
+    """
+    check_choice("recipe", recipe, FINETUNE_RECIPES)
+    check_choice("init", init, INITS)
+    return dict(FINETUNE_RECIPES[recipe], init=init, seed=check_int("seed", seed, low=0))
+
+
+
+
+def measure_original(model: nn.Module, test_accuracy: float, input_shape) -> dict:
+    """The unpruned network as a row like :func:`evaluate_removal`'s (``kind="original"``): the
+    reference of :func:`summary_table`'s reductions. ``input_shape`` is one input's ``(C, H, W)``.
+    Introduced in notebook 06_layer_pruning."""
+    return {"variant": "original", "kind": "original", "control_seed": None, "removed": 0,
+            "units": [], "accuracy_before": test_accuracy, "test_accuracy": test_accuracy,
+            "parameters": count_parameters(model), "MACs": count_macs(model, tuple(input_shape)),
+            "network": model}
+
 
 def pruned_config(parent: train.TrainConfig, remove, epochs: int = 1, lr: float = 0.01,
                   train_per_class: int = 1000, init: str = "inherit",
@@ -174,7 +264,7 @@ def pruned_config(parent: train.TrainConfig, remove, epochs: int = 1, lr: float 
 
     ``init="inherit"`` fine-tunes from the parent's trained weights (the survivors keep theirs,
     ``models.remove_units``); ``"scratch"`` trains the shallower network from a random
-    initialisation, as paper A's code does (spec §8.1). Everything else (architecture, width,
+    initialisation, as paper A's official code does (``docs/pruning.md``). Everything else (architecture, width,
     dataset, optimiser) is the parent's, so all variants get the same budget.
     """
     check_choice("init", init, INITS)
@@ -184,20 +274,199 @@ def pruned_config(parent: train.TrainConfig, remove, epochs: int = 1, lr: float 
 
 
 def evaluate_removal(parent: train.TrainConfig, remove, label: str, device: str = "auto",
+                     kind: str | None = None, control_seed: int | None = None,
                      **finetune) -> dict:
     """Remove ``remove`` from ``parent``'s model, fine-tune (cached), and measure it.
 
     ``finetune`` goes to :func:`pruned_config`. Returns a dict with ``variant`` (``label``),
+    ``kind`` (the variant's family, e.g. ``"random"`` for every seed of the random control;
+    default ``label``), ``control_seed`` (the seed that drew a random selection, else None),
     ``removed`` (count), ``units``, ``accuracy_before`` (test accuracy right after the removal,
     with the inherited weights and no training), ``test_accuracy`` (after fine-tuning),
     ``parameters``, ``MACs`` and the trained ``network``.
+
+    Introduced in notebook 06_layer_pruning.
     """
     config = pruned_config(parent, remove, **finetune)
     test = data.load(parent.dataset, "test")
     shallower = models.remove_units(train.load_or_train(parent, device=device).model, remove)
     result = train.load_or_train(config, device=device)
-    return {"variant": label, "removed": len(config.remove), "units": list(config.remove),
+    return {"variant": label, "kind": kind or label, "control_seed": control_seed,
+            "removed": len(config.remove), "units": list(config.remove),
             "accuracy_before": train.evaluate(shallower, test)[0],
             "test_accuracy": result.test_accuracy,
             "parameters": count_parameters(result.model),
             "MACs": count_macs(result.model, tuple(test.x.shape[1:])), "network": result.model}
+
+
+# --------------------------------------------------------------------------------------------
+# Summaries with intervals, and wording chosen by the evidence
+
+
+def prediction_interval(values, level: float = 0.95, bounds=None) -> tuple[float, float, float]:
+    """Mean of ``values`` and the Student-t interval in which one more draw should fall.
+
+    ``mean ± t_{n−1, (1+level)/2} · s · sqrt(1 + 1/n)`` with ``s`` the sample standard deviation
+    (``ddof=1``): the right interval to ask whether a *single* run (the guided removal) differs
+    from a control that was repeated over seeds (random removal). With one value the interval
+    is ``(nan, nan)``. ``bounds = (low, high)`` clips the interval to the range the quantity can
+    take (``(0, 100)`` for an accuracy in %).
+
+    Returns:
+        ``(mean, low, high)``.
+
+    Raises:
+        ValueError: no values, or ``level`` outside ``(0, 1)``.
+
+    Introduced in notebook 06_layer_pruning.
+    """
+    from scipy import stats
+
+    level = check_float("level", level, low=0.0, high=1.0, low_open=True, high_open=True)
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        raise ValueError("values=[] is not allowed: need at least one value")
+    mean = float(values.mean())
+    if values.size < 2:
+        return mean, float("nan"), float("nan")
+    half = (stats.t.ppf((1 + level) / 2, values.size - 1) * values.std(ddof=1)
+            * np.sqrt(1 + 1 / values.size))
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return mean, low, high
+
+
+def compare_to_control(value: float, control, level: float = 0.95) -> str:
+    """``"better"``, ``"worse"`` or ``"within"``: where ``value`` lies against the
+    :func:`prediction_interval` of the repeated ``control`` (``"within"`` also when the control
+    has fewer than two values, so no spread can be estimated). Introduced in notebook
+    06_layer_pruning."""
+    _, low, high = prediction_interval(control, level)
+    if np.isnan(low):
+        return "within"
+    return "better" if value > high else "worse" if value < low else "within"
+
+
+def summary_table(runs, level: float = 0.95) -> pd.DataFrame:
+    """One row per (model, kind) from :func:`evaluate_removal` results, reductions vs the original.
+
+    Args:
+        runs: dicts (or a DataFrame) with ``model``, ``kind``, ``removed``, ``accuracy_before``,
+            ``test_accuracy``, ``parameters``, ``MACs``; every model needs one row of kind
+            ``"original"`` (the unpruned network), the reference of the reductions.
+        level: confidence level of the interval over repeated runs (random seeds).
+
+    Returns:
+        DataFrame indexed by ``(model, variant)`` with ``units removed``, ``runs``,
+        ``accuracy before fine-tuning (%)``, ``test accuracy (%)`` (mean), ``interval low (%)``
+        and ``interval high (%)`` (:func:`prediction_interval` clipped to 0–100, NaN for a
+        single run),
+        ``parameters``, ``parameters ↓ (%)``, ``MACs (M)``, ``MACs ↓ (%)``.
+
+    Raises:
+        ValueError: a model without an ``"original"`` row.
+
+    Introduced in notebook 06_layer_pruning.
+    """
+    runs = pd.DataFrame(runs)
+    rows = []
+    for (arch, kind), group in runs.groupby(["model", "kind"], sort=False):
+        originals = runs[(runs["model"] == arch) & (runs["kind"] == "original")]
+        if originals.empty:
+            raise ValueError(f"model {arch!r} has no 'original' row: the reductions need it")
+        original = originals.iloc[0]
+        mean, low, high = prediction_interval(100 * group["test_accuracy"], level, (0, 100))
+        rows.append({
+            "model": arch, "variant": kind, "units removed": int(group["removed"].iloc[0]),
+            "runs": len(group),
+            "accuracy before fine-tuning (%)": round(100 * group["accuracy_before"].mean(), 2),
+            "test accuracy (%)": round(mean, 2),
+            "interval low (%)": round(low, 2), "interval high (%)": round(high, 2),
+            "parameters": int(group["parameters"].mean()),
+            "parameters ↓ (%)": round(100 * (1 - group["parameters"].mean()
+                                             / original["parameters"]), 1),
+            "MACs (M)": round(group["MACs"].mean() / 1e6, 2),
+            "MACs ↓ (%)": round(100 * (1 - group["MACs"].mean() / original["MACs"]), 1),
+        })
+    return pd.DataFrame(rows).set_index(["model", "variant"])
+
+
+def side_by_side(tables: dict, selections: dict) -> pd.DataFrame:
+    """The units of one model with their ΔQ under several curves and which rule removes them.
+
+    Args:
+        tables: ``{label: unit_table(...)}`` of the same model (e.g. one per curve kind).
+        selections: ``{rule name: [unit names]}``.
+
+    Returns:
+        DataFrame indexed by ``unit`` with ``stage``, ``removable``, one ``ΔQ (<label>)`` column
+        per table and one boolean column per rule.
+
+    Raises:
+        ValueError: tables of different models, or a selection naming an unknown unit.
+
+    Introduced in notebook 06_layer_pruning.
+    """
+    tables = dict(tables)
+    first = next(iter(tables.values()))
+    units = list(first["unit"])
+    for label, table in tables.items():
+        if list(table["unit"]) != units:
+            raise ValueError(f"table {label!r} has units {list(table['unit'])}, not {units}: "
+                             "side_by_side compares curves of one model")
+    out = first.set_index("unit")[["stage", "removable"]].copy()
+    for label, table in tables.items():
+        out[f"ΔQ ({label})"] = table["delta_q"].to_numpy()
+    for rule, chosen in selections.items():
+        unknown = sorted(set(chosen) - set(units))
+        if unknown:
+            raise ValueError(f"selection {rule!r} names {unknown}, which are not units {units}")
+        out[rule] = [u in set(chosen) for u in units]
+    return out
+
+
+def compare_rules(summary: pd.DataFrame, model: str, a: str, b: str, control: str = "random",
+                  level: float = 0.95) -> dict:
+    """Does rule ``b`` save more parameters than rule ``a`` at equal accuracy?
+
+    Accuracy is "equal" when the two single runs differ by less than the half-width of the
+    control's :func:`prediction_interval` (the run-to-run spread of the repeated ``control``);
+    with no spread available (one control run) any difference counts as a difference.
+
+    Args:
+        summary: :func:`summary_table` output.
+        model: a model in ``summary``.
+        a, b: the two variants compared (e.g. ``"A-guided"`` and ``"B-guided"``).
+        control: the repeated variant that sets the spread.
+
+    Returns:
+        dict with ``accuracy_a``, ``accuracy_b``, ``params_cut_a``, ``params_cut_b`` (% of the
+        original), ``spread`` (half-width, percentage points), ``accuracy`` (``"equal"``,
+        ``"higher"`` or ``"lower"``: b relative to a), ``params`` (``"more"``, ``"fewer"``,
+        ``"the same"``: parameters saved by b relative to a) and ``verdict``: ``"supports"``
+        (b saves more at equal or higher accuracy), ``"contradicts"`` (b saves fewer at equal or
+        lower accuracy, or the same at lower accuracy) or ``"mixed"``.
+
+    Raises:
+        KeyError: a missing model or variant.
+
+    Introduced in notebook 06_layer_pruning.
+    """
+    rows = {v: summary.loc[(model, v)] for v in (a, b, control)}
+    low, high = rows[control]["interval low (%)"], rows[control]["interval high (%)"]
+    spread = (high - low) / 2 if np.isfinite(low) else 0.0
+    acc_a, acc_b = rows[a]["test accuracy (%)"], rows[b]["test accuracy (%)"]
+    cut_a, cut_b = rows[a]["parameters ↓ (%)"], rows[b]["parameters ↓ (%)"]
+    accuracy = ("equal" if abs(acc_b - acc_a) <= spread and spread > 0
+                else "higher" if acc_b > acc_a else "lower" if acc_b < acc_a else "equal")
+    params = "more" if cut_b > cut_a else "fewer" if cut_b < cut_a else "the same"
+    if params == "more" and accuracy in ("equal", "higher"):
+        verdict = "supports"
+    elif (params == "fewer" and accuracy in ("equal", "lower")) or \
+            (params == "the same" and accuracy == "lower"):
+        verdict = "contradicts"
+    else:
+        verdict = "mixed"
+    return dict(accuracy_a=acc_a, accuracy_b=acc_b, params_cut_a=cut_a, params_cut_b=cut_b,
+                spread=spread, accuracy=accuracy, params=params, verdict=verdict)

@@ -258,7 +258,11 @@ def execute(notebook: Path, parameters: dict, dirs: dict[str, Path] | None = Non
         with _kernel_environment(dirs):
             papermill.execute_notebook(str(notebook), str(output), parameters=parameters,
                                        kernel_name=KERNEL, cwd=str(notebook.parent),
-                                       progress_bar=sys.stderr.isatty(), log_output=False)
+                                       progress_bar=sys.stderr.isatty(), log_output=False,
+                                       # ipykernel forwards writes to the process's own file
+                                       # descriptors into the notebook; without that, progress
+                                       # bars drawn on sys.__stderr__ reach the user's terminal
+                                       extra_arguments=["--IPKernelApp.capture_fd_output=False"])
     except PapermillExecutionError as err:
         raise DriverError(f"{notebook.stem} failed in cell {err.cell_index} (execution count "
                           f"{err.exec_count}): {err.ename}: {err.evalue}\n"

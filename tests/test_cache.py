@@ -4,6 +4,7 @@ under strict mode); stale temp files go; a second concurrent computation waits f
 import hashlib
 import os
 import pickle
+import sys
 import threading
 import time
 
@@ -192,3 +193,12 @@ def test_reader_between_file_and_digest_waits_instead_of_rejecting(tmp_path):
     record = cache.load(path, identity=IDENTITY)
     thread.join()
     assert record is not None and record["history"] == RECORD["history"]
+
+
+def test_headless_runs_also_report_on_the_terminal(saved, monkeypatch, capfd):
+    monkeypatch.setenv("MODLIB_HEADLESS", "1")
+    monkeypatch.setattr("sys.__stderr__", sys.stderr)      # capfd captures the real stderr
+    saved.write_bytes(b"")
+    with pytest.warns(cache.CacheWarning):
+        cache.load(saved, identity=IDENTITY)
+    assert f"warning: cached file {saved} is unusable: the file is empty" in capfd.readouterr().err

@@ -12,7 +12,11 @@ PAPER_PROBE_POINTS = {"vgg11": 8, "vgg13": 10, "vgg16": 13, "vgg19": 16, "resnet
 
 
 @pytest.mark.parametrize("arch", models.ARCHITECTURES)
+
+
 @pytest.mark.parametrize("size,channels", [(28, 1), (32, 3), (8, 1)])
+
+
 def test_forward_shapes(arch, size, channels):
     model = models.build(arch, num_classes=7, in_channels=channels, width=0.125,
                          image_size=size).eval()
@@ -20,6 +24,8 @@ def test_forward_shapes(arch, size, channels):
 
 
 @pytest.mark.parametrize("arch,count", PAPER_PROBE_POINTS.items())
+
+
 def test_probe_points_follow_the_paper(arch, count):
     model = models.build(arch, width=0.25)
     points = model.probe_points()
@@ -60,3 +66,29 @@ def test_bad_arguments():
         models.build("vgg11", width=0.0)
     with pytest.raises(ValueError, match="kind='relu'"):
         models.build("vgg11").probe_points("relu")
+
+
+def test_count_parameters_by_hand():
+    # VGG-11 at width 1 on 1-channel 28x28 images: convs 1-64-128-256-256-512-512-512-512,
+    # each 9·c_in·c_out + c_out (bias) + 2·c_out (BN); classifier 512-512-512-10
+    channels = [1, 64, 128, 256, 256, 512, 512, 512, 512]
+    convs = sum(9 * a * b + 3 * b for a, b in zip(channels, channels[1:]))
+    classifier = (512 * 512 + 512) * 2 + 512 * 10 + 10
+    model = models.build("vgg11", num_classes=10, in_channels=1, width=1.0, image_size=28)
+    assert models.count_parameters(model) == convs + classifier
+    # ResNet-20 stem only: a 3x3 conv without bias and a BN
+    resnet = models.build("resnet20", num_classes=10, in_channels=3, width=1.0)
+    assert models.count_parameters(resnet.conv1) == 9 * 3 * 16
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        models.count_parameters([torch.zeros(3)])
+
+
+def test_index_in_stage():
+    vgg = models.build("vgg16", width=0.25)
+    assert [u.index_in_stage for u in vgg.units()] == [0, 1, 0, 1, 0, 1, 2, 0, 1, 2, 0, 1, 2]
+    assert all(u.first_in_stage == (u.index_in_stage == 0) for u in vgg.units())
+    resnet = models.build("resnet56")
+    keep = {1: 2, 2: 3, 3: 6}
+    drop = [u.name for u in resnet.units() if u.index_in_stage >= keep[u.stage]]
+    assert drop[:2] == ["layer1.2", "layer1.3"] and len(drop) == 27 - 11
+    assert models.remove_units(resnet, drop).num_blocks == [2, 3, 6]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from modlib import data, graphs, models, modularity
+from modlib import data, features, graphs, models, modularity, sparsification
 
 
 def networkx_q(adjacency: np.ndarray, labels: np.ndarray) -> float:
@@ -24,8 +24,12 @@ def random_graph(rng, n, density, weighted):
 
 
 @pytest.mark.parametrize("seed", range(8))
+
+
 @pytest.mark.parametrize("n,density,classes", [(12, 0.4, 2), (60, 0.1, 3), (150, 0.05, 10),
                                                (400, 0.02, 7)])
+
+
 def test_equals_networkx_on_random_graphs(seed, n, density, classes):
     rng = np.random.default_rng(seed)
     adjacency = random_graph(rng, n, density, weighted=seed % 2 == 0)
@@ -37,6 +41,8 @@ def test_equals_networkx_on_random_graphs(seed, n, density, classes):
 
 
 @pytest.mark.parametrize("seed", range(5))
+
+
 def test_equals_networkx_on_knn_graphs(seed):
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 5, 300)
@@ -173,3 +179,117 @@ def test_non_finite_complex_and_cancelling_weights_are_refused():
         modularity.modularity(a + 1j * a, labels)
     with pytest.raises(TypeError, match="labels must be integers, strings .* got dtype complex"):
         modularity.modularity(a, np.array(labels) + 0j)
+
+
+def test_louvain_communities_match_networkx():
+    # the same seed gives networkx's own partition, renumbered by smallest member
+    rng = np.random.default_rng(5)
+    a = random_graph(rng, 60, 0.1, weighted=True)
+    for resolution in (0.5, 1.0, 2.0):
+        found = modularity.louvain_communities(a, resolution=resolution, seed=3)
+        expected = nx.community.louvain_communities(nx.from_numpy_array(a), weight="weight",
+                                                    resolution=resolution, seed=3)
+        assert {frozenset(np.flatnonzero(found == c)) for c in np.unique(found)} == \
+            {frozenset(members) for members in expected}
+        assert found.dtype == np.int64 and found[0] == 0
+        firsts = [np.flatnonzero(found == c).min() for c in range(found.max() + 1)]
+        assert firsts == sorted(firsts)                 # numbered by smallest member
+        # and Q of that partition equals networkx's modularity of the same partition
+        assert modularity.modularity(a, found) == pytest.approx(
+            nx.community.modularity(nx.from_numpy_array(a), expected), abs=1e-12)
+
+
+def test_louvain_finds_planted_cliques():
+    # three 5-cliques joined in a ring by single edges: Louvain recovers the three cliques
+    a = np.zeros((15, 15))
+    for c in range(3):
+        members = range(5 * c, 5 * c + 5)
+        for i in members:
+            for j in members:
+                if i != j:
+                    a[i, j] = 1.0
+    for i, j in [(4, 5), (9, 10), (14, 0)]:
+        a[i, j] = a[j, i] = 1.0
+    found = modularity.louvain_communities(torch.tensor(a).to_sparse(), seed=0)
+    assert found.tolist() == [0] * 5 + [1] * 5 + [2] * 5
+    # 33 edges, 10 inside each clique, each clique's strength 22: Q = 3 (10/33 - (22/66)^2)
+    assert modularity.modularity(a, found) == pytest.approx(30 / 33 - 1 / 3, abs=1e-12)
+    # an isolated node is a community of its own
+    b = np.zeros((16, 16))
+    b[:15, :15] = a
+    assert modularity.louvain_communities(b, seed=0)[15] == 3
+
+
+def test_louvain_refuses_bad_input():
+    a = np.ones((4, 4)) - np.eye(4)
+    with pytest.raises(ValueError, match="resolution=0"):
+        modularity.louvain_communities(a, resolution=0)
+    with pytest.raises(ValueError, match="square"):
+        modularity.louvain_communities(np.ones((3, 4)))
+
+
+def test_intra_class_share_against_a_loop():
+    rng = np.random.default_rng(3)
+    a = random_graph(rng, 40, 0.2, weighted=True)
+    labels = rng.integers(0, 4, 40)
+    inside = sum(a[i, j] for i in range(40) for j in range(40) if labels[i] == labels[j])
+    assert modularity.intra_class_share(a, labels) == pytest.approx(inside / a.sum(), rel=1e-12)
+    # Q = P_intra − Σ_c a_c²
+    strength = a.sum(1)
+    a_c = np.array([strength[labels == c].sum() for c in range(4)]) / a.sum()
+    assert modularity.modularity(a, labels) == pytest.approx(
+        modularity.intra_class_share(a, labels) - (a_c ** 2).sum(), abs=1e-12)
+    assert modularity.intra_class_share(a, labels) == pytest.approx(
+        sparsification.graph_stats(torch.as_tensor(a), torch.as_tensor(labels))["intra_weight"])
+    with pytest.raises(ValueError, match="no edges"):
+        modularity.intra_class_share(np.zeros((3, 3)), [0, 1, 1])
+    with pytest.raises(ValueError, match="labels must have shape"):
+        modularity.intra_class_share(a, labels[:5])
+
+
+@pytest.mark.parametrize("graph,builder,value", [
+    ("knn", graphs.knn_graph, 3), ("top-fraction", sparsification.top_fraction_graph, 0.05),
+    ("threshold", sparsification.threshold_graph, 0.2)])
+
+
+def test_graph_modularity_of_each_kind_equals_networkx(graph, builder, value):
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 20)
+    x = torch.as_tensor(rng.normal(size=(60, 8)) + 2 * np.eye(8)[labels], dtype=torch.float32)
+    options = {"knn": {"k": value}, "top-fraction": {"p": value}, "threshold": {"tau": value}}
+    q = modularity.graph_modularity(x, labels, graph, **options[graph])
+    dense = builder(x, value)
+    dense = (dense.to_dense() if dense.is_sparse else dense).double().numpy()
+    assert q == pytest.approx(networkx_q(dense, labels), abs=1e-9)
+    assert np.isnan(modularity.graph_modularity(x, labels, "threshold", tau=1.0))
+    with pytest.raises(ValueError, match="graph='dense' is not allowed"):
+        modularity.graph_modularity(x, labels, "dense")
+
+
+def test_curves_of_paper_b_graphs():
+    d = data.synthetic(n_per_class=40, seed=0)
+    model = models.build("vgg11", width=0.125, in_channels=d.x.shape[1]).eval()
+    knn = modularity.modularity_curve(model, d.x, d.y, k=3, n_batches=2, batch_size=60,
+                                      progress=False)
+    top = modularity.modularity_curve(model, d.x, d.y, n_batches=2, batch_size=60,
+                                      progress=False, graph="top-fraction", p=0.05)
+    assert top["name"].tolist() == knn["name"].tolist() == model.probe_points()
+    assert np.isfinite(top["Q_mean"]).all() and not np.allclose(top["Q_mean"], knn["Q_mean"])
+    with pytest.raises(ValueError, match=r"p=0.0 is not allowed: must lie in \(0, 1\]"):
+        modularity.modularity_curve(model, d.x, d.y, graph="top-fraction", p=0.0)
+
+
+def test_sensitivity_sweep_reuses_one_balanced_sample():
+    d = data.synthetic(n_per_class=40, seed=1)
+    model = models.build("resnet20", width=0.25, in_channels=d.x.shape[1]).eval()
+    sweep = modularity.sensitivity_sweep(model, d.x, d.y, [3, 5], [40, 80], seed=2,
+                                         progress=False)
+    assert len(sweep) == len(model.probe_points()) * 4
+    order = data.stratified_batches(d.y, 1, 80, seed=2)[0]
+    last = model.probe_points()[-1]
+    f = features.probe(model, d.x[order[:40]], [last])[last]
+    expected = modularity.knn_modularity(f, d.y[order[:40]], 5)
+    got = sweep[(sweep["name"] == last) & (sweep["N"] == 40) & (sweep["k"] == 5)]["Q"].item()
+    assert got == pytest.approx(expected, abs=1e-9)
+    with pytest.raises(ValueError, match="k_values"):
+        modularity.sensitivity_sweep(model, d.x, d.y, [40], [40], progress=False)

@@ -35,3 +35,72 @@ def test_bad_names_and_formats():
     with pytest.raises(ValueError, match="format 'jpg'"):
         plots.savefig(fig, "99_x", formats=("jpg",))
     plt.close(fig)
+
+
+def test_depth_grid_layout_and_lines():
+    import numpy as np
+
+    rows = []
+    for model in ("a", "b"):
+        for quantity in ("Q", "edges"):
+            for series in ("kNN", "threshold", "top"):
+                for layer in (1, 2, 3):
+                    rows.append({"model": model, "row": quantity, "series": series,
+                                 "layer": layer, "value": layer * 0.1})
+    table = pd.DataFrame(rows)
+    table.loc[0, "value"] = np.nan                        # a gap is allowed
+    fig, axes = plots.depth_grid(table, ylabels={"Q": "modularity Q"}, yscale={"edges": "log"},
+                                 hlines={"Q": 0.9})
+    assert axes.shape == (2, 2)
+    assert len(axes[0, 0].get_lines()) == 3 + 1          # three series and the dotted line
+    assert axes[0, 0].get_ylabel() == "modularity Q" and axes[1, 0].get_ylabel() == "edges"
+    assert axes[1, 1].get_yscale() == "log" and axes[0, 1].get_title() == "b"
+    assert list(axes[1, 0].get_lines()[1].get_ydata()) == pytest.approx([0.1, 0.2, 0.3])
+    plt.close(fig)
+
+
+def test_grids_of_graphs_embeddings_and_contingency():
+    import numpy as np
+    import torch
+
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    a = torch.zeros(6, 6)
+    a[0, 1] = a[1, 0] = a[2, 3] = a[3, 2] = 1.0
+    positions = plots.class_circle_layout(labels)
+    fig, axes = plots.graph_grid([a, a, a, a], positions, labels, ["1", "2", "3", "4"],
+                                 ["x", "y", "z"], ncols=3)
+    assert len(axes) == 4 and axes[3].get_title() == "4"
+    assert len(axes[0].collections[0].get_segments()) == 2          # two undirected edges
+    plt.close(fig)
+    fig, axes = plots.embedding_grid({"p": np.zeros((6, 2)), "q": np.ones((6, 2))}, labels,
+                                     ["x", "y", "z"])
+    assert [ax.get_title() for ax in axes] == ["p", "q"]
+    plt.close(fig)
+    # community 0 holds class 2, community 1 classes 0 and 1: renumbered by majority class
+    fig, ax, table = plots.contingency_heatmap(labels, [1, 1, 1, 1, 0, 0], ["x", "y", "z"])
+    assert table.to_numpy().tolist() == [[2, 0], [2, 0], [0, 2]]
+
+
+def test_curves_by_depth_puts_models_of_any_depth_on_one_axis():
+    short = pd.DataFrame({"layer": [1, 2], "Q_mean": [0.2, 0.6], "Q_std": [0.0, 0.1]})
+    long = pd.DataFrame({"layer": [1, 2, 3, 4], "Q_mean": [0.1, 0.3, 0.5, 0.7],
+                         "Q_std": [0.01] * 4})
+    fig, ax = plots.curves_by_depth({"short": short, "long": long}, title="t")
+    lines = ax.get_lines()
+    assert [l.get_label() for l in lines] == ["short", "long"]
+    assert list(lines[0].get_xdata()) == [0.5, 1.0]
+    assert list(lines[1].get_xdata()) == [0.25, 0.5, 0.75, 1.0]
+    assert len(ax.collections) == 2 and ax.get_title() == "t"
+    plt.close(fig)
+
+
+def test_unit_delta_q_colours_removed_units():
+    table = pd.DataFrame({"unit": ["a", "b", "c"], "removable": [False, True, True],
+                          "delta_q": [float("nan"), 0.01, 0.2]})
+    fig, ax = plt.subplots()
+    plots.unit_delta_q(ax, table, ["b"], threshold=0.05, title="t")
+    bars = ax.patches
+    assert [b.get_height() for b in bars] == [0.0, 0.01, 0.2]
+    colours = [matplotlib.colors.to_hex(b.get_facecolor()) for b in bars]
+    assert colours == [matplotlib.colors.to_hex(c) for c in ("lightgrey", "tab:red", "tab:blue")]
+    plt.close(fig)

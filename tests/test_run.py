@@ -64,9 +64,9 @@ def test_unknown_parameter_is_rejected_before_running():
 def test_values_are_converted_and_type_checked():
     notebook = run.resolve(["05_modularity_curves"])
     [(_, parameters)] = run.plan(notebook, "smoke", [("k", "5"), ("k_sweep", "[3, 4]"),
-                                                     ("dataset", "digits")])
+                                                     ("recipe", "cpu-3epoch")])
     assert parameters["k"] == 5 and parameters["k_sweep"] == [3, 4]
-    assert parameters["dataset"] == "digits" and parameters["profile"] == "smoke"
+    assert parameters["recipe"] == "cpu-3epoch" and parameters["profile"] == "smoke"
     assert parameters["graph_size"] == 50                      # from the smoke profile
     with pytest.raises(run.DriverError, match="k is declared as int"):
         run.plan(notebook, "smoke", [("k", "five")])

@@ -25,7 +25,7 @@ def check(m):
                     assert q is None and q_intra is None
                     continue
                 assert 0 <= p_intra <= 1
-                assert -0.5 <= q <= p_intra + 1e-12             # Q = P_intra − Σ a_c² (spec §6)
+                assert -0.5 <= q <= p_intra + 1e-12             # Q = P_intra − Σ a_c² (docs/similarity_graphs.md)
                 # the intra-class edges alone: Q = 1 − Σ a_c² ≤ 1 − 1/C with C = 10 classes
                 assert q_intra is None or 0 <= q_intra <= 0.9 + 1e-12
         assert knn["Q"][-1] > 0.2, (arch, knn["Q"])            # trained: classes separate

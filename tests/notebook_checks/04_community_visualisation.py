@@ -21,3 +21,8 @@ def check(m):
         # Louvain maximises Q: its partition beats the class partition on the same graph
         assert all(lv > cl for lv, cl in zip(record["Q_louvain"], record["Q_class"])), arch
         assert record["NMI"][-1] > 0.3, (arch, record["NMI"])   # communities relate to classes
+    # Louvain rerun with five seeds at the first and last probe point of each model
+    assert len(m["louvain_seeds"]) == 5
+    assert set(m["nmi_over_seeds"]) == {"vgg11/1", "vgg11/8", "resnet20/1", "resnet20/10"}
+    for low, high in m["nmi_over_seeds"].values():
+        assert 0 <= low <= high <= 1

@@ -8,7 +8,7 @@ def check(m):
     example = m["example"]
     assert example["Q_modlib"] == pytest.approx(example["Q_networkx"], abs=1e-9)
     assert 0 <= example["P_intra"] <= 1
-    # Q ≈ P_intra − 1/C (spec §6), within a few hundredths for balanced classes
+    # Q ≈ P_intra − 1/C (docs/modularity_curves.md), within a few hundredths for balanced classes
     assert example["Q_modlib"] == pytest.approx(example["P_intra"] - 0.1, abs=0.08)
     expected_points = {"vgg11": 8, "resnet20": 10}
     for arch, record in m["models"].items():

@@ -9,5 +9,8 @@ seeds nothing and changes no settings):
 ``features`` activations at probe points · ``graphs`` cosine similarity and kNN graphs ·
 ``sparsification`` threshold / top-fraction graphs and similarity histograms ·
 ``modularity`` Newman's Q and curves ·
-``pruning`` modularity-guided layer removal · ``plots`` figures · ``run`` the papermill driver.
+``pruning`` modularity-guided layer removal · ``cnt`` weight graphs: node strength, layer
+fluctuation · ``population`` populations of small networks binned by accuracy ·
+``cka`` linear CKA between layers' representations · ``attacks`` FGSM and PGD in pixel space ·
+``plots`` figures · ``run`` the papermill driver.
 """

@@ -331,6 +331,8 @@ class Population:
             diverged), ``finite``, ``bin`` (``floor(accuracy / 0.1)``, NaN when diverged).
         trained_epochs: epochs trained by this call (0 when everything came from the cache).
         in_shape, classes: the data the members were trained on.
+        folder: where the checkpoints are (fixed when trained, so that workers started with
+            another environment still find them).
     """
 
     config: PopulationConfig
@@ -338,6 +340,7 @@ class Population:
     trained_epochs: int
     in_shape: tuple
     classes: tuple
+    folder: Path
 
     def load(self, member: int, epoch: int) -> nn.Sequential:
         """The model of ``member`` after ``epoch`` (from the verified cache), in eval mode.
@@ -349,7 +352,7 @@ class Population:
         if rows.empty:
             raise ValueError(f"member={member}, epoch={epoch} is not in this population")
         spec = member_spec(self.config, member)
-        path = _epoch_path(self.config.folder(), member, epoch)
+        path = _epoch_path(Path(self.folder), member, epoch)
         record = cache.load(path, identity=_identity(self.config, member, spec, epoch))
         if record is None:
             raise FileNotFoundError(f"checkpoint {path} is missing or unusable: rerun "
@@ -441,7 +444,7 @@ def train_population(config: PopulationConfig, n_jobs: int = 1,
     table = pd.DataFrame(rows)
     table["bin"] = accuracy_bin(table["test_accuracy"])
     return Population(config, table, sum(r["trained"] for r in results),
-                      tuple(train_split.x.shape[1:]), test_split.classes)
+                      tuple(train_split.x.shape[1:]), test_split.classes, Path(folder))
 
 
 # --------------------------------------------------------------------------------------------

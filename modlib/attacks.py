@@ -1,0 +1,204 @@
+"""Adversarial inputs: FGSM and PGD (L∞) in pixel space, with the normalisation inside the model.
+
+``modlib.data`` returns mean/std-normalised images, but an L∞ budget ε is meant in pixel units
+(images in [0, 1]): a perturbation of 8/255 is 8 grey levels. So attacks run on pixels, against
+:class:`PixelSpaceModel`, which normalises inside its forward pass; the adversarial pixels are
+clipped to [0, 1] and then normalised again for probing the original model. (Paper A's code used a
+library whose defaults clip to [0, 1] while feeding normalised images; attacking in pixel space
+avoids that mismatch.)
+
+* FGSM, the fast gradient sign method (Goodfellow, Shlens & Szegedy, *Explaining and Harnessing
+  Adversarial Examples*, ICLR 2015, arXiv 1412.6572, §3):
+  ``x' = clip_[0,1](x + ε · sign(∇_x L(f(x), y)))``.
+* PGD, projected gradient descent on the loss (Madry et al., *Towards Deep Learning Models
+  Resistant to Adversarial Attacks*, ICLR 2018, arXiv 1706.06083, §2.1): a uniform random start
+  in the ε-ball, then ``steps`` signed-gradient steps of size ``α``, each followed by projection
+  onto the ε-ball around ``x`` and onto [0, 1].
+
+``L`` is the cross-entropy with the labels given (the true ones: an untargeted attack). Both are
+written here rather than taken from a library: the maintained PyPI option (torchattacks 3.5) pins
+old versions of ``requests``/``urllib3``, and the two attacks are a few lines each. Decisions and
+references: ``docs/dynamics_and_robustness.md``.
+
+Introduced in notebook 09_adversarial_inputs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import data
+from .checks import check_choice, check_float, check_int
+
+ATTACKS = ("fgsm", "pgd")
+
+
+def _mean_std(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
+    check_choice("dataset", dataset, data.NORMALISATION)
+    mean, std = data.NORMALISATION[dataset]
+    return torch.tensor(mean).view(1, -1, 1, 1), torch.tensor(std).view(1, -1, 1, 1)
+
+
+def to_pixels(x: torch.Tensor, dataset: str) -> torch.Tensor:
+    """Undo ``data.load``'s normalisation: ``(N, C, H, W)`` normalised → pixels in [0, 1]
+    (clipped, to absorb float rounding)."""
+    mean, std = _mean_std(dataset)
+    return (torch.as_tensor(x) * std + mean).clamp_(0.0, 1.0)
+
+
+def normalise(pixels: torch.Tensor, dataset: str) -> torch.Tensor:
+    """Pixels in [0, 1] → the normalised inputs the models were trained on (``data.NORMALISATION``)."""
+    mean, std = _mean_std(dataset)
+    return (torch.as_tensor(pixels) - mean) / std
+
+
+class PixelSpaceModel(nn.Module):
+    """``model`` with ``dataset``'s normalisation as its first step: takes pixels in [0, 1].
+
+    Input ``(N, C, H, W)`` pixels, output the wrapped model's logits. The wrapped model is kept
+    as ``.model`` (its probe points are unchanged).
+    """
+
+    def __init__(self, model: nn.Module, dataset: str):
+        super().__init__()
+        mean, std = _mean_std(dataset)
+        self.model, self.dataset = model, dataset
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model((pixels - self.mean) / self.std)
+
+
+def check_eps(eps) -> float:
+    """ε as a float in [0, 1] (pixel units), else ``ValueError`` naming the value."""
+    return check_float("eps", eps, low=0.0, high=1.0)
+
+
+def _check_pixels(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    if x.ndim < 2 or len(x) == 0:
+        raise ValueError(f"x must be a non-empty batch (N, C, H, W) of pixels, got shape "
+                         f"{tuple(x.shape)}")
+    if y.ndim != 1 or len(y) != len(x):
+        raise ValueError(f"y must hold one label per input, shape ({len(x)},), got "
+                         f"{tuple(y.shape)}")
+    if not torch.isfinite(x).all():
+        raise ValueError("x contains NaN or inf values")
+    low, high = float(x.min()), float(x.max())
+    if low < 0.0 or high > 1.0:
+        raise ValueError(f"x must be pixels in [0, 1], got values in [{low:.3f}, {high:.3f}]: "
+                         "convert normalised images with attacks.to_pixels(x, dataset)")
+    return x.float(), y.long()
+
+
+def _input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    x = x.detach().requires_grad_(True)
+    loss = nn.functional.cross_entropy(model(x), y, reduction="sum")
+    return torch.autograd.grad(loss, x)[0]
+
+
+def _fgsm(model, x, y, eps, **_):
+    return (x + eps * _input_gradient(model, x, y).sign()).clamp(0.0, 1.0).detach()
+
+
+def _pgd(model, x, y, eps, steps, step_size, random_start, generator):
+    adv = x.clone()
+    if random_start and eps > 0:
+        noise = torch.rand(x.shape, generator=generator, dtype=x.dtype) * 2 - 1
+        adv = (x + eps * noise.to(x.device)).clamp(0.0, 1.0)
+    for _ in range(steps):
+        adv = adv + step_size * _input_gradient(model, adv, y).sign()
+        adv = torch.min(torch.max(adv, x - eps), x + eps).clamp(0.0, 1.0).detach()
+    return adv
+
+
+def attack(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
+           steps: int = 10, step_size: float | None = None, random_start: bool = True,
+           seed: int = 0, batch_size: int = 500) -> torch.Tensor:
+    """Adversarial versions of pixel images ``x`` under an L∞ budget ``eps``.
+
+    Args:
+        name: ``"fgsm"`` or ``"pgd"`` (``ATTACKS``).
+        model: a pixel-space classifier (:class:`PixelSpaceModel`); run in eval mode, its
+            parameters untouched (gradients are taken with respect to the input only).
+        x: ``(N, C, H, W)`` pixels in [0, 1].
+        y: ``(N,)`` labels the loss is computed with (true labels: untargeted attack).
+        eps: L∞ radius in pixel units, in [0, 1]; ``eps=0`` returns ``x`` unchanged.
+        steps: PGD iterations (ignored by FGSM).
+        step_size: PGD step α; default ``2.5 · eps / steps`` (Madry et al.'s rule of thumb).
+        random_start: PGD starts from a uniform point in the ε-ball.
+        seed: drives the random start.
+        batch_size: inputs per forward/backward pass.
+
+    Returns:
+        ``(N, C, H, W)`` float32 pixels with ``|x' − x|_∞ <= eps`` and ``0 <= x' <= 1``.
+
+    Raises:
+        ValueError: an unknown ``name`` (listing ``ATTACKS``), ``eps`` outside [0, 1], inputs
+            outside [0, 1], mismatched ``y``, bad ``steps`` / ``step_size`` / ``batch_size``.
+
+    Introduced in notebook 09_adversarial_inputs.
+    """
+    check_choice("attack", name, ATTACKS)
+    eps = check_eps(eps)
+    steps = check_int("steps", steps, low=1)
+    step_size = 2.5 * eps / steps if step_size is None else check_float(
+        "step_size", step_size, low=0.0, low_open=True)
+    batch_size = check_int("batch_size", batch_size, low=1)
+    x, y = _check_pixels(x, y)
+    if eps == 0:
+        return x.clone()
+    run = _fgsm if name == "fgsm" else _pgd
+    generator = torch.Generator().manual_seed(seed)
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        for start in range(0, len(x), batch_size):
+            xb = x[start:start + batch_size].to(device)
+            yb = y[start:start + batch_size].to(device)
+            out.append(run(model, xb, yb, eps, steps=steps, step_size=step_size,
+                           random_start=random_start, generator=generator).cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """``(N,)`` int64 predicted classes of ``model`` for inputs ``x`` (eval mode)."""
+    was_training = model.training
+    model.eval()
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    try:
+        return torch.cat([model(x[i:i + batch_size].to(device)).argmax(1).cpu()
+                          for i in range(0, len(x), batch_size)])
+    finally:
+        model.train(was_training)
+
+
+def success_rate(clean_pred, adv_pred, y) -> float:
+    """Share of the inputs classified correctly when clean that the attack made misclassified.
+
+    Args:
+        clean_pred, adv_pred, y: ``(N,)`` predicted classes on clean and adversarial inputs, and
+            the true labels.
+
+    Returns:
+        a fraction in [0, 1]; ``nan`` if no input was classified correctly to begin with.
+
+    Introduced in notebook 09_adversarial_inputs.
+    """
+    clean_pred, adv_pred, y = (torch.as_tensor(t) for t in (clean_pred, adv_pred, y))
+    if not clean_pred.shape == adv_pred.shape == y.shape or y.ndim != 1:
+        raise ValueError(f"clean_pred, adv_pred and y must all be (N,), got "
+                         f"{tuple(clean_pred.shape)}, {tuple(adv_pred.shape)}, {tuple(y.shape)}")
+    correct = clean_pred == y
+    if not correct.any():
+        return float("nan")
+    return float((adv_pred[correct] != y[correct]).float().mean())

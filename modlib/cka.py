@@ -1,0 +1,267 @@
+"""Linear centred kernel alignment (CKA): how similar two layers' representations are.
+
+For two sets of features of the *same* N inputs, ``X: (N, D1)`` and ``Y: (N, D2)``, linear CKA
+(Kornblith, Norouzi, Lee & Hinton, *Similarity of Neural Network Representations Revisited*,
+ICML 2019, arXiv 1905.00414, §3 and eq. 2) is
+
+    CKA(X, Y) = HSIC(K, L) / sqrt(HSIC(K, K) · HSIC(L, L)),   K = X Xᵀ,  L = Y Yᵀ,
+
+with the Hilbert-Schmidt independence criterion estimated either by the biased estimator
+``HSIC_b(K, L) = tr(K H L H) / (N − 1)²`` (``H = I − 11ᵀ/N``, Gretton et al. 2005), which on
+column-centred features equals the feature-space form ``‖Yᵀ X‖_F² / (‖Xᵀ X‖_F ‖Yᵀ Y‖_F)``, or by
+the unbiased estimator of Song et al. (JMLR 2012, eq. 5; used for CKA by Nguyen, Raghu &
+Kornblith, *Do Wide and Deep Networks Learn the Same Things?*, ICLR 2021, arXiv 2010.15327, §3.1):
+
+    HSIC_u(K, L) = [tr(K̃ L̃) + 1ᵀK̃1 · 1ᵀL̃1 / ((N−1)(N−2)) − 2/(N−2) · 1ᵀK̃L̃1] / (N(N−3)),
+
+where ``K̃, L̃`` are ``K, L`` with zeroed diagonals. Both are computed here through a centred Gram
+matrix ``K_c`` with ``HSIC(K, L) ∝ ⟨K_c, L_c⟩_F`` (double centring for the biased estimator,
+"U-centring" for the unbiased one, as in Kornblith et al.'s reference code), so CKA is the cosine
+between centred Gram matrices. Everything is N × N: memory is O(N²) whatever the layer widths,
+never O(D²). Gram matrices are float64.
+
+CKA is 1 for identical representations and is invariant to orthogonal transforms and isotropic
+scaling of either side (not to arbitrary invertible linear maps). The biased estimate is pulled
+up for N small relative to D (two independent random representations give CKA > 0); the unbiased
+one is centred on 0 for them. The method as used in the companion: ``docs/dynamics_and_robustness.md``.
+
+Introduced in notebook 07_training_dynamics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+
+from . import features
+
+__all__ = ["gram", "center_gram", "cka", "cka_from_grams", "layer_grams", "cka_matrix",
+           "paired_cka"]
+
+
+def _as_features(x, name: str) -> torch.Tensor:
+    """``(N, D)`` float64 tensor; ``(N, ...)`` is flattened. Raises for bad shapes or non-finite
+    values, naming ``name``."""
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(x)
+    x = torch.as_tensor(x)
+    if x.ndim < 2:
+        raise ValueError(f"{name} must be a (N, D) feature matrix, got shape {tuple(x.shape)}")
+    if x.is_complex() or x.dtype == torch.bool:
+        raise TypeError(f"{name} must be real-valued, got dtype {x.dtype}")
+    x = x.detach().reshape(len(x), -1).to(torch.float64)
+    if len(x) < 2 or x.shape[1] == 0:
+        raise ValueError(f"{name} must have at least 2 samples and 1 feature, got shape "
+                         f"{tuple(x.shape)}")
+    bad = ~torch.isfinite(x)
+    if bad.any():
+        first = tuple(int(i) for i in torch.nonzero(bad)[0])
+        raise ValueError(f"{name} contains {int(bad.sum())} non-finite values (NaN or inf), the "
+                         f"first at {name}[{first[0]}, {first[1]}] = {x[first].item()}")
+    return x
+
+
+def _min_samples(n: int, unbiased: bool) -> None:
+    need = 4 if unbiased else 2
+    if n < need:
+        raise ValueError(f"N={n} samples is not allowed: the {'unbiased' if unbiased else 'biased'}"
+                         f" HSIC estimator needs N >= {need}")
+
+
+def gram(x) -> torch.Tensor:
+    """Linear Gram matrix ``K = X_c X_cᵀ`` of column-centred features, ``(N, N)`` float64.
+
+    Centring the columns first changes neither estimator of HSIC (both remove additive terms of
+    the form ``a_i + a_j``) and keeps the float64 products well conditioned.
+
+    Args:
+        x: ``(N, D)`` features (``(N, ...)`` is flattened), any real dtype.
+
+    Raises:
+        ValueError: fewer than 2 samples, or NaN / inf values (the message names the first).
+    """
+    x = _as_features(x, "x")
+    x = x - x.mean(0, keepdim=True)
+    return x @ x.T
+
+
+def center_gram(k, unbiased: bool = False) -> torch.Tensor:
+    """The centred Gram matrix ``K_c`` with ``⟨K_c, L_c⟩_F ∝ HSIC(K, L)``.
+
+    Biased (``unbiased=False``): ``K_c = H K H`` (double centring), so ``⟨K_c, L_c⟩_F = (N−1)²
+    HSIC_b``. Unbiased: U-centring (zero diagonal, rows and columns corrected by ``1/(N−2)`` and
+    ``1/(2(N−1)(N−2))`` of the sums), so ``⟨K_c, L_c⟩_F = N(N−3) HSIC_u`` (Song et al. 2012,
+    eq. 5). Returns ``(N, N)`` float64, a new tensor.
+
+    Raises:
+        ValueError: ``k`` not square, non-finite, or too small for the estimator.
+    """
+    k = torch.as_tensor(k).to(torch.float64)
+    if k.ndim != 2 or k.shape[0] != k.shape[1]:
+        raise ValueError(f"a Gram matrix must be square (N, N), got shape {tuple(k.shape)}")
+    if not torch.isfinite(k).all():
+        raise ValueError("the Gram matrix contains NaN or inf values")
+    n = k.shape[0]
+    _min_samples(n, unbiased)
+    k = k.clone()
+    if unbiased:
+        k.fill_diagonal_(0.0)
+        means = k.sum(0) / (n - 2)
+        means = means - means.sum() / (2 * (n - 1))
+        k -= means[:, None]
+        k -= means[None, :]
+        k.fill_diagonal_(0.0)
+    else:
+        means = k.mean(0)
+        means = means - means.mean() / 2
+        k -= means[:, None]
+        k -= means[None, :]
+    return k
+
+
+def _cosine(kc: torch.Tensor, lc: torch.Tensor, what: str) -> float:
+    norm_k, norm_l = torch.linalg.norm(kc), torch.linalg.norm(lc)
+    if norm_k == 0 or norm_l == 0:
+        side = "first" if norm_k == 0 else "second"
+        raise ValueError(f"CKA is undefined for {what}: the {side} representation is constant "
+                         "across samples (its centred Gram matrix is zero)")
+    return float((kc * lc).sum() / (norm_k * norm_l))
+
+
+def cka_from_grams(k, l, *, unbiased: bool = False) -> float:
+    """Linear CKA from two ``(N, N)`` Gram matrices of the same N inputs (see module docstring).
+
+    Raises:
+        ValueError: different N, non-square or non-finite matrices, N too small for the
+            estimator, or a constant representation (zero centred Gram).
+    """
+    k, l = torch.as_tensor(k), torch.as_tensor(l)
+    if k.shape != l.shape:
+        raise ValueError(f"Gram matrices of different shapes {tuple(k.shape)} and "
+                         f"{tuple(l.shape)}: CKA compares two representations of the same inputs")
+    return _cosine(center_gram(k, unbiased), center_gram(l, unbiased), "these Gram matrices")
+
+
+def cka(x, y, *, unbiased: bool = False) -> float:
+    """Linear CKA between two representations of the same N inputs.
+
+    Kornblith et al., ICML 2019 (arXiv 1905.00414), §3; with ``unbiased=True`` the HSIC terms use
+    the unbiased estimator of Song et al. 2012 (as in Nguyen et al., ICLR 2021, arXiv 2010.15327).
+    Computed from N × N Gram matrices: O(N² + N·D) memory.
+
+    Args:
+        x: ``(N, D1)`` features (``(N, ...)`` is flattened), e.g. one probe point's activations.
+        y: ``(N, D2)`` features of the same inputs, in the same order.
+        unbiased: use the unbiased HSIC estimator (needs N >= 4).
+
+    Returns:
+        CKA as a Python float: in [0, 1] for the biased estimator; the unbiased one can dip
+        slightly below 0 for unrelated representations.
+
+    Raises:
+        ValueError: ``x`` and ``y`` with different N, fewer samples than the estimator needs,
+            NaN / inf values (the message names the first), or a constant representation.
+
+    Introduced in notebook 07_training_dynamics.
+    """
+    x, y = _as_features(x, "x"), _as_features(y, "y")
+    if len(x) != len(y):
+        raise ValueError(f"x has N={len(x)} samples but y has N={len(y)}: CKA compares two "
+                         "representations of the same inputs")
+    _min_samples(len(x), unbiased)
+    return cka_from_grams(gram(x), gram(y), unbiased=unbiased)
+
+
+def layer_grams(model, x, layers=None, batch_size: int = 500) -> dict[str, torch.Tensor]:
+    """Gram matrices of every probe point for inputs ``x``: ``{name: (N, N) float64}``.
+
+    One forward pass of ``features.probe``; each layer's activations are turned into their Gram
+    matrix and dropped at once, so what is kept is L × N² numbers however wide the layers are.
+
+    Args:
+        model: a network from ``modlib.models`` (or any module with ``layers`` given).
+        x: ``(N, C, H, W)`` inputs.
+        layers: module names, default ``model.probe_points()``.
+        batch_size: inputs per forward pass (``features.probe``).
+
+    Raises:
+        ValueError: empty ``x`` or unknown layers (from ``features``), non-finite activations.
+
+    Introduced in notebook 07_training_dynamics.
+    """
+    outputs = features.probe(model, x, layers, batch_size=batch_size)
+    grams = {}
+    for name in list(outputs):
+        grams[name] = gram(outputs.pop(name))
+    return grams
+
+
+def _stack_centred(grams, unbiased: bool, name: str) -> tuple[list[str], torch.Tensor]:
+    if isinstance(grams, Mapping):
+        names, mats = list(grams), list(grams.values())
+    else:
+        mats = list(grams)
+        names = [str(i) for i in range(len(mats))]
+    if not mats:
+        raise ValueError(f"{name} is empty: give at least one Gram matrix")
+    shapes = {tuple(torch.as_tensor(m).shape) for m in mats}
+    if len(shapes) != 1:
+        raise ValueError(f"{name} holds Gram matrices of different shapes {sorted(shapes)}: all "
+                         "must be (N, N) for the same N inputs")
+    rows = []
+    for layer, m in zip(names, mats):
+        c = center_gram(m, unbiased).flatten()
+        norm = torch.linalg.norm(c)
+        if norm == 0:
+            raise ValueError(f"CKA is undefined for layer {layer!r} of {name}: its "
+                             "representation is constant across samples")
+        rows.append(c / norm)
+    return names, torch.stack(rows)
+
+
+def cka_matrix(grams_a, grams_b=None, *, unbiased: bool = False) -> np.ndarray:
+    """Layer × layer linear CKA: ``M[i, j] = CKA(layer i of a, layer j of b)``.
+
+    Args:
+        grams_a: ``{name: (N, N)}`` Gram matrices (from :func:`layer_grams`) or a list of them.
+        grams_b: the same for a second model / epoch on the *same* inputs; default ``grams_a``
+            (the symmetric within-model matrix with ones on the diagonal).
+        unbiased: the unbiased HSIC estimator.
+
+    Returns:
+        ``(L_a, L_b)`` float64 array.
+
+    Raises:
+        ValueError: empty inputs, different N, constant representations.
+
+    Introduced in notebook 07_training_dynamics.
+    """
+    _, a = _stack_centred(grams_a, unbiased, "grams_a")
+    b = a if grams_b is None else _stack_centred(grams_b, unbiased, "grams_b")[1]
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"grams_a and grams_b come from different numbers of inputs "
+                         f"(N²={a.shape[1]} vs {b.shape[1]}): use the same inputs for both")
+    return (a @ b.T).numpy()
+
+
+def paired_cka(grams_a, grams_b, *, unbiased: bool = False) -> np.ndarray:
+    """``CKA(layer l of a, layer l of b)`` for every layer ``l``: the diagonal of
+    :func:`cka_matrix`, e.g. each layer at epoch e against the same layer at the final epoch.
+
+    Returns ``(L,)`` float64. Raises ``ValueError`` when the two hold different numbers of layers
+    (or as :func:`cka_matrix`).
+
+    Introduced in notebook 07_training_dynamics.
+    """
+    la, lb = len(grams_a), len(grams_b)
+    if la != lb:
+        raise ValueError(f"grams_a has {la} layers but grams_b has {lb}: paired CKA needs the "
+                         "same probe points on both sides")
+    _, a = _stack_centred(grams_a, unbiased, "grams_a")
+    _, b = _stack_centred(grams_b, unbiased, "grams_b")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"grams_a and grams_b come from different numbers of inputs "
+                         f"(N²={a.shape[1]} vs {b.shape[1]}): use the same inputs for both")
+    return (a * b).sum(1).numpy()

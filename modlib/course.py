@@ -48,7 +48,6 @@ import copy
 import csv
 import io
 import json
-import os
 import re
 import shutil
 import sys
@@ -644,22 +643,11 @@ def first_error(nb) -> str:
     return f"cell {i} ({line!r}) raised {output['ename']}: {output['evalue'][:200]}{more}"
 
 
-@contextlib.contextmanager
 def _run_outputs(folder: Path):
     """Point the grading kernel's figures and metrics at ``folder`` (the kernel inherits this
     process's environment), as the papermill driver does for non-default runs."""
-    settings = {"MODLIB_FIGURES_DIR": str(folder / "figures"),
-                "MODLIB_METRICS_DIR": str(folder / "metrics")}
-    saved = {name: os.environ.get(name) for name in settings}
-    os.environ.update(settings)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    return paths.environment({"MODLIB_FIGURES_DIR": str(folder / "figures"),
+                              "MODLIB_METRICS_DIR": str(folder / "metrics")})
 
 
 def grade_one(submission: Path, autograder_zip: Path, notebook: str,

@@ -24,6 +24,7 @@ current working directory (notebooks run from ``notebooks/``, tests from anywher
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -84,3 +85,22 @@ def run_dirs(profile: str, canonical: bool) -> dict[str, Path]:
 def notebooks_dir() -> Path:
     """``notebooks/``: the numbered tutorial notebooks (stored without outputs)."""
     return root() / "notebooks"
+
+
+@contextlib.contextmanager
+def environment(settings: dict[str, str]):
+    """Set environment variables (e.g. ``MODLIB_FIGURES_DIR``) for the duration of a ``with``
+    block, for this process and the kernels it starts, and restore the previous values after.
+
+    Used by the papermill driver (``modlib.run``) and the grader (``modlib.course``).
+    """
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update({name: str(value) for name, value in settings.items()})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -34,10 +34,8 @@ from __future__ import annotations
 
 import argparse
 import ast
-import contextlib
 import json
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -208,23 +206,12 @@ def output_dirs(profile: str, overrides) -> dict[str, Path]:
     return paths.run_dirs(profile, canonical=(profile == "default" and not overrides))
 
 
-@contextlib.contextmanager
 def _kernel_environment(dirs: dict[str, Path]):
     """Point the kernel's figures and metrics at ``dirs`` and mark it headless (progress bars on
-    the terminal, not in the notebook); restore the environment afterwards."""
-    settings = {"MODLIB_FIGURES_DIR": str(dirs["figures"]),
-                "MODLIB_METRICS_DIR": str(dirs["metrics"]), "MODLIB_HEADLESS": "1",
-                "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-    saved = {name: os.environ.get(name) for name in settings}
-    os.environ.update(settings)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    the terminal, not in the notebook); the environment is restored afterwards."""
+    return paths.environment({"MODLIB_FIGURES_DIR": str(dirs["figures"]),
+                              "MODLIB_METRICS_DIR": str(dirs["metrics"]),
+                              "MODLIB_HEADLESS": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
 
 
 def execute(notebook: Path, parameters: dict, dirs: dict[str, Path] | None = None) -> Path:

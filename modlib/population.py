@@ -246,6 +246,9 @@ def _train_member(config: PopulationConfig, index: int, folder: str, xtr, ytr, x
                   classes) -> dict:
     """Train (or load, or resume) member ``index``; return its per-epoch rows and how many
     epochs were trained now. Runs inside a joblib worker."""
+    # one thread per member: parallelism is across members, and a member's weights must not
+    # depend on how many threads its worker had (loky workers, threads and the main process differ)
+    torch.set_num_threads(1)
     folder = Path(folder)
     spec = member_spec(config, index)
     train_split = data.ImageSplit(torch.tensor(xtr), torch.tensor(ytr), classes, "train")
@@ -426,11 +429,15 @@ def train_population(config: PopulationConfig, n_jobs: int = 1,
              for i in range(config.size))
     results = []
     runner = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-    with bar(total=config.size, desc=f"population {config.arch}", unit="member",
-             disable=not progress) as pbar:
-        for result in runner(tasks):
-            results.append(result)
-            pbar.update()
+    threads = torch.get_num_threads()      # members run single-threaded (see _train_member)
+    try:
+        with bar(total=config.size, desc=f"population {config.arch}", unit="member",
+                 disable=not progress) as pbar:
+            for result in runner(tasks):
+                results.append(result)
+                pbar.update()
+    finally:
+        torch.set_num_threads(threads)
     rows = []
     for result in sorted(results, key=lambda r: r["index"]):
         spec = result["spec"]

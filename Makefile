@@ -56,8 +56,11 @@ figures: data
 	$(PY) -m modlib.run $(NOTEBOOKS) --profile $(PROFILE)
 	@if [ "$(PROFILE)" = default ]; then $(PY) -m modlib.report; fi
 
+# Two pytest workers: the notebooks' smoke runs spend much of their time starting kernels and
+# importing, so two at a time use both cores of a laptop (TEST_WORKERS=0 runs in one process).
+TEST_WORKERS ?= 2
 test: data
-	$(PY) -m pytest
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS))
 
 bench: setup
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

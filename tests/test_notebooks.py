@@ -136,7 +136,7 @@ def test_readme_example_leaves_figures_untouched():
     # overrides (small enough to be quick, the smoke models come from the test session's cache)
     args = ["05_modularity_curves", "-p", "recipe", "smoke", "-p", "archs", "['vgg11']",
             "-p", "graph_size", "60", "-p", "n_batches", "1", "-p", "n_sweep", "[30, 60]",
-            "-p", "k_sweep", "[3]", "-p", "sweep_arch", "vgg11"]
+            "-p", "k_sweep", "[3, 5]", "-p", "sweep_arch", "vgg11"]
     result = subprocess.run([sys.executable, "-m", "modlib.run", *args], capture_output=True,
                             text=True, timeout=600, env=env, cwd=paths.root())
     assert result.returncode == 0, result.stdout + result.stderr

@@ -135,3 +135,15 @@ def test_non_default_runs_write_below_build(tmp_path, monkeypatch):
     for profile, overrides in (("smoke", []), ("default", [("k", "5")]), ("paper", [])):
         dirs = run.output_dirs(profile, overrides)
         assert all(d.is_relative_to(tmp_path / "build" / profile) for d in dirs.values())
+
+
+def test_a_sweep_of_one_value_is_refused_before_any_work(monkeypatch):
+    monkeypatch.setenv("MODLIB_HEADLESS", "1")
+    notebook = run.resolve(["05"])[0]
+    nb = nbformat.read(notebook, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    namespace = {}
+    exec(compile(code[0].source, "parameters", "exec"), namespace)
+    namespace["k_sweep"] = [3]
+    with pytest.raises(ValueError, match=r"k_sweep=\[3\] and n_sweep=.* at least two"):
+        exec(compile(code[1].source, "validation", "exec"), namespace)

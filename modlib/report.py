@@ -13,7 +13,7 @@ import json
 import re
 import sys
 
-from . import paths, store
+from . import models, paths, store
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -36,13 +36,15 @@ def render() -> str:
     trained, curves = _load("01_train_models"), _load("05_modularity_curves")
     if trained is None and curves is None:
         return "*No results yet: run `make figures`.*"
-    models = dict((trained or {}).get("models", {}))
+    trained_models = dict((trained or {}).get("models", {}))
     curve_models = (curves or {}).get("models", {})
     lines = ["| model | test accuracy | Q, first probe point | Q, last probe point | "
              "probe points |", "|---|---|---|---|---|"]
-    for arch in dict.fromkeys([*models, *curve_models]):
-        accuracy = models.get(arch, {}).get("test_accuracy",
-                                            curve_models.get(arch, {}).get("test_accuracy"))
+    order = {name: i for i, name in enumerate(models.ARCHITECTURES)}
+    for arch in sorted(dict.fromkeys([*trained_models, *curve_models]),
+                       key=lambda a: order.get(a, len(order))):
+        accuracy = trained_models.get(arch, {}).get(
+            "test_accuracy", curve_models.get(arch, {}).get("test_accuracy"))
         q = curve_models.get(arch, {}).get("Q_mean") or []
         lines.append(f"| {arch} | {_pct(accuracy)} | {_num(q[0] if q else None)} | "
                      f"{_num(q[-1] if q else None)} | {len(q) or '–'} |")

@@ -39,7 +39,8 @@ def set_theme() -> None:
                       "svg.hashsalt": "modlib", "pdf.fonttype": 42})
 
 
-def savefig(fig: matplotlib.figure.Figure, name: str, formats=("png",)) -> None:
+def savefig(fig: matplotlib.figure.Figure, name: str, formats=("png",),
+            dpi: float | None = None) -> None:
     """Write ``fig`` to ``figures/<name>.<format>`` for each format.
 
     Args:
@@ -47,6 +48,9 @@ def savefig(fig: matplotlib.figure.Figure, name: str, formats=("png",)) -> None:
         name: ``NN_slug`` (two digits = the notebook's number, then lowercase letters, digits and
             underscores), e.g. ``"05_modularity_curves"``.
         formats: any of ``"png"``, ``"pdf"``, ``"svg"``.
+        dpi: resolution of raster formats; default the theme's 150. Dense line drawings (graphs of
+            hundreds of edges) compress poorly: a lower dpi keeps their PNG small, since every
+            regeneration adds the file to the repository's history.
 
     Raises:
         ValueError: a bad name or format.
@@ -61,7 +65,8 @@ def savefig(fig: matplotlib.figure.Figure, name: str, formats=("png",)) -> None:
     for fmt in formats:
         target = paths.figures_dir() / f"{name}.{fmt}"
         store.atomic_write(target, lambda tmp, fmt=fmt: fig.savefig(
-            tmp, format=fmt, metadata=_METADATA[fmt], bbox_inches="tight"))
+            tmp, format=fmt, metadata=_METADATA[fmt], bbox_inches="tight",
+            dpi=dpi if dpi is not None else matplotlib.rcParams["savefig.dpi"]))
 
 
 # --------------------------------------------------------------------------------------------

@@ -104,3 +104,17 @@ def test_unit_delta_q_colours_removed_units():
     colours = [matplotlib.colors.to_hex(b.get_facecolor()) for b in bars]
     assert colours == [matplotlib.colors.to_hex(c) for c in ("lightgrey", "tab:red", "tab:blue")]
     plt.close(fig)
+
+
+def test_savefig_dpi_sets_the_png_size(tmp_path, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setenv("MODLIB_FIGURES_DIR", str(tmp_path))
+    fig, ax = plt.subplots(figsize=(4, 2))
+    ax.plot([0, 1], [0, 1])
+    ax.set_axis_off()
+    fig.subplots_adjust(0, 0, 1, 1)
+    plots.savefig(fig, "99_small", dpi=50)
+    with Image.open(tmp_path / "99_small.png") as image:
+        assert image.size == (210, 110)        # 4 x 2 in at 50 dpi + 0.1 in tight-bbox padding
+    plt.close(fig)

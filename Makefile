@@ -36,7 +36,7 @@ $(VENV)/.installed: pyproject.toml
 # The notebooks' kernel, inside .venv only (--sys-prefix): a user's own kernels are untouched.
 KERNEL_SPEC := $(VENV)/share/jupyter/kernels/modlib/kernel.json
 $(KERNEL_SPEC): $(VENV)/.installed
-	$(PY) -m modlib.run --install-kernel
+	$(PY) -m modlib.companion.run --install-kernel
 
 setup: $(VENV)/.installed $(KERNEL_SPEC)
 
@@ -53,8 +53,8 @@ data: setup
 	$(PY) -m modlib.data
 
 figures: data
-	$(PY) -m modlib.run $(NOTEBOOKS) --profile $(PROFILE)
-	@if [ "$(PROFILE)" = default ]; then $(PY) -m modlib.report; fi
+	$(PY) -m modlib.companion.run $(NOTEBOOKS) --profile $(PROFILE)
+	@if [ "$(PROFILE)" = default ]; then $(PY) -m modlib.companion.report; fi
 
 # Two pytest workers: the notebooks' smoke runs spend much of their time starting kernels and
 # importing, so two at a time use both cores of a laptop (TEST_WORKERS=0 runs in one process).
@@ -80,7 +80,7 @@ book: $(VENV)/.book-installed
 	    echo "installing Debian package npm (for MathJax)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
 	  else echo "npm is needed once to bundle MathJax: sudo apt-get install npm"; exit 1; fi; }
-	$(PY) -m modlib.book --profile $(PROFILE) $(BOOK_FLAGS)
+	$(PY) -m modlib.companion.book --profile $(PROFILE) $(BOOK_FLAGS)
 
 # Debian's chromium and its driver for selenium (no browser download); skipped when present.
 book-browser:
@@ -95,11 +95,11 @@ book-test: book-browser book
 	$(PY) -m pytest tests/test_book.py tests/test_book_browser.py
 # A course: student copies generated from the master notebooks with otter-grader (docs/course.md)
 student: setup
-	$(PY) -m modlib.course student $(NOTEBOOKS)
+	$(PY) -m modlib.companion.course student $(NOTEBOOKS)
 
 grade: setup
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder  (folder/<student>/NN_slug.ipynb)"; exit 2; }
-	$(PY) -m modlib.course grade $(SUBMISSIONS) --profile $(PROFILE)
+	$(PY) -m modlib.companion.course grade $(SUBMISSIONS) --profile $(PROFILE)
 
 clean:
 	rm -rf build

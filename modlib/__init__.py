@@ -11,7 +11,9 @@ graphs · ``sparsification`` threshold / top-fraction graphs and similarity hist
 ``modularity`` Newman's Q, curves and communities · ``pruning`` modularity-guided layer removal ·
 ``cnt`` weight graphs: node strength, layer fluctuation · ``population`` populations of small
 networks binned by accuracy · ``cka`` representation similarity · ``attacks`` adversarial
-inputs · ``architecture`` structure-only measures · ``plots`` figures · ``report`` the README's
-numbers · ``book`` the rendered book · ``course`` student copies and grading · ``run`` the
-papermill driver.
+inputs · ``architecture`` structure-only measures · ``stats`` inference over seeds and verdicts ·
+``plots`` figures.
+
+The companion's machinery (the papermill driver, the report, the book and the course) lives in
+the subpackage :mod:`modlib.companion`, which imports these modules and is never imported by them.
 """

@@ -92,7 +92,7 @@ def environment(settings: dict[str, str]):
     """Set environment variables (e.g. ``MODLIB_FIGURES_DIR``) for the duration of a ``with``
     block, for this process and the kernels it starts, and restore the previous values after.
 
-    Used by the papermill driver (``modlib.run``) and the grader (``modlib.course``).
+    Used by the papermill driver (``modlib.companion.run``) and the grader (``modlib.companion.course``).
     """
     saved = {name: os.environ.get(name) for name in settings}
     os.environ.update({name: str(value) for name, value in settings.items()})

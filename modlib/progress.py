@@ -1,7 +1,7 @@
 """Progress feedback for long work: one helper, right in Jupyter, in a terminal and headless.
 
 In Jupyter and in a terminal, :func:`bar` is ``tqdm.auto.tqdm`` (a widget or a text bar). Under the
-papermill driver (``python -m modlib.run``, which sets ``MODLIB_HEADLESS=1``) a bar inside the
+papermill driver (``python -m modlib.companion.run``, which sets ``MODLIB_HEADLESS=1``) a bar inside the
 notebook would be frozen at its first frame in the executed copy, so the bar is drawn instead on
 the kernel's own standard error, which is the driver's terminal: the user watches training while
 the executed notebook stays clean.

@@ -12,7 +12,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from modlib import book, paths
+from modlib import paths
+from modlib.companion import book
 
 yaml = pytest.importorskip("yaml")
 

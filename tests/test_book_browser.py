@@ -30,7 +30,8 @@ from pathlib import Path
 
 import pytest
 
-from modlib import book, paths
+from modlib import paths
+from modlib.companion import book
 
 pytestmark = pytest.mark.book
 

@@ -1,4 +1,4 @@
-"""Student copies and grading (modlib.course), on hand-made notebooks in the exercise format.
+"""Student copies and grading (modlib.companion.course), on hand-made notebooks in the exercise format.
 
 The real notebooks need trained models, so these tests build two tiny notebooks: one with two
 exercises (the first with hidden tests) and one without exercises. Only ``test_grading`` starts
@@ -17,7 +17,7 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("otter", reason="otter-grader is not installed: pip install -e '.[course]'")
 
-from modlib import course  # noqa: E402
+from modlib.companion import course  # noqa: E402
 
 SOLUTION_1 = ["legs = [3.0, 4.0]", "hyp_squared = sum(leg ** 2 for leg in legs)",
               "hyp = math.sqrt(hyp_squared)"]
@@ -85,7 +85,7 @@ def built(tmp_path_factory):
 
 
 def test_import_has_no_side_effects():
-    code = "import sys, modlib.course; assert 'otter' not in sys.modules, 'otter imported'"
+    code = "import sys, modlib.companion.course; assert 'otter' not in sys.modules, 'otter imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -359,7 +359,7 @@ def test_command_line(tmp_path, capsys):
 def test_the_real_notebooks_follow_the_exercise_format(tmp_path):
     """Every notebook of notebooks/ passes the format check (nothing runs); the student copies
     of those with exercises hold `...` in place of each solution and only the public tests."""
-    from modlib.run import all_notebooks
+    from modlib.companion.run import all_notebooks
 
     notebooks = all_notebooks()
     masters = {p.stem: nbformat.read(p, as_version=4) for p in notebooks}

@@ -11,7 +11,7 @@ from modlib import paths
 
 
 def drive(*args):
-    return subprocess.run([sys.executable, "-m", "modlib.run", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "modlib.companion.run", *args], capture_output=True,
                           text=True, timeout=300, env=os.environ.copy(), cwd=paths.root())
 
 

@@ -15,13 +15,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from modlib import paths, run
+from modlib import paths
+from modlib.companion import run
 
 NOTEBOOKS = [p.stem for p in run.all_notebooks()]
 
 
 def drive(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "modlib.run", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "modlib.companion.run", *args], capture_output=True,
                           text=True, timeout=timeout, env=os.environ.copy(), cwd=paths.root())
 
 
@@ -137,7 +138,7 @@ def test_readme_example_leaves_figures_untouched():
     args = ["05_modularity_curves", "-p", "recipe", "smoke", "-p", "archs", "['vgg11']",
             "-p", "graph_size", "60", "-p", "n_batches", "1", "-p", "n_sweep", "[30, 60]",
             "-p", "k_sweep", "[3, 5]", "-p", "sweep_arch", "vgg11"]
-    result = subprocess.run([sys.executable, "-m", "modlib.run", *args], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "modlib.companion.run", *args], capture_output=True,
                             text=True, timeout=600, env=env, cwd=paths.root())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "figures/ and results/ are written only by the default profile" in result.stdout

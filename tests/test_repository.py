@@ -52,15 +52,16 @@ def test_every_notebook_cites_its_paper_with_an_arxiv_id():
 
 
 def test_readme_numbers_are_generated_from_the_committed_results(monkeypatch):
-    from modlib import report
+    from modlib.companion import report
 
     monkeypatch.setenv("MODLIB_METRICS_DIR", str(paths.root() / "results"))
     block = report.readme_block((paths.root() / "README.md").read_text())
-    assert block == report.render(), "run `python -m modlib.report` after `make figures`"
+    assert block == report.render(), "run `python -m modlib.companion.report` after `make figures`"
 
 
 def test_report_renders_hand_made_results(tmp_path, monkeypatch):
-    from modlib import report, store
+    from modlib import store
+    from modlib.companion import report
 
     monkeypatch.setenv("MODLIB_METRICS_DIR", str(tmp_path))
     assert "No results yet" in report.render()
@@ -73,3 +74,48 @@ def test_report_renders_hand_made_results(tmp_path, monkeypatch):
     text = report.render()
     assert "| vgg11 | 89.6 % | 0.620 | 0.773 | 3 |" in text
     assert "Q of the raw input pixels: 0.611." in text
+
+
+def _module_imports(path):
+    """The modlib modules that one source file imports (absolute or relative), as dotted names."""
+    import ast
+    package = "modlib.companion" if path.parent.name == "companion" else "modlib"
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("modlib")}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            if base.startswith("modlib"):
+                found |= {f"{base}.{a.name}" for a in node.names} | {base}
+    return found
+
+
+def test_science_never_imports_the_machinery_and_imports_have_no_cycles():
+    package = paths.root() / "modlib"
+    files = {("modlib.companion." if p.parent.name == "companion" else "modlib.") + p.stem: p
+             for p in sorted(package.glob("*.py")) + sorted(package.glob("companion/*.py"))
+             if p.stem != "__init__"}
+    graph = {name: {m for m in _module_imports(path) if m in files and m != name}
+             for name, path in files.items()}
+    for name, deps in graph.items():
+        if not name.startswith("modlib.companion."):
+            upward = {d for d in deps if d.startswith("modlib.companion")}
+            assert not upward, f"{name} imports the machinery: {sorted(upward)}"
+    # a cycle shows as a module reachable from itself
+    for start in graph:
+        seen, todo = set(), list(graph[start])
+        while todo:
+            node = todo.pop()
+            assert node != start, f"import cycle through {start}"
+            if node not in seen:
+                seen.add(node)
+                todo.extend(graph[node])
+    assert {"modlib.companion.run", "modlib.graphs"} <= set(graph)
+    # the science package without the machinery stays thin (issue: a thin modlib)
+    science_lines = sum(len(p.read_text().splitlines()) for n, p in files.items()
+                        if not n.startswith("modlib.companion."))
+    assert science_lines <= 7000, science_lines

@@ -6,7 +6,8 @@ import json
 import nbformat
 import pytest
 
-from modlib import paths, run
+from modlib import paths
+from modlib.companion import run
 
 NOTEBOOKS = run.all_notebooks()
 

@@ -2,10 +2,10 @@
 
 Usage::
 
-    python -m modlib.run                                  # every notebook, default profile
-    python -m modlib.run 05_modularity_curves --profile smoke -p k 5
-    python -m modlib.run 01 05 -p seed 1                  # by number
-    python -m modlib.run --list                           # notebooks and their parameters
+    python -m modlib.companion.run                                  # every notebook, default profile
+    python -m modlib.companion.run 05_modularity_curves --profile smoke -p k 5
+    python -m modlib.companion.run 01 05 -p seed 1                  # by number
+    python -m modlib.companion.run --list                           # notebooks and their parameters
 
 What it does, in order:
 
@@ -42,7 +42,7 @@ import time
 import tomllib
 from pathlib import Path
 
-from . import paths, store
+from .. import paths, store
 
 PROFILES = ("smoke", "default", "paper")
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".gif")
@@ -232,7 +232,7 @@ def execute(notebook: Path, parameters: dict, dirs: dict[str, Path] | None = Non
         KernelSpecManager().get_kernel_spec(KERNEL)
     except NoSuchKernel:
         raise DriverError(f"the Jupyter kernel {KERNEL!r} is not installed: run `make setup` "
-                          "(or `python -m modlib.run --install-kernel`)") from None
+                          "(or `python -m modlib.companion.run --install-kernel`)") from None
     dirs = dirs or paths.run_dirs("default", canonical=True)
     output = dirs["notebooks"] / notebook.name
     for folder in dirs.values():
@@ -296,7 +296,7 @@ def update_manifest(notebook: Path, parameters: dict, profile: str, since: float
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m modlib.run",
+    parser = argparse.ArgumentParser(prog="python -m modlib.companion.run",
                                      description="Run the notebooks headless with papermill.")
     parser.add_argument("notebooks", nargs="*", help="stems, NN numbers or paths (default: all)")
     parser.add_argument("--profile", default="default",

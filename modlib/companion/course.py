@@ -2,10 +2,10 @@
 
 Usage::
 
-    python -m modlib.course student                   # every notebook -> build/course/
-    python -m modlib.course student 05 06             # some notebooks
-    python -m modlib.course grade SUBMISSIONS         # grade every .ipynb below SUBMISSIONS
-    python -m modlib.course verify 05 --profile smoke # master: full marks, student copy: zero
+    python -m modlib.companion.course student                   # every notebook -> build/course/
+    python -m modlib.companion.course student 05 06             # some notebooks
+    python -m modlib.companion.course grade SUBMISSIONS         # grade every .ipynb below SUBMISSIONS
+    python -m modlib.companion.course verify 05 --profile smoke # master: full marks, student copy: zero
 
 The master notebooks in ``notebooks/`` are the only source; student copies are generated, never
 edited by hand. An exercise in a master notebook is, in this order (``docs/course.md``):
@@ -57,7 +57,7 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import paths, store
+from .. import paths, store
 
 TAG_SOLUTION = "solution"
 TAG_TESTS = "tests"
@@ -585,7 +585,7 @@ def _grading_kernel() -> dict | None:
 
 def with_profile(nb: dict, notebook: str, profile: str) -> dict:
     """A copy of notebook ``nb`` (plain dicts) whose parameters are those of ``profile`` for
-    ``notebook`` (``notebooks/profiles.toml``, as ``python -m modlib.run --profile`` sets them),
+    ``notebook`` (``notebooks/profiles.toml``, as ``python -m modlib.companion.run --profile`` sets them),
     injected by papermill after the cell tagged ``parameters``.
 
     Raises:
@@ -878,7 +878,7 @@ def verify(notebooks: list[Path] | None = None, profile: str = "smoke", echo=pri
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m modlib.course",
+    parser = argparse.ArgumentParser(prog="python -m modlib.companion.course",
                                      description="Student copies and grading (otter-grader).")
     commands = parser.add_subparsers(dest="command", required=True)
     student = commands.add_parser("student", help="write build/course/ from the notebooks")

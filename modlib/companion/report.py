@@ -2,7 +2,7 @@
 
 The README quotes numbers only from ``results/*.json`` (written by the notebooks when run with the
 default profile, and committed). :func:`render` turns them into a Markdown block, and
-``python -m modlib.report`` (run by ``make figures``) writes that block between the markers
+``python -m modlib.companion.report`` (run by ``make figures``) writes that block between the markers
 ``<!-- results:start -->`` and ``<!-- results:end -->`` of README.md. A test checks that the block
 in README.md is what the committed results give, so the README cannot drift from the run.
 """
@@ -13,7 +13,7 @@ import json
 import re
 import sys
 
-from . import models, paths, store
+from .. import models, paths, store
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -56,7 +56,7 @@ def render() -> str:
         notes.append(f"kNN graphs with k = {curves.get('k')}, N = {curves.get('graph_size')} "
                      f"test images, mean over {curves.get('n_batches')} class-balanced batches.")
     profile = (curves or trained).get("profile", "default")
-    notes.append(f"Generated from `results/` ({profile} profile) by `python -m modlib.report`.")
+    notes.append(f"Generated from `results/` ({profile} profile) by `python -m modlib.companion.report`.")
     return "\n".join(lines) + "\n\n" + " ".join(notes)
 
 

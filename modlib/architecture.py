@@ -584,74 +584,100 @@ def trace(model: nn.Module, input_shape, leaf_modules=(), name: str | None = Non
 
 def _measure(gm: fx.GraphModule, modules: dict, input_shape: tuple) -> pd.DataFrame:
     """Walk the graph in execution order and fold the local measures (the algebra over a DAG)."""
-    d_input = int(np.prod(input_shape))
     identity = (ReceptiveField(), ReceptiveField())
     state = {}                 # node name -> (rf per axis, depth, ancestor bitmask)
     seen_params: set[int] = set()
-    rows, bit = [], {}
+    rows = []
     for node in gm.graph.nodes:
         if node.op == "placeholder":
             state[node.name] = (identity, 0, 0)
             continue
         if node.op == "output":
             continue
-        out_shape = _shape(node.meta)
         tensor_inputs = [a for a in node.all_input_nodes if state.get(a.name) is not None]
-        in_shapes = [_shape(a.meta) for a in tensor_inputs]
-        kind = _kind(node, modules)
-        # parameters: a module's own (recursively for leaf modules), or an attribute fetched
-        params = 0
-        if node.op in ("call_module", "get_attr"):
-            owner = modules.get(node.target) if node.op == "call_module" else None
-            tensors = (list(owner.parameters()) if owner is not None
-                       else [gm.get_parameter(node.target)] if _is_parameter(gm, node.target)
-                       else [])
-            for p in tensors:
-                if id(p) not in seen_params:
-                    seen_params.add(id(p))
-                    params += p.numel()
-        weight_layer = node.op == "call_module" and isinstance(modules[node.target],
-                                                                WEIGHT_LAYERS)
-        if node.op == "call_function" and node.target in (torch.nn.functional.conv2d,
-                                                          torch.nn.functional.linear):
-            weight_layer = True
-        # receptive field: parallel join of the inputs, then this op's local field in series
-        incoming = [state[a.name][0] for a in tensor_inputs] or [identity]
-        if len(incoming) > 1:
-            try:
-                joined = tuple(rf_parallel([rf[axis] for rf in incoming]) for axis in range(2))
-            except ValueError:
-                joined = (_NAN, _NAN)
-        else:
-            joined = incoming[0]
-        first_shape = next((s for s in in_shapes if s is not None), None)
-        local = _local_rf(node, kind, modules, first_shape, out_shape)
-        rf = joined if local is None else tuple(rf_series(a, b) for a, b in zip(joined, local))
+        row = _node_row(node, gm, modules, tensor_inputs, seen_params)
+        weight_layer = _is_weight_layer(node, modules)
+        rf = _node_rf(node, row["kind"], modules, [state[a.name][0] for a in tensor_inputs],
+                      identity, row.pop("_first_shape"), row.pop("_out_shape"))
         depth = max((state[a.name][1] for a in tensor_inputs), default=0) + int(weight_layer)
-        bit[node.name] = 1 << len(rows)
-        ancestors = bit[node.name]
+        ancestors = 1 << len(rows)
         for a in tensor_inputs:
             ancestors |= state[a.name][2]
         # a fetched parameter or buffer is not a feature map: it joins no receptive field
         state[node.name] = None if node.op == "get_attr" else (rf, depth, ancestors)
-        dims = [_dim(s) for s in in_shapes if s is not None]
-        if kind in ("add", "function:mul", "function:sub") or node.target in _ELEMENTWISE_FUNCTIONS:
-            d_in = max(dims, default=0)
-        else:
-            d_in = sum(dims)
-        d_out = _dim(out_shape) if out_shape else 0
-        rows.append({"name": node.name, "kind": kind, "target": _target_name(node),
-                     "inputs": [a.name for a in tensor_inputs],
-                     "in_shape": first_shape[1:] if first_shape else None,
-                     "out_shape": out_shape[1:] if out_shape else None,
-                     "params": params, "macs": node.meta.get("flops", 0) // 2,
-                     "d_in": d_in, "d_out": d_out,
-                     "compression": d_out / d_in if d_in else math.nan,
-                     "weight_layer": weight_layer, "depth": depth,
+        rows.append({**row, "weight_layer": weight_layer, "depth": depth,
                      "rf_h": rf[0].size, "rf_w": rf[1].size, "jump_h": rf[0].jump,
                      "jump_w": rf[1].jump, "start_h": rf[0].start, "start_w": rf[1].start,
                      "_ancestors": ancestors})
-    ops = pd.DataFrame(rows)
+    return _cumulative(pd.DataFrame(rows), int(np.prod(input_shape)))
+
+
+def _node_params(node: fx.Node, gm: fx.GraphModule, modules: dict, seen: set[int]) -> int:
+    """Parameters first used by ``node``: a module's own (recursively for leaf modules), or an
+    attribute fetched; each tensor is counted once over the walk (``seen`` holds their ids)."""
+    if node.op not in ("call_module", "get_attr"):
+        return 0
+    owner = modules.get(node.target) if node.op == "call_module" else None
+    tensors = (list(owner.parameters()) if owner is not None
+               else [gm.get_parameter(node.target)] if _is_parameter(gm, node.target) else [])
+    params = 0
+    for p in tensors:
+        if id(p) not in seen:
+            seen.add(id(p))
+            params += p.numel()
+    return params
+
+
+def _is_weight_layer(node: fx.Node, modules: dict) -> bool:
+    """A convolution or linear layer, as a module or as a functional call."""
+    if node.op == "call_module":
+        return isinstance(modules[node.target], WEIGHT_LAYERS)
+    return node.op == "call_function" and node.target in (torch.nn.functional.conv2d,
+                                                          torch.nn.functional.linear)
+
+
+def _node_row(node: fx.Node, gm: fx.GraphModule, modules: dict, tensor_inputs: list,
+              seen_params: set[int]) -> dict:
+    """The local measures of one op: kind, shapes, parameters, MACs, D_in, D_out, compression."""
+    out_shape = _shape(node.meta)
+    in_shapes = [_shape(a.meta) for a in tensor_inputs]
+    kind = _kind(node, modules)
+    dims = [_dim(s) for s in in_shapes if s is not None]
+    if kind in ("add", "function:mul", "function:sub") or node.target in _ELEMENTWISE_FUNCTIONS:
+        d_in = max(dims, default=0)
+    else:
+        d_in = sum(dims)
+    d_out = _dim(out_shape) if out_shape else 0
+    first_shape = next((s for s in in_shapes if s is not None), None)
+    return {"name": node.name, "kind": kind, "target": _target_name(node),
+            "inputs": [a.name for a in tensor_inputs],
+            "in_shape": first_shape[1:] if first_shape else None,
+            "out_shape": out_shape[1:] if out_shape else None,
+            "params": _node_params(node, gm, modules, seen_params),
+            "macs": node.meta.get("flops", 0) // 2, "d_in": d_in, "d_out": d_out,
+            "compression": d_out / d_in if d_in else math.nan,
+            "_first_shape": first_shape, "_out_shape": out_shape}
+
+
+def _node_rf(node: fx.Node, kind: str, modules: dict, incoming: list, identity: tuple,
+             first_shape, out_shape) -> tuple:
+    """Receptive field per axis after ``node``: the parallel join of its inputs' fields, then the
+    op's local field in series (docs/architecture.md)."""
+    incoming = incoming or [identity]
+    if len(incoming) > 1:
+        try:
+            joined = tuple(rf_parallel([rf[axis] for rf in incoming]) for axis in range(2))
+        except ValueError:
+            joined = (_NAN, _NAN)
+    else:
+        joined = incoming[0]
+    local = _local_rf(node, kind, modules, first_shape, out_shape)
+    return joined if local is None else tuple(rf_series(a, b) for a, b in zip(joined, local))
+
+
+def _cumulative(ops: pd.DataFrame, d_input: int) -> pd.DataFrame:
+    """Cumulative parameters and MACs over each op's ancestors (itself included), the compression
+    against the input and the VC-dimension order of the sub-network up to each op."""
     params = ops["params"].to_numpy()
     macs = ops["macs"].to_numpy()
     cum_p, cum_m = [], []

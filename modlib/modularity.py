@@ -131,7 +131,7 @@ def intra_class_share(adjacency, labels) -> float:
 
 
 GRAPH_KINDS = ("knn", "top-fraction", "threshold")
-"""The graphs a modularity curve can be computed on: paper A's kNN graph (parameter ``k``) and
+"""The graphs a modularity curve can be computed on, paper A's kNN graph (parameter ``k``) and
 paper B's important subgraph of the dense similarity graph as notebook 03 builds it, either the
 top fraction ``p`` of all pairs or every pair with similarity ``>= tau``."""
 

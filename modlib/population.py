@@ -522,7 +522,8 @@ def spearman_bootstrap(frame: pd.DataFrame, x: str, ys, *, group: str = "member"
                        n_boot: int = 1000, seed: int = 0,
                        level: float = 0.95) -> tuple[pd.DataFrame, np.ndarray]:
     """Spearman ρ between ``frame[x]`` and each ``frame[y]``, with percentile bootstrap
-    intervals that resample whole ``group``s (a member's checkpoints are not independent).
+    intervals that resample whole groups (column ``group``; a member's checkpoints are not
+    independent).
 
     Returns:
         ``(table, boot)``: ``table`` indexed by ``ys`` with ``rho``, ``lo``, ``hi``; ``boot`` the

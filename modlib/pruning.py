@@ -47,7 +47,7 @@ from .models import count_parameters
 from .modularity import GRAPH_KINDS
 
 CURVE_KINDS = GRAPH_KINDS
-"""Curves a unit table can be built from: ``\"knn\"`` (paper A), ``\"top-fraction\"`` and
+"""The curves a unit table can be built from, ``\"knn\"`` (paper A), ``\"top-fraction\"`` and
 ``\"threshold\"`` (paper B's important subgraph, as notebook 03 reads it)."""
 
 NATURAL_THRESHOLD = 0.0

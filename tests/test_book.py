@@ -99,6 +99,43 @@ def test_repo_web_url(remote, url):
 
 
 # --------------------------------------------------------------------------------------------
+# the API reference
+
+
+def test_api_modules_are_the_science_modules_of_this_repository():
+    modules = book.api_modules(paths.root())
+    expected = sorted(f"modlib.{p.stem}" for p in (paths.root() / "modlib").glob("*.py")
+                      if p.name != "__init__.py")
+    assert modules == expected
+    assert {"modlib.graphs", "modlib.modularity", "modlib.features"} <= set(modules)
+    assert not [m for m in modules if "companion" in m or m.endswith("__init__")]
+    assert book.api_modules(paths.root() / "no-such-folder") == []
+
+
+def test_api_pages_are_autodoc_directives():
+    page = book.api_page("modlib.graphs")
+    assert page.startswith("# `modlib.graphs`\n")
+    assert "```{eval-rst}\n.. automodule:: modlib.graphs\n   :members:\n" in page
+    assert book.api_path("modlib.graphs") == "api/modlib.graphs.md"
+    index = book.api_index(["modlib.cka", "modlib.graphs"])
+    assert ".. autosummary::\n\n   modlib.cka\n   modlib.graphs\n```" in index
+    cfg = yaml.safe_load(book.config_yaml("T"))["sphinx"]["config"]
+    assert {"sphinx.ext.autodoc", "sphinx.ext.autosummary", "sphinx.ext.napoleon"} <= \
+        set(cfg["extensions"])
+    assert "sphinx.ext.intersphinx" not in cfg["extensions"]   # nothing fetched
+
+
+@pytest.mark.parametrize("target, ignored", [
+    ("torch.Tensor", True), ("pandas.DataFrame", True), ("torch.nn.modules.module.Module", True),
+    ("modlib.graphs.Missing", False), ("Tensor", False), ("DataFrame, one row", False)])
+def test_only_other_packages_types_may_lack_a_target(target, ignored):
+    # a broken reference inside modlib must still fail the strict build
+    patterns = [p for kind, p in book.API_SPHINX_CONFIG["nitpick_ignore_regex"]
+                if kind == "py:class"]
+    assert any(re.fullmatch(p, target) for p in patterns) is ignored
+
+
+# --------------------------------------------------------------------------------------------
 # links
 
 
@@ -195,6 +232,10 @@ def fake_repo(tmp_path, monkeypatch):
     _touch(repo / "figures" / "05_curves.png", "png")
     _touch(repo / "notebooks" / "profiles.toml", "[smoke.all]\n")
     _touch(repo / "docs" / "only_from_notebook.md", "# Only from a notebook\n")
+    for module in ["__init__.py", "graphs.py", "cka.py", "companion/__init__.py",
+                   "companion/book.py", "data/notes.py"]:
+        _touch(repo / "modlib" / module, '"""A module."""\n')
+    _touch(repo / "modlib" / "README.txt", "not a module")
     source = [nbformat.v4.new_markdown_cell("# 01 · A\n\nClaim, see "
                                             "[notes](../docs/first.md) and "
                                             "[more](../docs/only_from_notebook.md)."),
@@ -230,8 +271,20 @@ def test_stage_a_fake_repository(fake_repo):
     assert (out / "figures" / "05_curves.png").read_text() == "png"
     assert "[home](../index.md)" in (out / "docs" / "README.md").read_text()
     assert not (out / "docs" / "unlinked.md").exists()
+    # the API reference: one page per science module, the machinery and __init__ left out
+    assert staged.plan.api == ["api/modlib.cka.md", "api/modlib.graphs.md"]
+    assert sorted(p.name for p in (out / "api").iterdir()) == \
+        ["index.md", "modlib.cka.md", "modlib.graphs.md"]
+    assert ".. automodule:: modlib.graphs\n   :members:" in \
+        (out / "api" / "modlib.graphs.md").read_text()
+    assert staged.plan.pages()[-4:] == ["api/index.md", "api/modlib.cka.md",
+                                        "api/modlib.graphs.md", "data/README.md"]
     toc = yaml.safe_load((out / "_toc.yml").read_text())
     assert toc["root"] == "index"
+    assert [p["caption"] for p in toc["parts"]] == ["Notebooks", "Method notes",
+                                                   "API reference", "Appendix"]
+    assert [c["file"] for c in toc["parts"][2]["chapters"]] == \
+        ["api/index", "api/modlib.cka", "api/modlib.graphs"]
     cfg = yaml.safe_load((out / "_config.yml").read_text())
     assert cfg["title"] == "My companion" and "repository" not in cfg
     nb = nbformat.read(out / "notebooks" / "01_a.ipynb", as_version=4)
@@ -273,7 +326,7 @@ def test_main_says_what_to_run_when_nothing_was_executed(fake_repo, capsys):
     assert "--allow-errors" in capsys.readouterr().err
     assert book.main(["--profile", "smoke", "--stage-only", "--allow-errors"]) == 0
     out = capsys.readouterr()
-    assert "staged 8 pages (2 notebooks)" in out.out
+    assert "staged 11 pages (2 notebooks)" in out.out   # 8 + the API index and 2 modules
     assert "warning: README.md: link to docs/missing.md" in out.err
 
 

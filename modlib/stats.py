@@ -324,7 +324,8 @@ def spearman_permutation(x, y, n_resamples: int = 9999, seed: int = 0) -> dict:
 def spearman_bootstrap(frame, x: str, ys, *, group: str = "member", n_boot: int = 1000,
                        seed: int = 0, level: float = 0.95):
     """Spearman ρ between ``frame[x]`` and each ``frame[y]``, with percentile bootstrap
-    intervals that resample whole ``group``s (a member's checkpoints are not independent).
+    intervals that resample whole groups (column ``group``; a member's checkpoints are not
+    independent).
 
     The cluster bootstrap: each resample draws as many groups as there are, with replacement,
     and keeps all rows of each; the interval is the ``(1 ± level)/2`` quantiles of the resampled

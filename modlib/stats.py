@@ -111,8 +111,8 @@ def t_interval(values, confidence: float = 0.95, of: str = "mean", bounds=None) 
 
     Raises:
         ValueError: no values, non-finite values (naming them), ``confidence`` outside (0, 1),
-        ``of`` not ``"mean"``/``"draw"``, ``bounds`` not a pair ``(low, high)`` with
-        ``low < high``.
+            ``of`` not ``"mean"``/``"draw"``, ``bounds`` not a pair ``(low, high)`` with
+            ``low < high``.
 
     Reference: Hahn & Meeker (1991), §4.2 and §4.7. Introduced in notebook 06_layer_pruning.
     """
@@ -256,7 +256,7 @@ def prediction_interval(values, confidence: float = 0.95, bounds=None) -> Interv
 
     Raises:
         ValueError: no values, non-finite values, ``confidence`` outside (0, 1), or ``bounds``
-        not a pair ``(low, high)`` with ``low < high``.
+            not a pair ``(low, high)`` with ``low < high``.
 
     Reference: Hahn & Meeker (1991), §4.7 (``docs/pruning.md``). Introduced in notebook
     06_layer_pruning.
@@ -398,7 +398,7 @@ class Rule:
 
     Raises:
         ValueError: ``direction`` not one of ``"greater"``, ``"less"``, or a non-finite
-        ``threshold``.
+            ``threshold``.
 
     Introduced in notebook 05_modularity_curves (``docs/claims.md``).
     """
@@ -464,7 +464,8 @@ def describe(interval: Interval, rule: Rule, unit: str = "", digits: int = 3) ->
         with one seed ``"inconclusive: <effect><unit> (1 seed: no interval)"``.
 
     Raises:
-        TypeError/ValueError: as :func:`verdict`; ``digits`` not an integer >= 0.
+        TypeError: as :func:`verdict`, or ``digits`` not an integer.
+        ValueError: as :func:`verdict`, or ``digits`` < 0.
 
     Introduced in notebook 05_modularity_curves.
     """

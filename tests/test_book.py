@@ -4,6 +4,8 @@ built book (when there is one) for assets that would come from the internet."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 import re
 from html.parser import HTMLParser
@@ -133,6 +135,45 @@ def test_only_other_packages_types_may_lack_a_target(target, ignored):
     patterns = [p for kind, p in book.API_SPHINX_CONFIG["nitpick_ignore_regex"]
                 if kind == "py:class"]
     assert any(re.fullmatch(p, target) for p in patterns) is ignored
+
+
+def _public_docstrings():
+    """``(qualified name, kind, docstring)`` of the public functions, classes and methods that
+    the API reference shows (autodoc's ``:members:``: defined in the module, with a docstring)."""
+    for module_name in book.api_modules(paths.root()):
+        module = importlib.import_module(module_name)
+        for name, obj in vars(module).items():
+            if name.startswith("_") or getattr(obj, "__module__", None) != module_name:
+                continue
+            if inspect.isfunction(obj) and obj.__doc__:
+                yield f"{module_name}.{name}", "function", obj.__doc__
+            elif inspect.isclass(obj):
+                if obj.__doc__:
+                    yield f"{module_name}.{name}", "class", obj.__doc__
+                for member_name, member in vars(obj).items():
+                    func = getattr(member, "__func__", getattr(member, "fget", member))
+                    if not member_name.startswith("_") and inspect.isfunction(func) \
+                            and func.__doc__:
+                        yield f"{module_name}.{name}.{member_name}", "method", func.__doc__
+
+
+def test_docstring_sections_read_as_the_api_reference_reads_them():
+    # napoleon turns "Raises:" entries into exception references: a continuation line that is
+    # not indented becomes an "exception" named by its text, and the strict book build fails on
+    # it. This finds them without building the book.
+    napoleon = pytest.importorskip("sphinx.ext.napoleon")
+    config = napoleon.Config(**{key: value for key, value in book.API_SPHINX_CONFIG.items()
+                                if key.startswith("napoleon_")})
+    checked, bad = 0, []
+    for qualname, kind, doc in _public_docstrings():
+        text = str(napoleon.GoogleDocstring(inspect.cleandoc(doc), config, what=kind))
+        checked += 1
+        for exception in re.findall(r"^:raises (.*?):", text, re.M):
+            if not re.fullmatch(r"[A-Za-z_][\w.]*(\s*,\s*[A-Za-z_][\w.]*)*", exception):
+                bad.append(f"{qualname}: Raises entry {exception!r} (indent continuation "
+                           "lines; one exception per entry)")
+    assert checked > 100
+    assert not bad, "\n".join(bad)
 
 
 # --------------------------------------------------------------------------------------------

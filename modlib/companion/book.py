@@ -12,7 +12,8 @@ What it does, in order:
 1. **stages** a Jupyter Book project in ``build/book/`` (git-ignored, wiped first) that mirrors the
    repository's layout, so that the README's relative links (``figures/…``, ``notebooks/…``,
    ``docs/…``) keep working inside the book: ``README.md`` is the landing page (staged as
-   ``index.md``), ``docs/README.md`` and every page it links are the method notes, and the
+   ``index.md``), the claims ledger of the profile's results is a generated page (``claims.md``,
+   ``report.claims_page``), ``docs/README.md`` and every page it links are the method notes, and the
    *executed* notebooks of the profile
    (``modlib.paths.run_dirs``; nothing is executed again) are copied to ``notebooks/``
    (:func:`stage`: :func:`check_executed`, :class:`Crawl`, :func:`write_book`);
@@ -49,9 +50,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import paths
+from . import report
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[A-Za-z0-9_\-]+\.ipynb$")
 MATHJAX_VERSION = "3"
+CLAIMS_PAGE = "claims.md"   # the generated page of the claims ledger
 LANDING = "index.md"   # README.md's place in the book, so that the site opens on index.html
 MATHJAX_ENTRY = "tex-mml-chtml.js"   # Sphinx's default MathJax 3 component
 API_DIR = "api"   # the API reference's pages: api/index.md, api/modlib.graphs.md, ...
@@ -435,6 +438,9 @@ def stage(profile: str = "default", out: Path | None = None, repo_url: str | Non
     if repo_url is None:
         repo_url = os.environ.get("BOOK_REPO_URL") or _git_origin(root)
     crawl = Crawl(root, executed, repo_url.rstrip("/") if repo_url else None, branch)
+    # the claims ledger of this profile's results, a generated page (companion.report)
+    crawl.add_page(CLAIMS_PAGE, report.claims_page(
+        paths.run_dirs(profile, canonical=(profile == "default"))["metrics"]))
     crawl.notebooks(profile)
     crawl.pages()
     plan = plan_pages(crawl)
@@ -488,6 +494,7 @@ class Crawl:
         copies: staged path → source file to copy (``files``, and notebook sources bundled
             under ``_repo/`` when the repository has no web address).
         problems: one line per link that lost its target.
+        generated: the pages added with :meth:`add_page` (the claims ledger).
     """
 
     def __init__(self, root: Path, executed: list[Path], repo_url: str | None,
@@ -499,6 +506,7 @@ class Crawl:
         self.executed = {f"notebooks/{p.name}": p for p in executed}
         self.sources = {"README.md": readme.read_text(encoding="utf-8")}   # pages found
         self.queue = ["README.md"]   # pages found and not yet rewritten
+        self.generated: list[str] = []   # pages made by the companion, not repository files
         self.notebooks_staged: dict = {}
         self.written: dict[str, str] = {}
         self.files: list[str] = []
@@ -531,6 +539,13 @@ class Crawl:
     def _web(self, repo_path: str) -> str | None:
         return source_url(self.repo_url, self.branch, repo_path) if self.repo_url else None
 
+    def add_page(self, page: str, text: str) -> None:
+        """Add a generated Markdown page (staged as ``page``, its links relative to it), to be
+        rewritten and followed as any page; :func:`plan_pages` puts it first in the notes."""
+        self.sources[page] = text
+        self.queue.append(page)
+        self.generated.append(page)
+
     def notebooks(self, profile: str) -> None:
         """Read the executed notebooks, rewrite their Markdown links and add the line that
         links each one's source (:func:`_source_note`)."""
@@ -556,9 +571,10 @@ class Crawl:
 
 
 def plan_pages(crawl: Crawl) -> TocPlan:
-    """The table of contents of a crawl: the notebooks in order; the method notes
-    (``docs/*.md``) in the order of ``docs/README.md``'s links, then any other ``docs/`` page
-    reached; every other page in the appendix."""
+    """The table of contents of a crawl: the notebooks in order; the method notes (the
+    generated pages such as the claims ledger, then ``docs/*.md`` in the order of
+    ``docs/README.md``'s links, then any other ``docs/`` page reached); every other page in
+    the appendix."""
     written = crawl.written
     docs_index = "docs/README.md"
     order = [docs_index] if docs_index in written else []
@@ -568,6 +584,7 @@ def plan_pages(crawl: Crawl) -> TocPlan:
             if resolved and resolved[0] in written and resolved[0] not in order:
                 order.append(resolved[0])
     order += [p for p in written if p.startswith("docs/") and p not in order]
+    order = [*crawl.generated, *order]
     return TocPlan(root=LANDING, notes=order, notebooks=list(crawl.notebooks_staged),
                    appendix=[p for p in written if p != "README.md" and p not in order])
 

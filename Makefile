@@ -1,7 +1,7 @@
 # The companion's commands. The two you need:
 #   make figures   regenerate every figure (trains the models on first use)
 #   make test      unit tests + smoke runs of every notebook
-#   make book      the HTML book of the executed notebooks (after make figures)
+#   make book      the HTML book: executed notebooks, method notes, API reference (after make figures)
 # Each target does the set-up it needs (virtual environment, Jupyter kernel, data).
 
 SHELL := /bin/bash
@@ -18,7 +18,7 @@ help:
 	@echo "make figures   run every notebook (PROFILE=$(PROFILE)) and write figures/, results/ and build/"
 	@echo "make test      unit tests and smoke runs of the notebooks"
 	@echo "make bench     time modlib's core against plain references and print the ratios"
-	@echo "make book      HTML book of the executed notebooks of PROFILE in build/book/_build/html"
+	@echo "make book      HTML book (executed notebooks of PROFILE, method notes, API reference) in build/book/_build/html"
 	@echo "make book-test build the book, open every page in headless chromium (installed as root)"
 	@echo "make student   student copies of the notebooks (solutions stripped) and autograders in build/course/"
 	@echo "make grade SUBMISSIONS=folder   grade submitted notebooks (PROFILE=smoke: fast) -> build/course/grades/"
@@ -65,7 +65,8 @@ test: data
 bench: setup
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
-# The book: Jupyter Book 1.x (execution off) renders the notebooks that make figures executed;
+# The book: Jupyter Book 1.x (execution off) renders the notebooks that make figures executed,
+# the method notes, and an API reference that Sphinx autodoc generates from modlib's docstrings;
 # MathJax comes from npm's mathjax package (installed into build/mathjax/), so the book reads
 # offline. Options: BOOK_REPO_URL=https://github.com/OWNER/REPO for the source links (default: git's
 # origin), BOOK_FLAGS=--allow-errors to include notebooks whose run failed.

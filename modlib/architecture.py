@@ -148,7 +148,7 @@ class Block:
         rf: receptive field per spatial axis ``(height, width)``.
 
     ``compression = d_out / d_in``. Compose with :func:`compose_series` and
-    :func:`compose_parallel`; :meth:`layer` builds one layer.
+    :func:`compose_parallel`; :meth:`conv` builds one convolution.
 
     Introduced in notebook 10_architecture_metrics.
     """
@@ -258,7 +258,7 @@ def vc_bounds(parameters: int, depth: int) -> dict:
         ``{"vc_upper": float, "vc_lower": float, "log10_vc_upper": float}``.
 
     Raises:
-        ValueError/TypeError: ``W < 2`` or ``L < 1``.
+        ValueError: ``W < 2`` or ``L < 1`` (``TypeError`` when they are not integers).
 
     Introduced in notebook 10_architecture_metrics.
     """

@@ -459,7 +459,7 @@ class Recipe:
     """A named way of training the companion's CNNs: data, schedule and per-architecture width.
 
     Attributes:
-        name: the key in :data:`RECIPES`.
+        name: the key in ``RECIPES``.
         description: one line for readers and ``--list``.
         widths: channel multiplier per architecture; ``default_width`` for any other.
         settings: :class:`TrainConfig` fields shared by every architecture (dataset, epochs,
@@ -509,7 +509,7 @@ def recipe_configs(recipe: str, archs, seed: int = 0) -> list[TrainConfig]:
     """One :class:`TrainConfig` per architecture under the named recipe; nothing is trained.
 
     Args:
-        recipe: a key of :data:`RECIPES` (``"cpu-3epoch"``, ``"smoke"``, ``"paper-cifar10"``).
+        recipe: a key of ``RECIPES`` (``"cpu-3epoch"``, ``"smoke"``, ``"paper-cifar10"``).
         archs: non-empty list of names from ``models.ARCHITECTURES``, no repeats.
         seed: one seed for initialisation, batch order and the training subset.
 

@@ -4,6 +4,8 @@ built book (when there is one) for assets that would come from the internet."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 import re
 from html.parser import HTMLParser
@@ -99,6 +101,96 @@ def test_repo_web_url(remote, url):
 
 
 # --------------------------------------------------------------------------------------------
+# the API reference
+
+
+def test_api_modules_are_the_science_modules_of_this_repository():
+    modules = book.api_modules(paths.root())
+    expected = sorted(f"modlib.{p.stem}" for p in (paths.root() / "modlib").glob("*.py")
+                      if p.name != "__init__.py")
+    assert modules == expected
+    assert {"modlib.graphs", "modlib.modularity", "modlib.features"} <= set(modules)
+    assert not [m for m in modules if "companion" in m or m.endswith("__init__")]
+    assert book.api_modules(paths.root() / "no-such-folder") == []
+
+
+def test_api_pages_are_autodoc_directives():
+    page = book.api_page("modlib.graphs")
+    assert page.startswith("# `modlib.graphs`\n")
+    assert "```{eval-rst}\n.. automodule:: modlib.graphs\n   :members:\n" in page
+    assert book.api_path("modlib.graphs") == "api/modlib.graphs.md"
+    index = book.api_index(["modlib.cka", "modlib.graphs"])
+    assert ".. autosummary::\n\n   modlib.cka\n   modlib.graphs\n```" in index
+    cfg = yaml.safe_load(book.config_yaml("T"))["sphinx"]["config"]
+    assert {"sphinx.ext.autodoc", "sphinx.ext.autosummary", "sphinx.ext.napoleon"} <= \
+        set(cfg["extensions"])
+    assert "sphinx.ext.intersphinx" not in cfg["extensions"]   # nothing fetched
+
+
+@pytest.mark.parametrize("target, ignored", [
+    ("torch.Tensor", True), ("pandas.DataFrame", True), ("torch.nn.modules.module.Module", True),
+    ("modlib.graphs.Missing", False), ("Tensor", False), ("DataFrame, one row", False)])
+def test_only_other_packages_types_may_lack_a_target(target, ignored):
+    # a broken reference inside modlib must still fail the strict build
+    patterns = [p for kind, p in book.API_SPHINX_CONFIG["nitpick_ignore_regex"]
+                if kind == "py:class"]
+    assert any(re.fullmatch(p, target) for p in patterns) is ignored
+
+
+def test_book_functions_are_short():
+    # each step of the staging is a function a reader can hold in view; a longer one must say
+    # why in its docstring ("Long because ...")
+    import ast
+
+    source = Path(book.__file__).read_text(encoding="utf-8")
+    long = [f"{node.name}: {node.end_lineno - node.lineno + 1} lines"
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > 60
+            and "Long because" not in (ast.get_docstring(node) or "")]
+    assert not long, long
+
+
+def _public_docstrings():
+    """``(qualified name, kind, docstring)`` of the public functions, classes and methods that
+    the API reference shows (autodoc's ``:members:``: defined in the module, with a docstring)."""
+    for module_name in book.api_modules(paths.root()):
+        module = importlib.import_module(module_name)
+        for name, obj in vars(module).items():
+            if name.startswith("_") or getattr(obj, "__module__", None) != module_name:
+                continue
+            if inspect.isfunction(obj) and obj.__doc__:
+                yield f"{module_name}.{name}", "function", obj.__doc__
+            elif inspect.isclass(obj):
+                if obj.__doc__:
+                    yield f"{module_name}.{name}", "class", obj.__doc__
+                for member_name, member in vars(obj).items():
+                    func = getattr(member, "__func__", getattr(member, "fget", member))
+                    if not member_name.startswith("_") and inspect.isfunction(func) \
+                            and func.__doc__:
+                        yield f"{module_name}.{name}.{member_name}", "method", func.__doc__
+
+
+def test_docstring_sections_read_as_the_api_reference_reads_them():
+    # napoleon turns "Raises:" entries into exception references: a continuation line that is
+    # not indented becomes an "exception" named by its text, and the strict book build fails on
+    # it. This finds them without building the book.
+    napoleon = pytest.importorskip("sphinx.ext.napoleon")
+    config = napoleon.Config(**{key: value for key, value in book.API_SPHINX_CONFIG.items()
+                                if key.startswith("napoleon_")})
+    checked, bad = 0, []
+    for qualname, kind, doc in _public_docstrings():
+        text = str(napoleon.GoogleDocstring(inspect.cleandoc(doc), config, what=kind))
+        checked += 1
+        for exception in re.findall(r"^:raises (.*?):", text, re.M):
+            if not re.fullmatch(r"[A-Za-z_][\w.]*(\s*,\s*[A-Za-z_][\w.]*)*", exception):
+                bad.append(f"{qualname}: Raises entry {exception!r} (indent continuation "
+                           "lines; one exception per entry)")
+    assert checked > 100
+    assert not bad, "\n".join(bad)
+
+
+# --------------------------------------------------------------------------------------------
 # links
 
 
@@ -190,11 +282,16 @@ def fake_repo(tmp_path, monkeypatch):
            "[first](first.md) [home](../README.md) [gone](gone.md)\n")
     _touch(repo / "docs" / "first.md", "# First\n\n$Q$ and [back](README.md)\n")
     _touch(repo / "docs" / "second.md", "# Second\n")
+    _touch(repo / "docs" / "claims.md", "# How claims are tested\n")   # linked by the ledger
     _touch(repo / "docs" / "unlinked.md", "# Unlinked\n")
     _touch(repo / "data" / "README.md", "# Data\n")
     _touch(repo / "figures" / "05_curves.png", "png")
     _touch(repo / "notebooks" / "profiles.toml", "[smoke.all]\n")
     _touch(repo / "docs" / "only_from_notebook.md", "# Only from a notebook\n")
+    for module in ["__init__.py", "graphs.py", "cka.py", "companion/__init__.py",
+                   "companion/book.py", "data/notes.py"]:
+        _touch(repo / "modlib" / module, '"""A module."""\n')
+    _touch(repo / "modlib" / "README.txt", "not a module")
     source = [nbformat.v4.new_markdown_cell("# 01 · A\n\nClaim, see "
                                             "[notes](../docs/first.md) and "
                                             "[more](../docs/only_from_notebook.md)."),
@@ -215,8 +312,10 @@ def test_stage_a_fake_repository(fake_repo):
     assert staged.folder == out
     assert staged.plan.root == "index.md"
     assert staged.plan.notebooks == ["notebooks/01_a.ipynb", "notebooks/10_late.ipynb"]
-    assert staged.plan.notes == ["docs/README.md", "docs/second.md", "docs/first.md",
-                                 "docs/only_from_notebook.md"]
+    assert staged.plan.notes == ["claims.md", "docs/README.md", "docs/second.md",
+                                 "docs/first.md", "docs/only_from_notebook.md", "docs/claims.md"]
+    ledger = (out / "claims.md").read_text()       # the generated page of the claims ledger
+    assert ledger.startswith("# Claims ledger") and "No claims tested yet" in ledger
     assert (out / "docs" / "only_from_notebook.md").is_file()
     assert staged.plan.appendix == ["data/README.md"]
     assert sorted(staged.files) == ["figures/05_curves.png", "notebooks/profiles.toml"]
@@ -230,8 +329,20 @@ def test_stage_a_fake_repository(fake_repo):
     assert (out / "figures" / "05_curves.png").read_text() == "png"
     assert "[home](../index.md)" in (out / "docs" / "README.md").read_text()
     assert not (out / "docs" / "unlinked.md").exists()
+    # the API reference: one page per science module, the machinery and __init__ left out
+    assert staged.plan.api == ["api/modlib.cka.md", "api/modlib.graphs.md"]
+    assert sorted(p.name for p in (out / "api").iterdir()) == \
+        ["index.md", "modlib.cka.md", "modlib.graphs.md"]
+    assert ".. automodule:: modlib.graphs\n   :members:" in \
+        (out / "api" / "modlib.graphs.md").read_text()
+    assert staged.plan.pages()[-4:] == ["api/index.md", "api/modlib.cka.md",
+                                        "api/modlib.graphs.md", "data/README.md"]
     toc = yaml.safe_load((out / "_toc.yml").read_text())
     assert toc["root"] == "index"
+    assert [p["caption"] for p in toc["parts"]] == ["Notebooks", "Method notes",
+                                                   "API reference", "Appendix"]
+    assert [c["file"] for c in toc["parts"][2]["chapters"]] == \
+        ["api/index", "api/modlib.cka", "api/modlib.graphs"]
     cfg = yaml.safe_load((out / "_config.yml").read_text())
     assert cfg["title"] == "My companion" and "repository" not in cfg
     nb = nbformat.read(out / "notebooks" / "01_a.ipynb", as_version=4)
@@ -273,7 +384,8 @@ def test_main_says_what_to_run_when_nothing_was_executed(fake_repo, capsys):
     assert "--allow-errors" in capsys.readouterr().err
     assert book.main(["--profile", "smoke", "--stage-only", "--allow-errors"]) == 0
     out = capsys.readouterr()
-    assert "staged 8 pages (2 notebooks)" in out.out
+    # 8 + claims.md, docs/claims.md, the API index and 2 modules
+    assert "staged 13 pages (2 notebooks)" in out.out
     assert "warning: README.md: link to docs/missing.md" in out.err
 
 

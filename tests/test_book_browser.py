@@ -11,7 +11,9 @@ HTTP server on 127.0.0.1. Every HTML page is opened; the test fails on:
 - unrendered math: a ``.math`` element without MathJax output, raw TeX (``$$``, ``\\(``,
   ``$…\\x…$``) left in the text, or no MathJax output at all on a page whose source has math.
 
-It also checks that the search page finds a term, and saves screenshots of the landing page and
+It also checks the API reference (a page per science module, each showing every documented
+public function and class of its module, all linked from the reference's index), that the
+search page finds a term, and saves screenshots of the landing page and
 of notebook 05 (its top and its first figure) in ``build/book/``. Skipped, with the reason, where
 selenium, chromium or chromedriver is missing, or where no book has been built.
 """
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import functools
 import http.server
+import importlib
+import inspect
 import json
 import os
 import re
@@ -247,6 +251,46 @@ def test_every_page_renders_in_a_browser(site, browser):
     # the check is not vacuous: the README and the method notes hold links, some page has math
     assert len(checked_links) > 20
     assert rendered_pages >= 1, "no page with math in its source was found"
+
+
+def _documented_members(module_name: str) -> list[str]:
+    """Public functions and classes defined in a module that have a docstring of their own:
+    what autodoc's ``:members:`` must show on the module's page."""
+    module = importlib.import_module(module_name)
+    return [f"{module_name}.{name}" for name, obj in vars(module).items()
+            if not name.startswith("_") and (inspect.isfunction(obj) or inspect.isclass(obj))
+            and getattr(obj, "__module__", None) == module_name and obj.__doc__]
+
+
+def test_api_reference_has_a_page_per_science_module(site, browser):
+    root, origin = site["root"], site["origin"]
+    modules = book.api_modules(paths.root())
+    assert len(modules) >= 10, modules
+    browser.get(f"{origin}/api/index.html")
+    linked = browser.execute_script(
+        "return Array.from(document.querySelectorAll('article a[href]'))"
+        ".map(a => a.getAttribute('href'));")
+    failures = [f"api/index.html does not link {m}.html" for m in modules
+                if not any(h.split("#")[0] == f"{m}.html" for h in linked)]
+    documented = 0
+    for module in modules:
+        page = f"api/{module}.html"
+        if not (root / page).is_file():
+            failures.append(f"no page {page}")
+            continue
+        browser.get(f"{origin}/{page}")
+        info = browser.execute_script(
+            "return {h1: (document.querySelector('article h1') || {}).textContent || '',"
+            " ids: Array.from(document.querySelectorAll('dt.sig[id]')).map(e => e.id)};")
+        if module not in info["h1"]:
+            failures.append(f"{page}: title {info['h1']!r} does not name {module}")
+        missing = [m for m in _documented_members(module) if m not in info["ids"]]
+        if missing:
+            failures.append(f"{page}: documented members not shown: {missing}")
+        documented += len(info["ids"])
+    assert not failures, "\n".join(failures)
+    # the pages hold the docstrings, not just titles: modlib documents well over 100 objects
+    assert documented > 100, documented
 
 
 def test_search_finds_a_term_offline(site, browser):

@@ -1,4 +1,5 @@
-"""The rendered book: README, method notes and the executed notebooks as one offline HTML site.
+"""The rendered book: README, method notes, the executed notebooks and the API reference as one
+offline HTML site.
 
 Usage::
 
@@ -11,9 +12,11 @@ What it does, in order:
 1. **stages** a Jupyter Book project in ``build/book/`` (git-ignored, wiped first) that mirrors the
    repository's layout, so that the README's relative links (``figures/…``, ``notebooks/…``,
    ``docs/…``) keep working inside the book: ``README.md`` is the landing page (staged as
-   ``index.md``), ``docs/README.md`` and every page it links are the method notes, and the
+   ``index.md``), the claims ledger of the profile's results is a generated page (``claims.md``,
+   ``report.claims_page``), ``docs/README.md`` and every page it links are the method notes, and the
    *executed* notebooks of the profile
-   (``modlib.paths.run_dirs``; nothing is executed again) are copied to ``notebooks/``;
+   (``modlib.paths.run_dirs``; nothing is executed again) are copied to ``notebooks/``
+   (:func:`stage`: :func:`check_executed`, :class:`Crawl`, :func:`write_book`);
 2. **rewrites links** in every staged page (:func:`rewrite_links`): a link to a repository file
    that is not a page of the book (a figure, ``notebooks/profiles.toml``) has that file copied
    next to it; a link to a notebook without an executed copy, or to a file that does not exist,
@@ -21,9 +24,12 @@ What it does, in order:
 3. adds to each notebook page a line linking its **source notebook** in the repository (the
    repository's web address from ``--repo-url``, ``BOOK_REPO_URL`` or git's ``origin``; without
    one, the stored notebook without outputs is bundled and linked as a download);
-4. writes ``_toc.yml`` (:func:`toc_yaml`, in notebook order) and ``_config.yml``
+4. adds the **API reference**: one page per science module (every ``modlib/*.py`` but
+   ``__init__``; :func:`api_modules`), each an ``automodule`` directive that Sphinx autodoc fills
+   from the docstrings at build time, so a new module gets its page without an edit here;
+5. writes ``_toc.yml`` (:func:`toc_yaml`, in notebook order) and ``_config.yml``
    (:func:`config_yaml`: execution off, MathJax from a local copy, no asset from the internet);
-5. copies MathJax 3 into ``_static/mathjax/`` (from ``build/mathjax/``, installed there with npm
+6. copies MathJax 3 into ``_static/mathjax/`` (from ``build/mathjax/``, installed there with npm
    when missing) and runs ``jupyter-book build``; the site is ``build/book/_build/html/``.
 
 Importing this module has no side effects; only :func:`main` and :func:`build` write.
@@ -44,13 +50,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import paths
+from . import report
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[A-Za-z0-9_\-]+\.ipynb$")
 MATHJAX_VERSION = "3"
+CLAIMS_PAGE = "claims.md"   # the generated page of the claims ledger
 LANDING = "index.md"   # README.md's place in the book, so that the site opens on index.html
 MATHJAX_ENTRY = "tex-mml-chtml.js"   # Sphinx's default MathJax 3 component
+API_DIR = "api"   # the API reference's pages: api/index.md, api/modlib.graphs.md, ...
+API_INDEX = f"{API_DIR}/index.md"
 BOOK_EXTENSIONS = ("sphinx_togglebutton", "sphinx_copybutton", "myst_nb", "jupyter_book",
-                   "sphinx_comments", "sphinx_external_toc", "sphinx_design", "sphinx_book_theme")
+                   "sphinx_comments", "sphinx_external_toc", "sphinx_design", "sphinx_book_theme",
+                   # the API reference (Sphinx's own: nothing to install, nothing fetched)
+                   "sphinx.ext.autodoc", "sphinx.ext.autosummary", "sphinx.ext.napoleon")
+# autodoc for the API reference: members in source order, signatures with their type hints and
+# defaults as written, Google-style sections ("Args:", "Returns:", "Raises:") through napoleon.
+# A "Returns:" line reads "what: details", not "type: details" (no rtype field). Without
+# intersphinx (the book fetches nothing) the types of other packages (torch.Tensor,
+# pandas.DataFrame, pathlib.Path) have no target: they stay plain text, while a broken reference
+# inside modlib still fails the strict build.
+API_SPHINX_CONFIG = {
+    "autodoc_member_order": "bysource",
+    "autodoc_typehints": "signature",
+    "autodoc_preserve_defaults": True,
+    "autodoc_inherit_docstrings": False,   # no torch docstring for an undocumented forward()
+    "autosummary_generate": False,
+    "add_module_names": False,
+    "napoleon_google_docstring": True,
+    "napoleon_numpy_docstring": False,
+    "napoleon_use_rtype": False,
+    "nitpick_ignore_regex": [["py:class", r"(?!modlib\.)[A-Za-z_]\w*(\.\w+)+"]],
+}
 FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" '
            'height="16" rx="3" fill="#2a5d8f"/><text x="8" y="12.5" font-size="12" '
            'text-anchor="middle" fill="#fff" font-family="sans-serif">Q</text></svg>\n')
@@ -223,15 +253,21 @@ def _text(value) -> str:
 
 @dataclass
 class TocPlan:
-    """The book's pages as staged paths (``index.md``, ``docs/x.md``, ``notebooks/NN.ipynb``)."""
+    """The book's pages as staged paths (``index.md``, ``docs/x.md``, ``notebooks/NN.ipynb``);
+    ``api`` holds the module pages of the API reference (``api/modlib.graphs.md``), whose index
+    ``api/index.md`` comes first when there are any."""
 
     root: str
     notes: list[str] = field(default_factory=list)
     notebooks: list[str] = field(default_factory=list)
     appendix: list[str] = field(default_factory=list)
+    api: list[str] = field(default_factory=list)
+
+    def api_part(self) -> list[str]:
+        return [API_INDEX, *self.api] if self.api else []
 
     def pages(self) -> list[str]:
-        return [self.root, *self.notes, *self.notebooks, *self.appendix]
+        return [self.root, *self.notes, *self.notebooks, *self.api_part(), *self.appendix]
 
 
 def _yaml_str(value: str) -> str:
@@ -240,7 +276,7 @@ def _yaml_str(value: str) -> str:
 
 def toc_yaml(plan: TocPlan) -> str:
     """``_toc.yml`` (Jupyter Book's ``jb-book`` format) for ``plan``: the root page, then the
-    parts "Notebooks", "Method notes" and "Appendix" (empty parts are left out). Paths are
+    parts "Notebooks", "Method notes", "API reference" and "Appendix" (empty parts are left out). Paths are
     written without their suffix, as Jupyter Book expects."""
     def stem(page: str) -> str:
         return posixpath.splitext(page)[0]
@@ -248,7 +284,7 @@ def toc_yaml(plan: TocPlan) -> str:
     lines = ["# Generated by python -m modlib.companion.book: do not edit", "format: jb-book",
              f"root: {_yaml_str(stem(plan.root))}"]
     parts = [("Notebooks", plan.notebooks), ("Method notes", plan.notes),
-             ("Appendix", plan.appendix)]
+             ("API reference", plan.api_part()), ("Appendix", plan.appendix)]
     parts = [(caption, pages) for caption, pages in parts if pages]
     if parts:
         lines.append("parts:")
@@ -304,6 +340,7 @@ def config_yaml(title: str, repo_url: str | None = None, branch: str = "main",
             "html_context": {"default_mode": "light"},
             "html_theme_options": {},
             "suppress_warnings": ["mystnb.unknown_mime_type"],
+            **API_SPHINX_CONFIG,
         }},
     }
     if repo_url:
@@ -383,6 +420,10 @@ def stage(profile: str = "default", out: Path | None = None, repo_url: str | Non
     """Write the Jupyter Book project for ``profile`` into ``out`` (default ``build/book/``,
     emptied first). Returns what was staged; :func:`build` renders it.
 
+    Three steps: :func:`check_executed` (the executed notebooks, refused when a run failed),
+    :class:`Crawl` (every page and file reached by links from the README and the notebooks,
+    with the links rewritten for the book; nothing is written) and :func:`write_book`.
+
     A notebook whose run failed (papermill recorded an exception) stops the staging unless
     ``allow_errors``: the book would show a traceback instead of the results.
 
@@ -392,113 +433,251 @@ def stage(profile: str = "default", out: Path | None = None, repo_url: str | Non
             ``python -m modlib.companion.run --profile PROFILE`` or ``make figures`` first), or no README.
         BookError: an executed notebook holds a failed run and ``allow_errors`` is false.
     """
+    root = paths.root()
+    executed = check_executed(profile, allow_errors)
+    if repo_url is None:
+        repo_url = os.environ.get("BOOK_REPO_URL") or _git_origin(root)
+    crawl = Crawl(root, executed, repo_url.rstrip("/") if repo_url else None, branch)
+    # the claims ledger of this profile's results, a generated page (companion.report)
+    crawl.add_page(CLAIMS_PAGE, report.claims_page(
+        paths.run_dirs(profile, canonical=(profile == "default"))["metrics"]))
+    crawl.notebooks(profile)
+    crawl.pages()
+    plan = plan_pages(crawl)
+    plan.api = [api_path(module) for module in api_modules(root)]
+    out = _empty_folder(out)
+    write_book(out, crawl, plan, profile)
+    return Staged(folder=out, plan=plan, files=list(crawl.files), problems=crawl.problems)
+
+
+def check_executed(profile: str, allow_errors: bool = False) -> list[Path]:
+    """The executed notebooks of ``profile`` (``modlib.paths.run_dirs``), in notebook order.
+
+    Raises:
+        ValueError: ``profile`` is not one of ``modlib.companion.run.PROFILES``.
+        FileNotFoundError: the profile has no executed notebooks; the message says what to run.
+        BookError: one of them holds a failed run and ``allow_errors`` is false.
+    """
     import nbformat
 
     from .run import PROFILES
 
     if profile not in PROFILES:
         raise ValueError(f"profile={profile!r} is not allowed: choose one of {PROFILES}")
-    root = paths.root()
     executed_dir = paths.run_dirs(profile, canonical=(profile == "default"))["notebooks"]
     executed = notebook_files(executed_dir) if executed_dir.is_dir() else []
+    hint = "make figures" if profile == "default" else f"make figures PROFILE={profile}"
     if not executed:
-        hint = "make figures" if profile == "default" else f"make figures PROFILE={profile}"
         raise FileNotFoundError(f"no executed notebooks NN_*.ipynb in {executed_dir}: run `{hint}` "
                                 "first (the book shows executed notebooks, it runs nothing)")
     failed = [p.name for p in executed if failed_run(nbformat.read(p, as_version=4))]
     if failed and not allow_errors:
-        hint = "make figures" if profile == "default" else f"make figures PROFILE={profile}"
         raise BookError(f"the executed copies of {', '.join(failed)} in {executed_dir} hold a "
                         f"failed run: fix and rerun them (`{hint}`), or build anyway with "
                         "--allow-errors")
-    readme = root / "README.md"
-    if not readme.is_file():
-        raise FileNotFoundError(f"{readme} does not exist")
-    out = Path(out) if out is not None else book_dir()
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    if repo_url is None:
-        repo_url = os.environ.get("BOOK_REPO_URL") or _git_origin(root)
-    repo_url = repo_url.rstrip("/") if repo_url else None
+    return executed
 
-    notebook_pages = {f"notebooks/{p.name}": p for p in executed}
-    plan = TocPlan(root=LANDING, notebooks=list(notebook_pages))
-    files: list[str] = []
-    problems: list[str] = []
-    markdown_pages: dict[str, str] = {}   # repo path -> text, pages still to write
 
-    def page_or_file(repo_path: str) -> str | None:
-        """The resolver of rewrite_links: decide what a link to repo_path becomes."""
+class Crawl:
+    """The book's content, found by following links: the README, the executed notebooks, and
+    every Markdown page and file of the repository that they link, directly or through other
+    pages. Reads the repository and writes nothing (:func:`write_book` does).
+
+    :meth:`resolve` decides what a link becomes (it is the resolver of :func:`rewrite_links`):
+    a page of the book, a file copied beside the pages, the repository's web page for a
+    notebook that was not executed or a folder, or ``None`` (the link is dropped and reported).
+
+    Attributes:
+        notebooks_staged: staged path → notebook (nbformat) with its links rewritten.
+        written: repository path → rewritten Markdown text, README first, in the order found.
+        files: repository paths of the linked files that are not pages (figures, TOML, …).
+        copies: staged path → source file to copy (``files``, and notebook sources bundled
+            under ``_repo/`` when the repository has no web address).
+        problems: one line per link that lost its target.
+        generated: the pages added with :meth:`add_page` (the claims ledger).
+    """
+
+    def __init__(self, root: Path, executed: list[Path], repo_url: str | None,
+                 branch: str = "main"):
+        readme = root / "README.md"
+        if not readme.is_file():
+            raise FileNotFoundError(f"{readme} does not exist")
+        self.root, self.repo_url, self.branch = root, repo_url, branch
+        self.executed = {f"notebooks/{p.name}": p for p in executed}
+        self.sources = {"README.md": readme.read_text(encoding="utf-8")}   # pages found
+        self.queue = ["README.md"]   # pages found and not yet rewritten
+        self.generated: list[str] = []   # pages made by the companion, not repository files
+        self.notebooks_staged: dict = {}
+        self.written: dict[str, str] = {}
+        self.files: list[str] = []
+        self.copies: dict[str, Path] = {}
+        self.problems: list[str] = []
+
+    def resolve(self, repo_path: str) -> str | None:
+        """What a link to ``repo_path`` becomes: a staged path, a URL, or ``None``."""
         if repo_path == "README.md":
             return LANDING
-        if repo_path in notebook_pages or repo_path in markdown_pages:
+        if repo_path in self.executed or repo_path in self.sources:
             return repo_path
-        source = root / repo_path
-        if repo_path.startswith("notebooks/") and NOTEBOOK_PATTERN.match(posixpath.basename(
-                repo_path)):
+        source = self.root / repo_path
+        if repo_path.startswith("notebooks/") and NOTEBOOK_PATTERN.match(
+                posixpath.basename(repo_path)):
             # a notebook without an executed copy: its source on the repository's page
-            return source_url(repo_url, branch, repo_path) if repo_url and source.is_file() \
-                else None
+            return self._web(repo_path) if source.is_file() else None
         if source.is_file():
             if repo_path.endswith(".md"):
-                queue.append(repo_path)
-                markdown_pages[repo_path] = source.read_text(encoding="utf-8")
-                return repo_path
-            if repo_path not in files:
-                (out / repo_path).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, out / repo_path)
-                files.append(repo_path)
+                self.sources[repo_path] = source.read_text(encoding="utf-8")
+                self.queue.append(repo_path)
+            elif repo_path not in self.files:
+                self.files.append(repo_path)
+                self.copies[repo_path] = source
             return repo_path
-        if source.is_dir() and repo_url:
-            return f"{repo_url}/tree/{branch}/{repo_path}"
+        if source.is_dir() and self.repo_url:
+            return f"{self.repo_url}/tree/{self.branch}/{repo_path}"
         return None
 
-    queue = ["README.md"]   # Markdown pages to rewrite, README first
-    markdown_pages["README.md"] = readme.read_text(encoding="utf-8")
+    def _web(self, repo_path: str) -> str | None:
+        return source_url(self.repo_url, self.branch, repo_path) if self.repo_url else None
 
-    # the executed notebooks, with their Markdown links rewritten and a link to the source
-    (out / "notebooks").mkdir(exist_ok=True)
-    for repo_path, executed_path in notebook_pages.items():
-        nb = nbformat.read(executed_path, as_version=4)
-        for cell in nb.cells:
-            if cell.cell_type == "markdown":
-                cell.source, found = rewrite_links(cell.source, repo_path, page_or_file)
-                problems += found
-        nb.cells.insert(_first_markdown(nb) + 1, nbformat.v4.new_markdown_cell(
-            _source_note(repo_path, profile, repo_url, branch, root, out)))
-        nbformat.write(nb, out / repo_path)
+    def add_page(self, page: str, text: str) -> None:
+        """Add a generated Markdown page (staged as ``page``, its links relative to it), to be
+        rewritten and followed as any page; :func:`plan_pages` puts it first in the notes."""
+        self.sources[page] = text
+        self.queue.append(page)
+        self.generated.append(page)
 
-    # pages reached through Markdown links from the README, the notebooks and those pages
-    written: dict[str, str] = {}
-    while queue:
-        page = queue.pop(0)
-        text, found = rewrite_links(markdown_pages[page], page, page_or_file)
-        problems += found
-        written[page] = text
+    def notebooks(self, profile: str) -> None:
+        """Read the executed notebooks, rewrite their Markdown links and add the line that
+        links each one's source (:func:`_source_note`)."""
+        import nbformat
+
+        for repo_path, executed_path in self.executed.items():
+            nb = nbformat.read(executed_path, as_version=4)
+            for cell in nb.cells:
+                if cell.cell_type == "markdown":
+                    cell.source, found = rewrite_links(cell.source, repo_path, self.resolve)
+                    self.problems += found
+            note = _source_note(repo_path, profile, self.repo_url, self.branch, self.root,
+                                self.copies)
+            nb.cells.insert(_first_markdown(nb) + 1, nbformat.v4.new_markdown_cell(note))
+            self.notebooks_staged[repo_path] = nb
+
+    def pages(self) -> None:
+        """Rewrite every Markdown page found, following the links of each to further pages."""
+        while self.queue:
+            page = self.queue.pop(0)
+            self.written[page], found = rewrite_links(self.sources[page], page, self.resolve)
+            self.problems += found
+
+
+def plan_pages(crawl: Crawl) -> TocPlan:
+    """The table of contents of a crawl: the notebooks in order; the method notes (the
+    generated pages such as the claims ledger, then ``docs/*.md`` in the order of
+    ``docs/README.md``'s links, then any other ``docs/`` page reached); every other page in
+    the appendix."""
+    written = crawl.written
     docs_index = "docs/README.md"
     order = [docs_index] if docs_index in written else []
-    if order:   # docs pages in the order of the docs index, then any other docs page reached
+    if order:
         for target in markdown_links(written[docs_index]):
             resolved = resolve_target(docs_index, target)
             if resolved and resolved[0] in written and resolved[0] not in order:
                 order.append(resolved[0])
     order += [p for p in written if p.startswith("docs/") and p not in order]
-    plan.notes = order
-    plan.appendix = [p for p in written if p != "README.md" and p not in order]
-    for page, text in written.items():
-        target = out / (LANDING if page == "README.md" else page)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+    order = [*crawl.generated, *order]
+    return TocPlan(root=LANDING, notes=order, notebooks=list(crawl.notebooks_staged),
+                   appendix=[p for p in written if p != "README.md" and p not in order])
 
-    (out / "_toc.yml").write_text(toc_yaml(plan), encoding="utf-8")
-    (out / "_config.yml").write_text(
-        config_yaml(_title(written["README.md"]), repo_url, branch, profile), encoding="utf-8")
-    (out / "_vendor").mkdir(exist_ok=True)
+
+def _empty_folder(out: Path | None) -> Path:
+    out = Path(out) if out is not None else book_dir()
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    return out
+
+
+def write_book(out: Path, crawl: Crawl, plan: TocPlan, profile: str) -> None:
+    """Write a crawl into the empty folder ``out``: notebooks, pages, copied files, the API
+    reference pages of ``plan.api``, ``_toc.yml``, ``_config.yml`` and the favicon."""
+    import nbformat
+
+    for repo_path, nb in crawl.notebooks_staged.items():
+        (out / repo_path).parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, out / repo_path)
+    for page, text in crawl.written.items():
+        _write(out / (LANDING if page == "README.md" else page), text)
+    for staged_path, source in crawl.copies.items():
+        (out / staged_path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, out / staged_path)
+    write_api_pages(out, plan.api)
+    _write(out / "_toc.yml", toc_yaml(plan))
+    _write(out / "_config.yml", config_yaml(_title(crawl.written["README.md"]), crawl.repo_url,
+                                            crawl.branch, profile))
     # a favicon of its own, or the browser asks the server for /favicon.ico
-    (out / "_vendor" / "favicon.svg").write_text(FAVICON, encoding="utf-8")
-    (out / "PROFILE").write_text(profile + "\n")
-    return Staged(folder=out, plan=plan, files=files, problems=problems)
+    _write(out / "_vendor" / "favicon.svg", FAVICON)
+    _write(out / "PROFILE", profile + "\n")
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# The API reference: one page per science module, generated by Sphinx autodoc at build time
+
+
+def api_modules(root: Path) -> list[str]:
+    """The science modules of the repository at ``root``: ``modlib.NAME`` for every
+    ``modlib/NAME.py`` but ``__init__.py``, sorted (the machinery in ``modlib/companion/`` is
+    not among them); ``[]`` when there is no ``modlib/`` folder. A new module gets its page
+    without any edit here."""
+    package = Path(root) / "modlib"
+    if not package.is_dir():
+        return []
+    return sorted(f"modlib.{p.stem}" for p in package.glob("*.py") if p.stem != "__init__")
+
+
+def api_path(module: str) -> str:
+    """The staged page of a module's reference: ``api/modlib.graphs.md``."""
+    return f"{API_DIR}/{module}.md"
+
+
+def api_page(module: str) -> str:
+    """A module's reference page: a title and an ``automodule`` directive (MyST's
+    ``eval-rst``) that Sphinx autodoc fills from the docstrings when the book is built."""
+    return (f"# `{module}`\n\n"
+            f"*Generated from the docstrings of `{module.replace('.', '/')}.py` when the book "
+            "was built.*\n\n"
+            "```{eval-rst}\n"
+            f".. automodule:: {module}\n"
+            "   :members:\n"
+            "   :show-inheritance:\n"
+            "```\n")
+
+
+def api_index(modules: list[str]) -> str:
+    """The reference's first page: what it covers and a table of the modules with the first
+    line of each one's docstring (``autosummary``), each linked to its page."""
+    rows = "".join(f"   {module}\n" for module in modules)
+    return ("# API reference\n\n"
+            "The science package `modlib`, one page per module, generated from the docstrings "
+            "(shapes, units, errors raised, the formula's source, and the notebook that "
+            "introduces each function). The companion's machinery, `modlib.companion`, is "
+            "not part of it.\n\n"
+            "```{eval-rst}\n.. autosummary::\n\n" + rows + "```\n")
+
+
+def write_api_pages(out: Path, pages: list[str]) -> None:
+    """Write the API pages ``pages`` (from :func:`api_path`) and, when there are any, their
+    index ``api/index.md`` (which :func:`toc_yaml` puts first in the part)."""
+    if not pages:
+        return
+    modules = [posixpath.splitext(posixpath.basename(p))[0] for p in pages]
+    _write(out / API_INDEX, api_index(modules))
+    for page, module in zip(pages, modules):
+        _write(out / page, api_page(module))
 
 
 def _first_markdown(nb) -> int:
@@ -512,17 +691,17 @@ def _first_markdown(nb) -> int:
 
 
 def _source_note(repo_path: str, profile: str, repo_url: str | None, branch: str,
-                 root: Path, out: Path) -> str:
-    """The line under a notebook's first cell that links its source in the repository."""
+                 root: Path, copies: dict[str, Path]) -> str:
+    """The line under a notebook's first cell that links its source in the repository. Without
+    a web address the stored notebook (without outputs) is bundled: it is added to ``copies``
+    (staged path → source file) and linked as a download."""
     name = posixpath.basename(repo_path)
-    if not repo_url:   # no known web address: bundle the stored notebook (without outputs)
+    if not repo_url:
         bundled = f"_repo/{repo_path}"
-        (out / bundled).parent.mkdir(parents=True, exist_ok=True)
-        if (root / repo_path).is_file():
-            shutil.copy2(root / repo_path, out / bundled)
-        else:
+        if not (root / repo_path).is_file():
             return (f"*This page is the notebook `{repo_path}` executed with the `{profile}` "
                     "profile.*")
+        copies[bundled] = root / repo_path
         # a download role: a plain link to an .ipynb would be read as a page of the book
         reference = f"{{download}}`{repo_path} <{relative_link(repo_path, bundled)}>`"
     else:
@@ -588,7 +767,11 @@ def build(staged: Staged, strict: bool = True) -> Path:
                str(staged.folder)]
     if strict:
         command += ["-W", "-n", "--keep-going"]
-    run = subprocess.run(command, text=True, capture_output=True)
+    # autodoc imports the repository's own modlib (the API reference documents what is staged)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(paths.root()),
+                                                      env.get("PYTHONPATH")]))
+    run = subprocess.run(command, text=True, capture_output=True, env=env)
     log = staged.folder / "build.log"
     log.write_text(run.stdout + run.stderr)
     if run.returncode != 0:

@@ -1,5 +1,5 @@
 """Time modlib's permutation null of Q (one graph, all relabellings at once) against the plain
-reference, a loop that calls networkx's modularity once per permutation, and check that they agree.
+reference, a loop that calls networkx's modularity once per permutation; check they agree.
 
 The reference is what a user would write: build the kNN graph once, convert it to networkx, and
 for every permutation of the labels call ``networkx.community.modularity``. modlib keeps the
@@ -9,7 +9,8 @@ whole chunk of permutations with one comparison per edge entry and one ``bincoun
 
 Run: ``python benchmarks/bench_null.py [--n 200 500] [--k 3] [--permutations 200]
 [--repeat 3]``. Prints one row per N with both times, the speed-up ratio and the largest
-difference between the two (the null and Q itself); exits non-zero if they differ by more than 1e-9.
+difference between the two (the null and Q itself); exits non-zero if they differ by more than
+1e-9.
 """
 
 from __future__ import annotations

@@ -179,16 +179,22 @@ def test_rerunning_every_cell_gives_the_same_outputs(notebook, tmp_path):
     that an earlier pass left behind. The smoke profile's cells run twice over in one kernel
     (the parameters once, as papermill injects them), and every displayed text of the second
     pass equals the first's."""
+    import copy
+
     import papermill
+    from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
     [(path, parameters)] = run.plan(run.resolve([notebook]), "smoke", [])
-    nb = parameterize_notebook(nbformat.read(path, as_version=4), parameters,
+    nb = parameterize_notebook(load_notebook_node(str(path)), parameters,
                                kernel_name=run.KERNEL, language="python")
     injected = next(i for i, c in enumerate(nb.cells)
                     if "injected-parameters" in c.metadata.get("tags", []))
     body = nb.cells[injected + 1:]
-    nb.cells = nb.cells[:injected + 1] + body + [nbformat.from_dict(c) for c in body]
+    again = copy.deepcopy(body)
+    for cell in again:
+        cell["id"] = f"{cell['id']}-again"[-64:]          # cell ids must stay unique
+    nb.cells = nb.cells[:injected + 1] + body + again
     doubled = tmp_path / f"{notebook}.ipynb"
     nbformat.write(nb, doubled)
     dirs = {name: tmp_path / name for name in ("notebooks", "figures", "metrics")}

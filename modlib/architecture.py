@@ -421,6 +421,27 @@ class Architecture:
             raise ValueError(f"{self.name} has no op with a (C, H, W) output")
         return spatial.iloc[-1]
 
+    def by_depth(self) -> pd.DataFrame:
+        """The profile over depth of the weight layers that keep a spatial grid.
+
+        Returns:
+            a DataFrame indexed by ``depth`` (weight layers on the longest path, ascending) over
+            the weight layers with a ``(C, H, W)`` output: ``rf``, the largest receptive field
+            (height axis, input pixels, Araujo et al.) of a weight layer at that depth, and
+            ``compression``, the smallest ``cum_compression`` of any such layer up to that depth
+            (a running minimum: the tightest compression so far, since bottleneck blocks make
+            the dimension itself go up and down). Empty for a network without a spatial map.
+
+        Introduced in notebook 10_architecture_metrics.
+        """
+        ops = self.ops
+        layers = ops[ops["weight_layer"] & ops["out_shape"].map(lambda s: s is not None
+                                                               and len(s) == 3)]
+        table = layers.groupby("depth").agg(rf=("rf_h", "max"),
+                                            compression=("cum_compression", "min"))
+        table["compression"] = table["compression"].cummin()
+        return table
+
     def summary(self) -> dict:
         """Global values.
 

@@ -354,7 +354,8 @@ def similarity_histograms(columns: dict, log: bool = False, row_height: float = 
 
 def depth_grid(table, ylabels: dict | None = None, colors: dict | None = None,
                ramp: bool = False, yscale: dict | None = None, hlines: dict | None = None,
-               panel_width: float = 4.9, panel_height: float = 2.8):
+               panel_width: float = 4.9, panel_height: float = 2.8,
+               xlabel: str = "probe point (layer)"):
     """Numbers over depth, one column per model and one row per quantity, one line per series.
 
     Args:
@@ -366,12 +367,14 @@ def depth_grid(table, ylabels: dict | None = None, colors: dict | None = None,
         ramp: colour the lines of each panel along viridis in their order instead (a sweep).
         yscale: ``{row: "log" | "linear"}``.
         hlines: ``{row: y}`` for a dotted reference line (e.g. the ``1 − 1/C`` ceiling of Q).
+        xlabel: the x axis's label (under the last row); x ticks mark every layer up to 25 of
+            them, integers beyond.
 
     Returns:
         ``(fig, axes)`` with ``axes[row, model]``; the y axis is shared along each row and every
         row has its legend right of its last panel.
 
-    Introduced in notebook 02_similarity_histograms (used by 03 and 04).
+    Introduced in notebook 02_similarity_histograms (used by 03, 04, 08 and 10).
     """
     models_, rows = list(dict.fromkeys(table["model"])), list(dict.fromkeys(table["row"]))
     palette = sns.color_palette("colorblind")
@@ -389,10 +392,14 @@ def depth_grid(table, ylabels: dict | None = None, colors: dict | None = None,
             ax.plot(line["layer"], line["value"], marker="o", ms=3.5, color=colour, label=name)
         if hlines and row in hlines:
             ax.axhline(hlines[row], color="grey", linestyle=":", linewidth=1.2)
-        ax.set(yscale=(yscale or {}).get(row, "linear"), xticks=sorted(part["layer"].unique()))
+        ax.set(yscale=(yscale or {}).get(row, "linear"))
+        if part["layer"].nunique() <= 25:
+            ax.set_xticks(sorted(part["layer"].unique()))
+        else:
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_title(model if r == 0 else "", fontsize=11)
         ax.set_ylabel((ylabels or {}).get(row, row) if c == 0 else "")
-        ax.set_xlabel("probe point (layer)" if r == len(rows) - 1 else "")
+        ax.set_xlabel(xlabel if r == len(rows) - 1 else "")
         if c == len(models_) - 1:
             ax.legend(fontsize=8.5, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
@@ -623,3 +630,126 @@ def divergence_heatmap(ax, matrix, labels, title: str = "", cmap: str = "hot") -
     ax.grid(False)
     ax.set_title(title, fontsize=10)
     return int(inf.sum())
+
+
+def accuracy_histograms(histogram):
+    """Checkpoints per test-accuracy bin, one bar chart per population.
+
+    Args:
+        histogram: ``DataFrame`` indexed by the bins' labels (``population.bin_labels()``), one
+            column of counts per population (``Population.histogram()``).
+
+    Returns:
+        the figure; bars coloured from green (lowest bin) to red (highest), as La Malfa et al.
+
+    Introduced in notebook 08_complex_networks.
+    """
+    n = histogram.shape[1]
+    fig, axes = plt.subplots(1, n, figsize=(5.5 * n, 3.4), squeeze=False)
+    colours = accuracy_colours(len(histogram))
+    for ax, (name, counts) in zip(axes.flat, histogram.items()):
+        ax.bar(range(len(counts)), counts.to_numpy(), color=colours)
+        ax.set_xticks(range(len(counts)), counts.index, rotation=45, fontsize=9)
+        ax.set(xlabel="test accuracy bin", ylabel="checkpoints", title=f"{name} population")
+    fig.tight_layout()
+    return fig
+
+
+def ensemble_grid(rows: dict, layers, bin_names: dict, title: str = "", seed: int = 0):
+    """Distributions per accuracy bin (Gaussian KDEs), one row per quantity and one column per
+    node layer: La Malfa et al.'s ensemble figures.
+
+    Args:
+        rows: ``{quantity: {(layer, bin): 1-D sample}}``, e.g. ``"link weight"`` and ``"node
+            strength"`` pooled by ``population.weight_graph_stats`` and the fluctuations ``Y_l``
+            of the bin's checkpoints; a missing ``(layer, bin)`` is left out.
+        layers: the node layers (columns).
+        bin_names: ``{bin: label}`` in the order of accuracy (green lowest, red highest).
+        title: prefix of every panel's title (e.g. the population).
+        seed: the KDE's subsample (``cnt.kde``).
+
+    Returns:
+        the figure, with the bins' legend in the top right panel.
+
+    Introduced in notebook 08_complex_networks.
+    """
+    colours = accuracy_colours(len(bin_names))
+    fig, axes = plt.subplots(len(rows), len(layers), squeeze=False,
+                             figsize=(4.2 * len(layers), 2.8 * len(rows)))
+    for r, (name, samples) in enumerate(rows.items()):
+        for c, layer in enumerate(layers):
+            present = [(label, colour, samples[layer, b]) for (b, label), colour
+                       in zip(bin_names.items(), colours) if (layer, b) in samples]
+            kde_curves(axes[r, c], {label: v for label, _, v in present},
+                       [colour for _, colour, _ in present], seed=seed)
+            axes[r, c].set(xlabel=name, ylabel="density", title=f"{title}, layer {layer}: {name}")
+    axes[0, -1].legend(title="test accuracy", fontsize=8, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def divergence_grid(panels, kde: dict | None = None, width: float = 4.5, height: float = 4.3):
+    """Divergence matrices as heat maps in a grid (``divergence_heatmap`` each), optionally after
+    a first panel of KDE curves.
+
+    Args:
+        panels: rows of panels, each a list of ``(matrix, labels, title)``.
+        kde: ``{label: 1-D sample}`` drawn as KDE curves in an extra first panel (one row only).
+
+    Returns:
+        ``(fig, infinite)``: ``infinite[r][c]`` the number of infinite cells of each matrix.
+
+    Introduced in notebook 08_complex_networks.
+    """
+    ncols = max(len(row) for row in panels) + (kde is not None)
+    fig, axes = plt.subplots(len(panels), ncols, squeeze=False,
+                             figsize=(width * ncols, height * len(panels)))
+    if kde is not None:
+        colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(kde))).tolist()
+        kde_curves(axes[0, 0], kde, colours)
+        axes[0, 0].set(xlabel="node strength", ylabel="density", title="distribution per layer")
+        axes[0, 0].legend(fontsize=8)
+    skip = int(kde is not None)
+    infinite = [[divergence_heatmap(axes[r, c + skip], m, labels, title=title)
+                 for c, (m, labels, title) in enumerate(row)] for r, row in enumerate(panels)]
+    fig.tight_layout()
+    return fig, infinite
+
+
+def scatter_grid(panels, colorbar: str = "", cmap: str = "RdYlGn_r", vmin: float = 0.0,
+                 vmax: float = 1.0, width: float = 4.6, height: float = 4.0):
+    """Scatter plots in a grid, optionally coloured by a third value and labelled point by point.
+
+    Args:
+        panels: rows of panels, each a dict with ``x``, ``y`` (1-D arrays of equal length), and
+            optionally ``c`` (colour values on ``cmap`` from ``vmin`` to ``vmax``, with one colour
+            bar per row labelled ``colorbar``), ``labels`` (a text beside each point),
+            ``title``, ``xlabel``, ``ylabel`` and ``xscale`` (``"log"``, ``"linear"`` or
+            ``"auto"``: log when the positive x values span more than a decade).
+
+    Returns:
+        ``(fig, axes)`` with ``axes[row, column]``.
+
+    Introduced in notebook 08_complex_networks (used by 10).
+    """
+    ncols = max(len(row) for row in panels)
+    fig, axes = plt.subplots(len(panels), ncols, squeeze=False,
+                             figsize=(width * ncols, height * len(panels)))
+    for r, row in enumerate(panels):
+        points = None
+        for c, panel in enumerate(row):
+            ax, x, y = axes[r, c], np.asarray(panel["x"], float), np.asarray(panel["y"], float)
+            colour = {"c": panel["c"], "cmap": cmap, "vmin": vmin, "vmax": vmax} \
+                if "c" in panel else {}
+            points = ax.scatter(x, y, s=14 if "c" in panel else 30, **colour) if len(x) else None
+            for label, xi, yi in zip(panel.get("labels", []), x, y):
+                ax.annotate(str(label), (xi, yi), fontsize=9)
+            xscale = panel.get("xscale", "linear")
+            if xscale == "auto":
+                xscale = "log" if len(x) and x.min() > 0 and x.max() > 10 * x.min() else "linear"
+            ax.set(xscale=xscale, xlabel=panel.get("xlabel", ""), ylabel=panel.get("ylabel", ""),
+                   title=panel.get("title", ""))
+        if colorbar and points is not None and "c" in row[-1]:
+            fig.colorbar(points, ax=axes[r, len(row) - 1], label=colorbar)
+    fig.tight_layout()
+    return fig, axes

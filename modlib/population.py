@@ -51,6 +51,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -365,6 +366,15 @@ class Population:
         model.load_state_dict(record["state_dict"])
         return model.eval()
 
+    def last_checkpoints(self) -> pd.DataFrame:
+        """The rows of :attr:`table` of every member's last epoch, for the members whose weights
+        stayed finite: one row per member that did not diverge.
+
+        Introduced in notebook 08_complex_networks.
+        """
+        t = self.table
+        return t[t["finite"] & (t["epoch"] == t["epochs"])]
+
     def histogram(self) -> pd.Series:
         """Number of finite checkpoints per accuracy bin, indexed by bin labels
         ``"[0.0, 0.1)"`` ... (every bin, empty ones included)."""
@@ -378,6 +388,120 @@ def bin_labels(width: float = BIN_WIDTH) -> list[str]:
     top = math.ceil(1.0 / width)
     return [f"[{b * width:.1f}, {(b + 1) * width:.1f}{']' if b == top - 1 else ')'}"
             for b in range(top)]
+
+
+def accuracy_correlations(table: pd.DataFrame, layers, pairs: dict, *, n_boot: int = 1000,
+                          seed: int = 0, min_members: int = 3) -> pd.DataFrame:
+    """Spearman ρ of the test accuracy with a statistic of the node strengths and with its
+    counterpart of the raw link weights, per initialisation scale and node layer, with
+    bootstrap intervals over members (``stats.spearman_bootstrap``: a member's checkpoints are
+    resampled together) and the interval of the paired difference ρ(strength) − ρ(weights).
+
+    Args:
+        table: ``weight_graph_stats``'s table (one row per checkpoint and node layer).
+        layers: the node layers to test (the hidden ones).
+        pairs: ``{strength statistic: link-weight statistic}``, columns of ``table`` (e.g.
+            ``{"Y": "lw_std"}``; ``cnt.summary`` names them).
+        n_boot, seed: the bootstrap's resamples and seed.
+        min_members: a (scale, layer) with fewer members is skipped.
+
+    Returns:
+        one row per scale, layer and strength statistic: ``scale``, ``layer``, ``statistic``,
+        ``n`` (checkpoints), ``members``, ``rho_strength``, ``lo_s``, ``hi_s``, ``rho_weights``,
+        ``lo_w``, ``hi_w``, ``diff_lo``, ``diff_hi`` (95 % percentile intervals).
+
+    Raises:
+        ValueError: a column of ``pairs`` missing from ``table``.
+
+    Source: La Malfa et al. (arXiv 2110.02628) compare the distributions by eye; the rank
+    correlation is this companion's test of their claim (``docs/complex_networks.md``).
+    Introduced in notebook 08_complex_networks.
+    """
+    from . import stats
+
+    missing = sorted({*pairs, *pairs.values()} - set(table.columns))
+    if missing:
+        raise ValueError(f"pairs names columns {missing} that the table does not have; "
+                         f"allowed: {sorted(table.columns)}")
+    ys, rows = [*pairs, *pairs.values()], []
+    for scale in sorted(table["scale"].unique()):
+        for layer in layers:
+            part = table[(table["layer"] == layer) & (table["scale"] == scale)]
+            if part["member"].nunique() < min_members:
+                continue
+            rho, boot = stats.spearman_bootstrap(part, "test_accuracy", ys, n_boot=n_boot,
+                                                 seed=seed)
+            for i, (s, w) in enumerate(pairs.items()):
+                diff = np.nanquantile(boot[:, i] - boot[:, i + len(pairs)], [0.025, 0.975])
+                rows.append({"scale": scale, "layer": layer, "statistic": s, "n": len(part),
+                             "members": part["member"].nunique(),
+                             "rho_strength": rho.loc[s, "rho"], "lo_s": rho.loc[s, "lo"],
+                             "hi_s": rho.loc[s, "hi"], "rho_weights": rho.loc[w, "rho"],
+                             "lo_w": rho.loc[w, "lo"], "hi_w": rho.loc[w, "hi"],
+                             "diff_lo": diff[0], "diff_hi": diff[1]})
+    return pd.DataFrame(rows)
+
+
+def strength_advantage(table: pd.DataFrame, layers, *, strength: str = "Y",
+                       weights: str = "lw_std", n_boot: int = 1000, seed: int = 0,
+                       confidence: float = 0.95):
+    """How much more closely a node-strength statistic tracks the test accuracy than its
+    link-weight counterpart, averaged over node layers:
+
+    ``effect = mean over l in layers of |ρ(accuracy, strength_l)| − |ρ(accuracy, weights_l)|``
+
+    (Spearman ρ over the checkpoints in ``table``), with a percentile bootstrap interval over
+    **members** (each resample draws members with replacement and keeps all their checkpoints;
+    the same resample serves every layer and both statistics). The independent units are the
+    members of the population, so the interval's ``n`` is the number of members.
+
+    Args:
+        table: ``weight_graph_stats``'s table, already restricted to what is compared (e.g. one
+            initialisation scale).
+        layers: node layers averaged over (at least one).
+        strength, weights: columns of ``table`` (default the fluctuation ``Y`` and the standard
+            deviation of the link weights ``lw_std``).
+        n_boot, seed, confidence: the bootstrap.
+
+    Returns:
+        a ``stats.Interval`` (``method`` names the bootstrap).
+
+    Raises:
+        ValueError: no layer, a column or layer missing from ``table``, fewer than 2 members.
+
+    Source: La Malfa et al. (arXiv 2110.02628): strengths and fluctuations separate accurate
+    networks while the raw weights look alike; this statistic is ours
+    (``docs/complex_networks.md``). Introduced in notebook 08_complex_networks.
+    """
+    from . import stats
+
+    layers = list(layers)
+    if not layers:
+        raise ValueError("layers=[] is not allowed: give at least one node layer")
+    for column in (strength, weights):
+        if column not in table.columns:
+            raise ValueError(f"column {column!r} is not in the table; allowed: "
+                             f"{sorted(table.columns)}")
+    absent = sorted(set(layers) - set(table["layer"]))
+    if absent:
+        raise ValueError(f"layers {absent} are not in the table (it has "
+                         f"{sorted(table['layer'].unique())})")
+    wide = table[table["layer"].isin(layers)].pivot(
+        index=["member", "epoch", "test_accuracy"], columns="layer", values=[strength, weights])
+    wide.columns = [f"{name}@{layer}" for name, layer in wide.columns]
+    wide = wide.reset_index()
+    ys = [f"{strength}@{l}" for l in layers] + [f"{weights}@{l}" for l in layers]
+    rho, boot = stats.spearman_bootstrap(wide, "test_accuracy", ys, n_boot=n_boot, seed=seed)
+    n = len(layers)
+    r = np.abs(rho["rho"].to_numpy())
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)        # a resample with constant ranks
+        per_resample = np.nanmean(np.abs(boot[:, :n]) - np.abs(boot[:, n:]), axis=1)
+    alpha = (1 - confidence) / 2
+    low, high = np.nanquantile(per_resample, [alpha, 1 - alpha])
+    return stats.Interval(mean=float(np.mean(r[:n] - r[n:])), low=float(low), high=float(high),
+                          n=int(wide["member"].nunique()), confidence=confidence,
+                          method="percentile bootstrap over members")
 
 
 def _subsets(config: PopulationConfig):

@@ -308,3 +308,18 @@ def test_bad_input_shape_and_unknown_module():
     traced = A.trace(models.build("vgg11", width=0.25), (1, 28, 28))
     with pytest.raises(ValueError, match="module='nope'"):
         traced.row("nope")
+
+
+def test_by_depth_profile_hand_computed():
+    # conv3 p1 (8 ch) → conv3 s2 p1 (2 ch) → conv1 (16 ch) → flatten → linear, on 1×8×8:
+    # depth 1: r = 3, D = 8·64 = 512 → 8; depth 2: r = 5, D = 2·16 = 32 → 0.5;
+    # depth 3: r = 5, D = 16·16 = 256 → 4, but the running minimum keeps 0.5; the linear layer
+    # (depth 4) has no spatial grid and is left out
+    net = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.Conv2d(8, 2, 3, 2, 1),
+                        nn.Conv2d(2, 16, 1), nn.Flatten(), nn.Linear(256, 3))
+    table = A.trace(net, (1, 8, 8)).by_depth()
+    assert table.index.tolist() == [1, 2, 3]
+    assert table["rf"].tolist() == [3, 5, 5]
+    assert table["compression"].tolist() == pytest.approx([8.0, 0.5, 0.5])
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(64, 4))
+    assert A.trace(mlp, (1, 8, 8)).by_depth().empty

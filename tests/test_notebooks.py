@@ -154,3 +154,58 @@ def test_default_run_prose_numbers_come_from_the_run(notebook):
         pytest.skip(f"{notebook} has not been run with the default profile here (make figures)")
     typed = unsupported_prose_numbers(executed)
     assert not typed, f"numbers in {notebook}'s prose that the run does not show: {typed}"
+
+
+HEX_ADDRESS = re.compile(r"0x[0-9a-f]{6,}")
+
+
+def _shown_text(cell) -> list[str]:
+    """What a code cell displays as text (results and displayed objects, not streams: those
+    carry timings and cache messages that legitimately differ between two passes)."""
+    shown = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") in ("execute_result", "display_data"):
+            for mime in ("text/markdown", "text/plain"):
+                if mime in output.get("data", {}):
+                    shown.append(HEX_ADDRESS.sub("0x…", output["data"][mime]))
+    return shown
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("notebook", ["07_training_dynamics", "08_complex_networks",
+                                      "09_adversarial_inputs", "10_architecture_metrics"])
+def test_rerunning_every_cell_gives_the_same_outputs(notebook, tmp_path):
+    """Issue 17: "Run all" twice in one kernel shows the same numbers; no cell depends on state
+    that an earlier pass left behind. The smoke profile's cells run twice over in one kernel
+    (the parameters once, as papermill injects them), and every displayed text of the second
+    pass equals the first's."""
+    import copy
+
+    import papermill
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    [(path, parameters)] = run.plan(run.resolve([notebook]), "smoke", [])
+    nb = parameterize_notebook(load_notebook_node(str(path)), parameters,
+                               kernel_name=run.KERNEL, language="python")
+    injected = next(i for i, c in enumerate(nb.cells)
+                    if "injected-parameters" in c.metadata.get("tags", []))
+    body = nb.cells[injected + 1:]
+    again = copy.deepcopy(body)
+    for cell in again:
+        cell["id"] = f"{cell['id']}-again"[-64:]          # cell ids must stay unique
+    nb.cells = nb.cells[:injected + 1] + body + again
+    doubled = tmp_path / f"{notebook}.ipynb"
+    nbformat.write(nb, doubled)
+    dirs = {name: tmp_path / name for name in ("notebooks", "figures", "metrics")}
+    for folder in dirs.values():
+        folder.mkdir()
+    with run._kernel_environment(dirs):
+        executed = papermill.execute_notebook(str(doubled), str(dirs["notebooks"] / doubled.name),
+                                              kernel_name=run.KERNEL, cwd=str(path.parent),
+                                              progress_bar=False, log_output=False)
+    cells = executed.cells[injected + 1:]
+    first, second = cells[:len(body)], cells[len(body):]
+    for number, (a, b) in enumerate(zip(first, second), start=injected + 2):
+        if a.cell_type == "code":
+            assert _shown_text(b) == _shown_text(a), f"{notebook}: cell {number} differs on a rerun"

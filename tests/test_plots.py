@@ -118,3 +118,38 @@ def test_savefig_dpi_sets_the_png_size(tmp_path, monkeypatch):
     with Image.open(tmp_path / "99_small.png") as image:
         assert image.size == (210, 110)        # 4 x 2 in at 50 dpi + 0.1 in tight-bbox padding
     plt.close(fig)
+
+
+def test_weight_graph_figures():
+    import numpy as np
+
+    histogram = pd.DataFrame({"fc": [0, 3, 5], "cnn": [1, 0, 2]}, index=["a", "b", "c"])
+    fig = plots.accuracy_histograms(histogram)
+    axes = fig.axes
+    assert len(axes) == 2 and [p.get_height() for p in axes[1].patches] == [1, 0, 2]
+    plt.close(fig)
+    rng = np.random.default_rng(0)
+    rows = {"node strength": {(1, 0): rng.normal(size=50), (1, 2): rng.normal(size=50),
+                              (2, 0): rng.normal(size=50)}}
+    fig = plots.ensemble_grid(rows, [1, 2], {0: "low", 2: "high"}, title="fc")
+    assert len(fig.axes[0].get_lines()) == 2 and len(fig.axes[1].get_lines()) == 1
+    assert fig.axes[1].get_title() == "fc, layer 2: node strength"
+    plt.close(fig)
+    matrix = np.array([[0.0, np.inf], [1.0, 0.0]])
+    fig, infinite = plots.divergence_grid([[(matrix, ["a", "b"], "m")] * 2],
+                                          kde={"x": rng.normal(size=20)})
+    assert infinite == [[1, 1]] and len(fig.axes) == 3 + 2     # three panels, two colour bars
+    plt.close(fig)
+
+
+def test_scatter_grid():
+    fig, axes = plots.scatter_grid(
+        [[{"x": [1, 10, 100], "y": [1, 2, 3], "c": [0.1, 0.5, 0.9], "xscale": "auto",
+           "title": "t"}],
+         [{"x": [1, 2], "y": [3, 4], "labels": ["p", "q"], "xlabel": "x"}]],
+        colorbar="accuracy")
+    assert axes.shape == (2, 1) and axes[0, 0].get_xscale() == "log"
+    assert axes[1, 0].get_xscale() == "linear"
+    assert [t.get_text() for t in axes[1, 0].texts] == ["p", "q"]
+    assert len(fig.axes) == 3                                    # one colour bar, first row
+    plt.close(fig)

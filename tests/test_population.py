@@ -175,3 +175,65 @@ def test_weight_graph_stats(fresh_cache):
         assert len(values) == sum(min(5, len(strengths[l])) for _ in range(n))
     parallel, _ = P.weight_graph_stats(pop, pooled_per_checkpoint=5, seed=1, n_jobs=2)
     pd.testing.assert_frame_equal(table, parallel)
+
+
+def _synthetic_stats(members=8, epochs=3, seed=0):
+    """A weight_graph_stats-like table: Y tracks the accuracy, lw_std is noise."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for m in range(members):
+        for e in range(1, epochs + 1):
+            acc = rng.uniform(0.1, 0.9)
+            for layer in (1, 2):
+                rows.append({"member": m, "epoch": e, "test_accuracy": acc, "layer": layer,
+                             "scale": 0.05 if m % 2 else 0.5,
+                             "Y": acc * layer + 0.01 * rng.normal(), "lw_std": rng.normal()})
+    return pd.DataFrame(rows)
+
+
+def test_last_checkpoints_keep_each_members_last_finite_epoch():
+    table = pd.DataFrame({"member": [0, 0, 1, 1, 2], "epoch": [1, 2, 1, 2, 1],
+                          "epochs": [2, 2, 2, 2, 1],
+                          "finite": [True, True, True, False, True]})
+    pop = P.Population(config=tiny(), table=table, trained_epochs=0, in_shape=(1, 8, 8),
+                       classes=tuple(range(10)), folder="unused")
+    last = pop.last_checkpoints()
+    assert list(zip(last.member, last.epoch)) == [(0, 2), (2, 1)]     # member 1 diverged
+
+
+def test_accuracy_correlations_against_scipy():
+    from scipy.stats import spearmanr
+
+    table = _synthetic_stats()
+    found = P.accuracy_correlations(table, [1, 2], {"Y": "lw_std"}, n_boot=200, seed=1)
+    assert len(found) == 4                                          # 2 scales x 2 layers
+    row = found[(found.scale == 0.5) & (found.layer == 2)].iloc[0]
+    part = table[(table.scale == 0.5) & (table.layer == 2)]
+    assert row["rho_strength"] == pytest.approx(spearmanr(part.test_accuracy, part.Y).statistic)
+    assert row["rho_weights"] == pytest.approx(spearmanr(part.test_accuracy, part.lw_std).statistic)
+    assert row["members"] == 4 and row["n"] == 12
+    assert row["lo_s"] <= row["rho_strength"] <= row["hi_s"] and row["diff_lo"] > 0
+    with pytest.raises(ValueError, match=r"columns \['s_iqr'\]"):
+        P.accuracy_correlations(table, [1], {"s_iqr": "lw_std"})
+
+
+def test_strength_advantage_against_scipy():
+    from scipy.stats import spearmanr
+
+    table = _synthetic_stats(members=10)
+    interval = P.strength_advantage(table, [1, 2], n_boot=300, seed=2)
+    expected = np.mean([abs(spearmanr(p.test_accuracy, p.Y).statistic)
+                        - abs(spearmanr(p.test_accuracy, p.lw_std).statistic)
+                        for _, p in table.groupby("layer")])
+    assert interval.mean == pytest.approx(expected)
+    assert interval.n == 10 and "members" in interval.method       # members are the units
+    assert 0 < interval.low <= interval.high <= 1 + 1e-12           # Y tracks, lw_std is noise
+    # one layer reduces to that layer's difference
+    one = P.strength_advantage(table, [2], n_boot=50, seed=2)
+    p = table[table.layer == 2]
+    assert one.mean == pytest.approx(abs(spearmanr(p.test_accuracy, p.Y).statistic)
+                                     - abs(spearmanr(p.test_accuracy, p.lw_std).statistic))
+    with pytest.raises(ValueError, match=r"layers \[7\] are not in the table"):
+        P.strength_advantage(table, [7])
+    with pytest.raises(ValueError, match="layers=\\[\\] is not allowed"):
+        P.strength_advantage(table, [])

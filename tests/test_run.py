@@ -148,3 +148,19 @@ def test_a_sweep_of_one_value_is_refused_before_any_work(monkeypatch):
     namespace["k_sweep"] = [3]
     with pytest.raises(ValueError, match=r"k_sweep=\[3\] and n_sweep=.* at least two"):
         exec(compile(code[1].source, "validation", "exec"), namespace)
+
+
+MAX_CELL_LINES = 15
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_code_cells_are_short(notebook):
+    """Issue 17: a notebook reads as short cells, each introduced by a sentence. Every code cell
+    but the parameters and validation cells (cells 2 and 3) has at most 15 lines; what is longer
+    belongs in modlib (a computation in its concept's module, a figure in ``plots``)."""
+    nb = nbformat.read(notebook, as_version=4)
+    long = [(i + 1, len(c.source.splitlines())) for i, c in enumerate(nb.cells)
+            if i not in (1, 2) and c.cell_type == "code"
+            and len(c.source.splitlines()) > MAX_CELL_LINES]
+    assert not long, (f"{notebook.stem}: code cells (number, lines) over {MAX_CELL_LINES} "
+                      f"lines: {long}")

@@ -32,3 +32,15 @@ def check(m):
     assert all(edge >= 0 for edge in resnet["lowest_bin_edge"][1:])
     assert resnet["mean_post_relu"][1:] == pytest.approx(resnet["mean"][1:], abs=1e-12)
     assert resnet["mean_post_relu"][0] > resnet["mean"][0]       # ReLU removes negative parts
+    # the claim, tested over the training seeds of the smoke profile
+    assert m["seeds"] == [0, 1]
+    gains = m["separation_gain"]
+    assert len(gains["gain"]) == 2 * len(expected_points) and set(gains["seed"]) == {0, 1}
+    assert [c["id"] for c in m["claims"]] == [f"B-histogram-shift-{a}" for a in ("vgg11", "resnet20")]
+    for claim in m["claims"]:
+        arch = claim["id"].rsplit("-", 1)[1]
+        mine = [g for g, a in zip(gains["gain"], gains["model"]) if a == arch]
+        assert claim["n_seeds"] == 2 and claim["effect"] == pytest.approx(sum(mine) / 2, abs=1e-3)
+        assert claim["ci_low"] <= claim["effect"] <= claim["ci_high"]
+        assert claim["verdict"] in ("supported", "refuted", "inconclusive")
+        assert -2 < claim["effect"] < 2

@@ -29,3 +29,16 @@ def check(m):
                 # the intra-class edges alone: Q = 1 − Σ a_c² ≤ 1 − 1/C with C = 10 classes
                 assert q_intra is None or 0 <= q_intra <= 0.9 + 1e-12
         assert knn["Q"][-1] > 0.2, (arch, knn["Q"])            # trained: classes separate
+    # the claim, tested over the training seeds of the smoke profile
+    assert m["seeds"] == [0, 1]
+    rises = m["top_fraction_rise"]
+    assert len(rises["rise"]) == 2 * len(m["models"]) and set(rises["seed"]) == {0, 1}
+    assert [c["id"] for c in m["claims"]] == [f"B-subgraph-modularity-rises-{a}"
+                                              for a in ("vgg11", "resnet20")]
+    for claim in m["claims"]:
+        arch = claim["id"].rsplit("-", 1)[1]
+        mine = [r for r, a in zip(rises["rise"], rises["model"]) if a == arch]
+        assert claim["n_seeds"] == 2 and claim["effect"] == pytest.approx(sum(mine) / 2, abs=1e-3)
+        assert claim["ci_low"] <= claim["effect"] <= claim["ci_high"]
+        assert claim["verdict"] in ("supported", "refuted", "inconclusive")
+        assert -1 < claim["effect"] < 1

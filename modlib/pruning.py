@@ -41,7 +41,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import data, models, train
+from . import cka, data, models, train
 from .checks import check_choice, check_float, check_int
 from .models import count_parameters
 from .modularity import GRAPH_KINDS
@@ -181,10 +181,10 @@ def select_equal_budget(table: pd.DataFrame, reference) -> list[str]:
     return select_lowest(table, n)
 
 
-def _select_ordered(table, n, ascending):
-    """Units ranked by ΔQ; units without a ΔQ (NaN: no evidence either way) come last."""
+def _select_ordered(table, n, ascending, column="delta_q"):
+    """Units ranked by ``column`` (ΔQ); units without a value (NaN: no evidence) come last."""
     _check_count(table, n)
-    ranked = table.sort_values("delta_q", ascending=ascending, kind="stable", na_position="last")
+    ranked = table.sort_values(column, ascending=ascending, kind="stable", na_position="last")
     chosen = set(_respecting_stages(table, list(ranked["unit"]), n))
     return [u for u in table["unit"] if u in chosen]
 
@@ -470,3 +470,115 @@ def compare_rules(summary: pd.DataFrame, model: str, a: str, b: str, control: st
         verdict = "mixed"
     return dict(accuracy_a=acc_a, accuracy_b=acc_b, params_cut_a=cut_a, params_cut_b=cut_b,
                 spread=spread, accuracy=accuracy, params=params, verdict=verdict)
+
+
+# --------------------------------------------------------------------------------------------
+# A label-free control: the units whose output is most like their input (linear CKA)
+
+
+def unit_similarity(model: nn.Module, x, batch_size: int = 500) -> pd.DataFrame:
+    """Linear CKA between each unit's input and its output on the inputs ``x``.
+
+    A unit whose output is a near-copy of its input (CKA close to 1) changes the representation
+    least; removing such units is a rule that needs no labels and no modularity, in the spirit of
+    the CKA-based layer pruning of the same group's later work (arXiv 2410.14720). It is the
+    label-free control of paper A's modularity-guided rule (``docs/pruning.md``). A unit's input
+    and output are the post-activation probe points (``model.probe_points("post-activation")``)
+    before and at the unit; the first unit's input is ``x`` itself. CKA is the biased linear CKA
+    of ``cka.cka_from_grams`` (Kornblith et al., ICML 2019, eq. 2).
+
+    Args:
+        model: a network from ``modlib.models``.
+        x: ``(N, C, H, W)`` inputs, ``N >= 2`` (e.g. one test batch of 500 images).
+        batch_size: inputs per forward pass.
+
+    Returns:
+        DataFrame, one row per unit in forward order: ``unit``, ``stage``, ``removable``,
+        ``probe``, ``cka`` (in [0, 1]).
+
+    Raises:
+        ValueError: fewer than 2 inputs, or a layer whose output is constant over the inputs
+            (CKA undefined).
+
+    Introduced in notebook 06_layer_pruning.
+    """
+    x = torch.as_tensor(x)
+    if x.ndim < 2 or len(x) < 2:
+        raise ValueError(f"x of shape {tuple(x.shape)} is not allowed: unit_similarity needs "
+                         "a batch of at least 2 inputs (N, C, H, W)")
+    paper, after = list(model.probe_points()), list(model.probe_points("post-activation"))
+    grams = cka.layer_grams(model, x, after, batch_size=batch_size)
+    grams_in = [cka.gram(x)] + [grams[name] for name in after[:-1]]
+    rows = []
+    for unit in model.units():
+        position = paper.index(unit.probe)
+        rows.append({"unit": unit.name, "stage": unit.stage, "removable": unit.removable,
+                     "probe": after[position],
+                     "cka": cka.cka_from_grams(grams_in[position], grams[after[position]])})
+    return pd.DataFrame(rows)
+
+
+def select_most_similar(table: pd.DataFrame, n: int) -> list[str]:
+    """The ``n`` removable units with the highest input-output CKA (:func:`unit_similarity`),
+    every stage keeping one: the label-free control rule. Returns unit names in forward order.
+
+    Raises:
+        ValueError: a table without a ``cka`` column, or ``n`` above :func:`max_removable`.
+
+    Introduced in notebook 06_layer_pruning.
+    """
+    if "cka" not in table:
+        raise ValueError(f"table has columns {list(table.columns)}: select_most_similar needs "
+                         "the 'cka' column of pruning.unit_similarity")
+    return _select_ordered(table, n, ascending=False, column="cka")
+
+
+# --------------------------------------------------------------------------------------------
+# The paired design: a rule against a control on the same base network
+
+
+def paired_differences(runs, rule: str, control: str, value: str = "test_accuracy",
+                       by=("model", "base_seed")) -> pd.DataFrame:
+    """Per base network, ``rule``'s value minus the mean of ``control``'s values on that base.
+
+    The paired design of notebook 06: every rule and every control is applied to the same
+    independently trained base networks (one per training seed), so the base-to-base spread
+    cancels in the difference. A control repeated on one base (random removal, several draws)
+    enters with its mean; the differences, one per base, are the independent units of a
+    confidence interval over seeds (``stats.mean_ci``).
+
+    Args:
+        runs: dicts or a DataFrame with the columns ``by``, ``kind`` and ``value``
+            (e.g. :func:`evaluate_removal` rows with ``model`` and ``base_seed`` added).
+        rule: the ``kind`` compared (one run per base).
+        control: the ``kind`` it is compared with (one or more runs per base).
+        value: the column compared, e.g. ``"test_accuracy"`` or ``"parameters"``.
+        by: the columns that identify a base network.
+
+    Returns:
+        DataFrame, one row per base (sorted by ``by``): the ``by`` columns, ``rule``,
+        ``control`` (mean), ``control_runs`` and ``difference`` (rule − control mean).
+
+    Raises:
+        ValueError: a missing column, a base where ``rule`` has no run or more than one, or a
+            base without ``control`` runs.
+
+    Introduced in notebook 06_layer_pruning.
+    """
+    runs, by = pd.DataFrame(runs), list(by)
+    missing = sorted(set(by + ["kind", value]) - set(runs.columns))
+    if missing:
+        raise ValueError(f"runs lack the columns {missing}: paired_differences needs {by}, "
+                         f"'kind' and {value!r}")
+    rows = []
+    for base, group in runs.groupby(by, sort=True):
+        base = base if isinstance(base, tuple) else (base,)
+        mine, theirs = group[group["kind"] == rule], group[group["kind"] == control]
+        if len(mine) != 1 or theirs.empty:
+            raise ValueError(f"base {dict(zip(by, base))} has {len(mine)} runs of {rule!r} and "
+                             f"{len(theirs)} of {control!r}: a paired difference needs exactly "
+                             "one of the rule and at least one of the control")
+        a, b = float(mine[value].iloc[0]), float(theirs[value].mean())
+        rows.append({**dict(zip(by, base)), "rule": a, "control": b,
+                     "control_runs": len(theirs), "difference": a - b})
+    return pd.DataFrame(rows)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from modlib import models, pruning, train
+from modlib import cka, features, models, pruning, train
 
 
 def fake_curve(model, q):
@@ -285,3 +285,55 @@ def test_side_by_side_and_the_comparison_of_two_rules():
         base + [run("A-guided", 0.85, 700), run("B-guided", 0.70, 500)]), "m", "A-guided",
         "B-guided")
     assert mixed["verdict"] == "mixed"
+
+
+def test_unit_similarity_finds_an_identity_block_and_matches_cka():
+    torch.manual_seed(2)
+    model = models.build("resnet20", width=0.5).eval()
+    with torch.no_grad():                       # layer2.1's residual branch is zero: output = input
+        model.layer2[1].bn2.weight.zero_()
+        model.layer2[1].bn2.bias.zero_()
+    x = torch.randn(40, 1, 28, 28)
+    table = pruning.unit_similarity(model, x)
+    assert list(table["unit"]) == [u.name for u in model.units()]
+    similarity = table.set_index("unit")["cka"]
+    assert similarity["layer2.1"] == pytest.approx(1.0, abs=1e-9)
+    assert (similarity.drop("layer2.1") < 0.999).all()
+    # layer3.2: CKA between the outputs of layer3.1 and layer3.2, computed directly
+    out = features.probe(model, x, ["layer3.1", "layer3.2"])
+    assert similarity["layer3.2"] == pytest.approx(cka.cka(out["layer3.1"], out["layer3.2"]),
+                                                   abs=1e-9)
+    # the first unit's input is the stem's ReLU; VGG's first unit's input is the image itself
+    stem = features.probe(model, x, ["relu", "layer1.0"])
+    assert similarity["layer1.0"] == pytest.approx(cka.cka(stem["relu"], stem["layer1.0"]),
+                                                   abs=1e-9)
+    vgg = models.build("vgg11", width=0.25).eval()
+    first = features.probe(vgg, x, ["features.0.relu"])["features.0.relu"]
+    assert pruning.unit_similarity(vgg, x)["cka"].iloc[0] == pytest.approx(cka.cka(x, first),
+                                                                           abs=1e-9)
+    chosen = pruning.select_most_similar(table, 2)
+    assert "layer2.1" in chosen and len(chosen) == 2
+    second = similarity[table.set_index("unit")["removable"]].drop("layer2.1").idxmax()
+    assert set(chosen) == {"layer2.1", second}
+    with pytest.raises(ValueError, match="needs the 'cka' column"):
+        pruning.select_most_similar(table.drop(columns="cka"), 1)
+    with pytest.raises(ValueError, match="at least 2 inputs"):
+        pruning.unit_similarity(model, x[:1])
+
+
+def test_paired_differences_subtract_the_mean_control_of_the_same_base():
+    runs = [dict(model="m", base_seed=0, kind="A", test_accuracy=0.80),
+            dict(model="m", base_seed=0, kind="random", test_accuracy=0.70),
+            dict(model="m", base_seed=0, kind="random", test_accuracy=0.76),
+            dict(model="m", base_seed=1, kind="A", test_accuracy=0.60),
+            dict(model="m", base_seed=1, kind="random", test_accuracy=0.65),
+            dict(model="m", base_seed=1, kind="B", test_accuracy=0.99)]
+    diff = pruning.paired_differences(runs, "A", "random")
+    assert list(diff["base_seed"]) == [0, 1]
+    assert diff["control"].tolist() == pytest.approx([0.73, 0.65])
+    assert diff["difference"].tolist() == pytest.approx([0.07, -0.05])
+    assert diff["control_runs"].tolist() == [2, 1]
+    with pytest.raises(ValueError, match=r"has 0 runs of 'B' and 2 of 'random'"):
+        pruning.paired_differences(runs, "B", "random")
+    with pytest.raises(ValueError, match=r"lack the columns \['parameters'\]"):
+        pruning.paired_differences(runs, "A", "random", value="parameters")

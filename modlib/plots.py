@@ -19,7 +19,7 @@ from matplotlib.animation import PillowWriter
 from matplotlib.collections import LineCollection
 from matplotlib.lines import Line2D
 
-from . import graphs, paths, store
+from . import graphs, paths, stats, store
 
 FIGURE_NAME = re.compile(r"^\d\d_[a-z0-9_]+$")
 FORMATS = ("png", "pdf", "svg")
@@ -148,7 +148,7 @@ def curves_over_seeds(ax, tables, label: str | None = None, color=None, x: str =
     the ``confidence`` interval over seeds as a band and, lighter, the within-network band.
 
     At each point the band is ``stats.mean_ci`` of the seeds' values (Student t over seeds: the
-    between-seed band, docs on seeds as an axis in ``docs/``); the lighter band is the mean over
+    between-seed band, ``docs/claims.md``); the lighter band is the mean over
     seeds of ``spread`` (e.g. the batch-to-batch standard deviation ``Q_std`` of
     ``modularity.modularity_curve``), ± around the mean: the spread of one network's curve over
     test batches. With one seed only the within-network band is drawn.
@@ -173,8 +173,6 @@ def curves_over_seeds(ax, tables, label: str | None = None, color=None, x: str =
 
     Introduced in notebook 05_modularity_curves (used by every notebook with seeds).
     """
-    from . import stats
-
     tables = list(tables.values()) if isinstance(tables, dict) else list(tables)
     if not tables:
         raise ValueError("tables is empty: give one curve DataFrame per seed")

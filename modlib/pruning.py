@@ -221,15 +221,16 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
 INITS = ("inherit", "scratch")
 
 FINETUNE_RECIPES = {
-    "cpu-3epoch": dict(epochs=1, lr=0.02, train_per_class=2000),
+    "cpu-3epoch": dict(epochs=1, lr=0.01, train_per_class=200),
     "smoke": dict(epochs=1, lr=0.02, train_per_class=50),
     "paper-cifar10": dict(epochs=150, lr=0.01, train_per_class=0),
 }
 """The training after a removal that goes with each training recipe (``train.RECIPES``), the same
-for every variant of a comparison: ``cpu-3epoch`` one epoch on 2,000 images per class at peak lr
-0.02; ``smoke`` one epoch on 50 per class; ``paper-cifar10`` paper A's full 150-epoch schedule,
-meant with ``init="scratch"`` (paper A retrains the shallower network from scratch). Introduced in
-notebook 06_layer_pruning."""
+for every variant of a comparison: ``cpu-3epoch`` one epoch on 200 images per class at peak lr
+0.01 (short, so that notebook 06 can fine-tune about a hundred networks in minutes: it recovers
+part of what a removal costs, the same part for every variant); ``smoke`` one epoch on 50 per
+class; ``paper-cifar10`` paper A's full 150-epoch schedule, meant with ``init="scratch"`` (paper A
+retrains the shallower network from scratch). Introduced in notebook 06_layer_pruning."""
 
 
 def finetune_settings(recipe: str, init: str = "inherit", seed: int = 0) -> dict:
@@ -275,25 +276,29 @@ def pruned_config(parent: train.TrainConfig, remove, epochs: int = 1, lr: float 
 
 def evaluate_removal(parent: train.TrainConfig, remove, label: str, device: str = "auto",
                      kind: str | None = None, control_seed: int | None = None,
-                     **finetune) -> dict:
+                     before: bool = True, progress: bool = True, **finetune) -> dict:
     """Remove ``remove`` from ``parent``'s model, fine-tune (cached), and measure it.
 
     ``finetune`` goes to :func:`pruned_config`. Returns a dict with ``variant`` (``label``),
     ``kind`` (the variant's family, e.g. ``"random"`` for every seed of the random control;
     default ``label``), ``control_seed`` (the seed that drew a random selection, else None),
     ``removed`` (count), ``units``, ``accuracy_before`` (test accuracy right after the removal,
-    with the inherited weights and no training), ``test_accuracy`` (after fine-tuning),
-    ``parameters``, ``MACs`` and the trained ``network``.
+    with the inherited weights and no training; NaN with ``before=False``, which saves one pass
+    over the test set), ``test_accuracy`` (after fine-tuning), ``parameters``, ``MACs`` and the
+    trained ``network``. ``progress`` shows the fine-tuning's progress bar.
 
     Introduced in notebook 06_layer_pruning.
     """
     config = pruned_config(parent, remove, **finetune)
     test = data.load(parent.dataset, "test")
-    shallower = models.remove_units(train.load_or_train(parent, device=device).model, remove)
-    result = train.load_or_train(config, device=device)
+    accuracy_before = float("nan")
+    if before:
+        parent_model = train.load_or_train(parent, device=device, progress=progress).model
+        accuracy_before = train.evaluate(models.remove_units(parent_model, remove), test)[0]
+    result = train.load_or_train(config, device=device, progress=progress)
     return {"variant": label, "kind": kind or label, "control_seed": control_seed,
             "removed": len(config.remove), "units": list(config.remove),
-            "accuracy_before": train.evaluate(shallower, test)[0],
+            "accuracy_before": accuracy_before,
             "test_accuracy": result.test_accuracy,
             "parameters": count_parameters(result.model),
             "MACs": count_macs(result.model, tuple(test.x.shape[1:])), "network": result.model}

@@ -135,6 +135,9 @@ def test_pruned_configs_and_finetuning(tmp_path, monkeypatch):
     assert row["parameters"] < models.count_parameters(base.model)
     assert train.load_or_train(inherit, progress=False).from_cache
     assert row["kind"] == "guided" and row["control_seed"] is None
+    quick = pruning.evaluate_removal(parent, ["layer1.1"], "guided", device="cpu", epochs=1,
+                                     train_per_class=20, before=False, progress=False)
+    assert np.isnan(quick["accuracy_before"]) and quick["test_accuracy"] == row["test_accuracy"]
     original = pruning.measure_original(base.model, base.test_accuracy, (1, 8, 8))
     assert original["parameters"] == models.count_parameters(base.model)
     assert original["kind"] == "original" and original["removed"] == 0

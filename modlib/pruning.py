@@ -20,8 +20,10 @@ well-formed with inherited weights:
 * every stage keeps at least one unit; if all of a stage's units fall below the threshold, the one
   with the largest ΔQ stays.
 
-The controls the paper lacks: the same number of units removed at random (seeded) and the units
-with the *highest* ΔQ removed (paper A's "non-redundant layers" control). Paper B gives no
+The controls the paper lacks: the same number of units removed at random (seeded), the units
+with the *highest* ΔQ removed (paper A's "non-redundant layers" control), and a label-free rule
+(:func:`select_most_similar`: the units whose output is most like their input by linear CKA),
+compared on the same base networks (:func:`paired_differences`). Paper B gives no
 threshold: :func:`select_equal_budget` removes as many units as another rule did, and
 :data:`NATURAL_THRESHOLD` is the cut this project uses for B's rule on its own
 (``docs/pruning.md``).
@@ -305,24 +307,7 @@ def evaluate_removal(parent: train.TrainConfig, remove, label: str, device: str 
 
 
 # --------------------------------------------------------------------------------------------
-# Summaries with intervals, and wording chosen by the evidence
-
-
-def compare_to_control(value: float, control, level: float = 0.95) -> str:
-    """``"better"``, ``"worse"`` or ``"within"``: where ``value`` lies against the
-    t interval of one more draw (``stats.t_interval(..., of="draw")``) of the repeated
-    ``control``.
-
-    Worded through ``stats.verdict``: the claim "the control does worse than ``value``" is
-    supported (→ ``"better"``) when the control's whole prediction interval lies below
-    ``value``, refuted (→ ``"worse"``) when it lies above, inconclusive (→ ``"within"``)
-    otherwise — also when the control has fewer than two values, so no spread can be estimated.
-
-    Introduced in notebook 06_layer_pruning."""
-    value = check_float("value", value)
-    interval = stats.t_interval(control, level, of="draw")
-    word = stats.verdict(interval, stats.Rule(threshold=value, direction="less"))
-    return {"supported": "better", "refuted": "worse", "inconclusive": "within"}[word]
+# Summaries with intervals (the verdicts are worded by modlib.stats)
 
 
 def summary_table(runs, level: float = 0.95) -> pd.DataFrame:
@@ -402,57 +387,6 @@ def side_by_side(tables: dict, selections: dict) -> pd.DataFrame:
             raise ValueError(f"selection {rule!r} names {unknown}, which are not units {units}")
         out[rule] = [u in set(chosen) for u in units]
     return out
-
-
-def compare_rules(summary: pd.DataFrame, model: str, a: str, b: str, control: str = "random",
-                  level: float = 0.95) -> dict:
-    """Does rule ``b`` save more parameters than rule ``a`` at equal accuracy?
-
-    Accuracy is "equal" when the two single runs differ by less than the half-width of the
-    control's t interval of one more draw (``stats.t_interval``: the run-to-run spread of the
-    repeated ``control``), worded by ``stats.verdict``; with no spread available (one control
-    run) any difference counts as a difference.
-
-    Args:
-        summary: :func:`summary_table` output.
-        model: a model in ``summary``.
-        a, b: the two variants compared (e.g. ``"A-guided"`` and ``"B-guided"``).
-        control: the repeated variant that sets the spread.
-
-    Returns:
-        dict with ``accuracy_a``, ``accuracy_b``, ``params_cut_a``, ``params_cut_b`` (% of the
-        original), ``spread`` (half-width, percentage points), ``accuracy`` (``"equal"``,
-        ``"higher"`` or ``"lower"``: b relative to a), ``params`` (``"more"``, ``"fewer"``,
-        ``"the same"``: parameters saved by b relative to a) and ``verdict``: ``"supports"``
-        (b saves more at equal or higher accuracy), ``"contradicts"`` (b saves fewer at equal or
-        lower accuracy, or the same at lower accuracy) or ``"mixed"``.
-
-    Raises:
-        KeyError: a missing model or variant.
-
-    Introduced in notebook 06_layer_pruning.
-    """
-    rows = {v: summary.loc[(model, v)] for v in (a, b, control)}
-    low, high = rows[control]["interval low (%)"], rows[control]["interval high (%)"]
-    spread = (high - low) / 2 if np.isfinite(low) else 0.0
-    acc_a, acc_b = rows[a]["test accuracy (%)"], rows[b]["test accuracy (%)"]
-    cut_a, cut_b = rows[a]["parameters ↓ (%)"], rows[b]["parameters ↓ (%)"]
-    # b − a with the control's half-width as its interval, worded by stats.verdict
-    # (supported: higher, refuted: lower, inconclusive: equal); no spread: any difference counts
-    difference = stats.Interval(acc_b - acc_a, acc_b - acc_a - spread, acc_b - acc_a + spread,
-                                n=int(rows[control]["runs"]) if spread > 0 else 2)
-    accuracy = {"supported": "higher", "refuted": "lower", "inconclusive": "equal"}[
-        stats.verdict(difference, stats.Rule(0.0, "greater"))]
-    params = "more" if cut_b > cut_a else "fewer" if cut_b < cut_a else "the same"
-    if params == "more" and accuracy in ("equal", "higher"):
-        verdict = "supports"
-    elif (params == "fewer" and accuracy in ("equal", "lower")) or \
-            (params == "the same" and accuracy == "lower"):
-        verdict = "contradicts"
-    else:
-        verdict = "mixed"
-    return dict(accuracy_a=acc_a, accuracy_b=acc_b, params_cut_a=cut_a, params_cut_b=cut_b,
-                spread=spread, accuracy=accuracy, params=params, verdict=verdict)
 
 
 # --------------------------------------------------------------------------------------------

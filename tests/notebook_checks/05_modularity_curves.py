@@ -16,17 +16,19 @@ def check(m):
     assert null["z"] > 3 and null["p"] == pytest.approx(1 / (1 + m["null_permutations"]))
     expected_points = {"vgg11": 8, "resnet20": 10}
     for arch, record in m["models"].items():
-        assert len(record["layers"]) == expected_points[arch]
-        assert len(record["test_accuracy"]) == 2
-        assert all(0.3 < a <= 1 for a in record["test_accuracy"])
+        assert len(record["layers"]) == len(record["Q_mean"]) == expected_points[arch]
+        assert 0.3 < record["test_accuracy"] <= 1                 # mean over seeds
+        per_seed = record["per_seed"]
         for seed in ("0", "1"):
-            q, q0 = record["Q_mean"][seed], record["Q_untrained"][seed]
-            assert len(q) == len(q0) == len(record["Q_std"][seed]) == expected_points[arch]
+            q, q0 = per_seed["Q_mean"][seed], per_seed["Q_untrained"][seed]
+            assert len(q) == len(q0) == len(per_seed["Q_std"][seed]) == expected_points[arch]
             assert all(-0.5 <= v < 0.9 for v in q + q0), (arch, q, q0)   # below 1 − 1/C
-            assert all(s >= 0 for s in record["Q_std"][seed])
+            assert all(s >= 0 for s in per_seed["Q_std"][seed])
             assert q[-1] > 0.2, (arch, q)                          # trained: classes separate
-            assert all(abs(v) < 0.1 for v in record["Q_null_mean"][seed])
-        assert all(z > 3 for z in record["last_null_z"]), record["last_null_z"]
+            assert all(abs(v) < 0.1 for v in per_seed["Q_null_mean"][seed])
+        means = [(a + b) / 2 for a, b in zip(per_seed["Q_mean"]["0"], per_seed["Q_mean"]["1"])]
+        assert record["Q_mean"] == pytest.approx(means, abs=1e-9)
+        assert len(record["last_null_z"]) == 2 and all(z > 3 for z in record["last_null_z"])
     assert 0 <= m["sensitivity"]["max_spread_over_k"] < 0.5
     assert 0 <= m["sensitivity"]["max_spread_over_N"] < 0.5
     claims = {c["id"]: c for c in m["claims"]}
@@ -37,5 +39,6 @@ def check(m):
         assert c["n_seeds"] == 2 and c["verdict"] in ("supported", "refuted", "inconclusive")
         assert c["ci_low"] <= c["effect"] <= c["ci_high"]
     for arch, record in m["models"].items():
-        rise = [record["Q_mean"][s][-1] - record["Q_mean"][s][0] for s in ("0", "1")]
+        q = record["per_seed"]["Q_mean"]
+        rise = [q[s][-1] - q[s][0] for s in ("0", "1")]
         assert claims[f"A-curve-rises-{arch}"]["effect"] == pytest.approx(sum(rise) / 2, abs=1e-4)

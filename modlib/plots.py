@@ -13,12 +13,13 @@ import re
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import seaborn as sns
 from matplotlib.animation import PillowWriter
 from matplotlib.collections import LineCollection
 from matplotlib.lines import Line2D
 
-from . import graphs, paths, store
+from . import graphs, paths, stats, store
 
 FIGURE_NAME = re.compile(r"^\d\d_[a-z0-9_]+$")
 FORMATS = ("png", "pdf", "svg")
@@ -138,6 +139,64 @@ def curves_by_depth(tables: dict, title: str = "", band: bool = True, ax=None):
     ax.legend(fontsize=9)
     fig.tight_layout()
     return fig, ax
+
+
+def curves_over_seeds(ax, tables, label: str | None = None, color=None, x: str = "layer",
+                      value: str = "Q_mean", spread: str | None = "Q_std",
+                      confidence: float = 0.95, marker: str = "o", linestyle: str = "-"):
+    """One curve per independently trained network (seed), drawn as their mean over seeds with
+    the ``confidence`` interval over seeds as a band and, lighter, the within-network band.
+
+    At each point the band is ``stats.mean_ci`` of the seeds' values (Student t over seeds: the
+    between-seed band, ``docs/claims.md``); the lighter band is the mean over
+    seeds of ``spread`` (e.g. the batch-to-batch standard deviation ``Q_std`` of
+    ``modularity.modularity_curve``), ± around the mean: the spread of one network's curve over
+    test batches. With one seed only the within-network band is drawn.
+
+    Args:
+        ax: matplotlib axes.
+        tables: a list (or dict, values used) of DataFrames, one per seed, with the same ``x``
+            values in the same order (``x="depth"``: the row's position / number of rows, the
+            relative depth of :func:`curves_by_depth`).
+        label, color, marker, linestyle: of the mean line.
+        x: the column on the horizontal axis, or ``"depth"``.
+        value: the column averaged over seeds.
+        spread: the within-network spread column, or None for no lighter band.
+        confidence: of the between-seed interval.
+
+    Returns:
+        DataFrame, one row per point: ``x``, ``mean``, ``low``, ``high`` (NaN with one seed),
+        ``within`` (mean spread, NaN without ``spread``), ``n_seeds``.
+
+    Raises:
+        ValueError: no tables, or tables whose ``x`` values differ.
+
+    Introduced in notebook 05_modularity_curves (used by every notebook with seeds).
+    """
+    tables = list(tables.values()) if isinstance(tables, dict) else list(tables)
+    if not tables:
+        raise ValueError("tables is empty: give one curve DataFrame per seed")
+    xs = [np.arange(1, len(t) + 1) / len(t) if x == "depth" else t[x].to_numpy() for t in tables]
+    if any(len(v) != len(xs[0]) or not np.allclose(v, xs[0]) for v in xs):
+        raise ValueError(f"the curves have different {x!r} values ({[list(v) for v in xs]}): "
+                         "curves over seeds must share their points")
+    values = np.stack([t[value].to_numpy(dtype=float) for t in tables])    # (seeds, points)
+    intervals = [stats.mean_ci(values[:, j], confidence) for j in range(values.shape[1])]
+    within = (np.stack([t[spread].to_numpy(dtype=float) for t in tables]).mean(0)
+              if spread is not None else np.full(values.shape[1], np.nan))
+    summary = pd.DataFrame({"x": xs[0], "mean": values.mean(0),
+                            "low": [i.low for i in intervals], "high": [i.high for i in intervals],
+                            "within": within, "n_seeds": len(tables)})
+    line, = ax.plot(summary["x"], summary["mean"], marker=marker, markersize=4, label=label,
+                    color=color, linestyle=linestyle)
+    colour = line.get_color()
+    if spread is not None:
+        ax.fill_between(summary["x"], summary["mean"] - within, summary["mean"] + within,
+                        alpha=0.12, color=colour, linewidth=0)
+    if len(tables) > 1:
+        ax.fill_between(summary["x"], summary["low"], summary["high"], alpha=0.3, color=colour,
+                        linewidth=0)
+    return summary
 
 
 def sensitivity(sweep, k_ref: int, n_ref: int, title: str = ""):

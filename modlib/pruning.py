@@ -20,8 +20,10 @@ well-formed with inherited weights:
 * every stage keeps at least one unit; if all of a stage's units fall below the threshold, the one
   with the largest ΔQ stays.
 
-The controls the paper lacks: the same number of units removed at random (seeded) and the units
-with the *highest* ΔQ removed (paper A's "non-redundant layers" control). Paper B gives no
+The controls the paper lacks: the same number of units removed at random (seeded), the units
+with the *highest* ΔQ removed (paper A's "non-redundant layers" control), and a label-free rule
+(:func:`select_most_similar`: the units whose output is most like their input by linear CKA),
+compared on the same base networks (:func:`paired_differences`). Paper B gives no
 threshold: :func:`select_equal_budget` removes as many units as another rule did, and
 :data:`NATURAL_THRESHOLD` is the cut this project uses for B's rule on its own
 (``docs/pruning.md``).
@@ -41,7 +43,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import data, models, stats, train
+from . import cka, data, models, stats, train
 from .checks import check_choice, check_float, check_int
 from .models import count_parameters
 from .modularity import GRAPH_KINDS
@@ -181,10 +183,10 @@ def select_equal_budget(table: pd.DataFrame, reference) -> list[str]:
     return select_lowest(table, n)
 
 
-def _select_ordered(table, n, ascending):
-    """Units ranked by ΔQ; units without a ΔQ (NaN: no evidence either way) come last."""
+def _select_ordered(table, n, ascending, column="delta_q"):
+    """Units ranked by ``column`` (ΔQ); units without a value (NaN: no evidence) come last."""
     _check_count(table, n)
-    ranked = table.sort_values("delta_q", ascending=ascending, kind="stable", na_position="last")
+    ranked = table.sort_values(column, ascending=ascending, kind="stable", na_position="last")
     chosen = set(_respecting_stages(table, list(ranked["unit"]), n))
     return [u for u in table["unit"] if u in chosen]
 
@@ -221,15 +223,16 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
 INITS = ("inherit", "scratch")
 
 FINETUNE_RECIPES = {
-    "cpu-3epoch": dict(epochs=1, lr=0.02, train_per_class=2000),
+    "cpu-3epoch": dict(epochs=1, lr=0.01, train_per_class=200),
     "smoke": dict(epochs=1, lr=0.02, train_per_class=50),
     "paper-cifar10": dict(epochs=150, lr=0.01, train_per_class=0),
 }
 """The training after a removal that goes with each training recipe (``train.RECIPES``), the same
-for every variant of a comparison: ``cpu-3epoch`` one epoch on 2,000 images per class at peak lr
-0.02; ``smoke`` one epoch on 50 per class; ``paper-cifar10`` paper A's full 150-epoch schedule,
-meant with ``init="scratch"`` (paper A retrains the shallower network from scratch). Introduced in
-notebook 06_layer_pruning."""
+for every variant of a comparison: ``cpu-3epoch`` one epoch on 200 images per class at peak lr
+0.01 (short, so that notebook 06 can fine-tune about a hundred networks in minutes: it recovers
+part of what a removal costs, the same part for every variant); ``smoke`` one epoch on 50 per
+class; ``paper-cifar10`` paper A's full 150-epoch schedule, meant with ``init="scratch"`` (paper A
+retrains the shallower network from scratch). Introduced in notebook 06_layer_pruning."""
 
 
 def finetune_settings(recipe: str, init: str = "inherit", seed: int = 0) -> dict:
@@ -275,49 +278,36 @@ def pruned_config(parent: train.TrainConfig, remove, epochs: int = 1, lr: float 
 
 def evaluate_removal(parent: train.TrainConfig, remove, label: str, device: str = "auto",
                      kind: str | None = None, control_seed: int | None = None,
-                     **finetune) -> dict:
+                     before: bool = True, progress: bool = True, **finetune) -> dict:
     """Remove ``remove`` from ``parent``'s model, fine-tune (cached), and measure it.
 
     ``finetune`` goes to :func:`pruned_config`. Returns a dict with ``variant`` (``label``),
     ``kind`` (the variant's family, e.g. ``"random"`` for every seed of the random control;
     default ``label``), ``control_seed`` (the seed that drew a random selection, else None),
     ``removed`` (count), ``units``, ``accuracy_before`` (test accuracy right after the removal,
-    with the inherited weights and no training), ``test_accuracy`` (after fine-tuning),
-    ``parameters``, ``MACs`` and the trained ``network``.
+    with the inherited weights and no training; NaN with ``before=False``, which saves one pass
+    over the test set), ``test_accuracy`` (after fine-tuning), ``parameters``, ``MACs`` and the
+    trained ``network``. ``progress`` shows the fine-tuning's progress bar.
 
     Introduced in notebook 06_layer_pruning.
     """
     config = pruned_config(parent, remove, **finetune)
     test = data.load(parent.dataset, "test")
-    shallower = models.remove_units(train.load_or_train(parent, device=device).model, remove)
-    result = train.load_or_train(config, device=device)
+    accuracy_before = float("nan")
+    if before:
+        parent_model = train.load_or_train(parent, device=device, progress=progress).model
+        accuracy_before = train.evaluate(models.remove_units(parent_model, remove), test)[0]
+    result = train.load_or_train(config, device=device, progress=progress)
     return {"variant": label, "kind": kind or label, "control_seed": control_seed,
             "removed": len(config.remove), "units": list(config.remove),
-            "accuracy_before": train.evaluate(shallower, test)[0],
+            "accuracy_before": accuracy_before,
             "test_accuracy": result.test_accuracy,
             "parameters": count_parameters(result.model),
             "MACs": count_macs(result.model, tuple(test.x.shape[1:])), "network": result.model}
 
 
 # --------------------------------------------------------------------------------------------
-# Summaries with intervals, and wording chosen by the evidence
-
-
-def compare_to_control(value: float, control, level: float = 0.95) -> str:
-    """``"better"``, ``"worse"`` or ``"within"``: where ``value`` lies against the
-    t interval of one more draw (``stats.t_interval(..., of="draw")``) of the repeated
-    ``control``.
-
-    Worded through ``stats.verdict``: the claim "the control does worse than ``value``" is
-    supported (→ ``"better"``) when the control's whole prediction interval lies below
-    ``value``, refuted (→ ``"worse"``) when it lies above, inconclusive (→ ``"within"``)
-    otherwise — also when the control has fewer than two values, so no spread can be estimated.
-
-    Introduced in notebook 06_layer_pruning."""
-    value = check_float("value", value)
-    interval = stats.t_interval(control, level, of="draw")
-    word = stats.verdict(interval, stats.Rule(threshold=value, direction="less"))
-    return {"supported": "better", "refuted": "worse", "inconclusive": "within"}[word]
+# Summaries with intervals (the verdicts are worded by modlib.stats)
 
 
 def summary_table(runs, level: float = 0.95) -> pd.DataFrame:
@@ -399,52 +389,113 @@ def side_by_side(tables: dict, selections: dict) -> pd.DataFrame:
     return out
 
 
-def compare_rules(summary: pd.DataFrame, model: str, a: str, b: str, control: str = "random",
-                  level: float = 0.95) -> dict:
-    """Does rule ``b`` save more parameters than rule ``a`` at equal accuracy?
+# --------------------------------------------------------------------------------------------
+# A label-free control: the units whose output is most like their input (linear CKA)
 
-    Accuracy is "equal" when the two single runs differ by less than the half-width of the
-    control's t interval of one more draw (``stats.t_interval``: the run-to-run spread of the
-    repeated ``control``), worded by ``stats.verdict``; with no spread available (one control
-    run) any difference counts as a difference.
+
+def unit_similarity(model: nn.Module, x, batch_size: int = 500) -> pd.DataFrame:
+    """Linear CKA between each unit's input and its output on the inputs ``x``.
+
+    A unit whose output is a near-copy of its input (CKA close to 1) changes the representation
+    least; removing such units is a rule that needs no labels and no modularity, in the spirit of
+    the CKA-based layer pruning of the same group's later work (arXiv 2410.14720). It is the
+    label-free control of paper A's modularity-guided rule (``docs/pruning.md``). A unit's input
+    and output are the post-activation probe points (``model.probe_points("post-activation")``)
+    before and at the unit; the first unit's input is ``x`` itself. CKA is the biased linear CKA
+    of ``cka.cka_from_grams`` (Kornblith et al., ICML 2019, eq. 2).
 
     Args:
-        summary: :func:`summary_table` output.
-        model: a model in ``summary``.
-        a, b: the two variants compared (e.g. ``"A-guided"`` and ``"B-guided"``).
-        control: the repeated variant that sets the spread.
+        model: a network from ``modlib.models``.
+        x: ``(N, C, H, W)`` inputs, ``N >= 2`` (e.g. one test batch of 500 images).
+        batch_size: inputs per forward pass.
 
     Returns:
-        dict with ``accuracy_a``, ``accuracy_b``, ``params_cut_a``, ``params_cut_b`` (% of the
-        original), ``spread`` (half-width, percentage points), ``accuracy`` (``"equal"``,
-        ``"higher"`` or ``"lower"``: b relative to a), ``params`` (``"more"``, ``"fewer"``,
-        ``"the same"``: parameters saved by b relative to a) and ``verdict``: ``"supports"``
-        (b saves more at equal or higher accuracy), ``"contradicts"`` (b saves fewer at equal or
-        lower accuracy, or the same at lower accuracy) or ``"mixed"``.
+        DataFrame, one row per unit in forward order: ``unit``, ``stage``, ``removable``,
+        ``probe``, ``cka`` (in [0, 1]).
 
     Raises:
-        KeyError: a missing model or variant.
+        ValueError: fewer than 2 inputs, or a layer whose output is constant over the inputs
+            (CKA undefined).
 
     Introduced in notebook 06_layer_pruning.
     """
-    rows = {v: summary.loc[(model, v)] for v in (a, b, control)}
-    low, high = rows[control]["interval low (%)"], rows[control]["interval high (%)"]
-    spread = (high - low) / 2 if np.isfinite(low) else 0.0
-    acc_a, acc_b = rows[a]["test accuracy (%)"], rows[b]["test accuracy (%)"]
-    cut_a, cut_b = rows[a]["parameters ↓ (%)"], rows[b]["parameters ↓ (%)"]
-    # b − a with the control's half-width as its interval, worded by stats.verdict
-    # (supported: higher, refuted: lower, inconclusive: equal); no spread: any difference counts
-    difference = stats.Interval(acc_b - acc_a, acc_b - acc_a - spread, acc_b - acc_a + spread,
-                                n=int(rows[control]["runs"]) if spread > 0 else 2)
-    accuracy = {"supported": "higher", "refuted": "lower", "inconclusive": "equal"}[
-        stats.verdict(difference, stats.Rule(0.0, "greater"))]
-    params = "more" if cut_b > cut_a else "fewer" if cut_b < cut_a else "the same"
-    if params == "more" and accuracy in ("equal", "higher"):
-        verdict = "supports"
-    elif (params == "fewer" and accuracy in ("equal", "lower")) or \
-            (params == "the same" and accuracy == "lower"):
-        verdict = "contradicts"
-    else:
-        verdict = "mixed"
-    return dict(accuracy_a=acc_a, accuracy_b=acc_b, params_cut_a=cut_a, params_cut_b=cut_b,
-                spread=spread, accuracy=accuracy, params=params, verdict=verdict)
+    x = torch.as_tensor(x)
+    if x.ndim < 2 or len(x) < 2:
+        raise ValueError(f"x of shape {tuple(x.shape)} is not allowed: unit_similarity needs "
+                         "a batch of at least 2 inputs (N, C, H, W)")
+    paper, after = list(model.probe_points()), list(model.probe_points("post-activation"))
+    grams = cka.layer_grams(model, x, after, batch_size=batch_size)
+    grams_in = [cka.gram(x)] + [grams[name] for name in after[:-1]]
+    rows = []
+    for unit in model.units():
+        position = paper.index(unit.probe)
+        rows.append({"unit": unit.name, "stage": unit.stage, "removable": unit.removable,
+                     "probe": after[position],
+                     "cka": cka.cka_from_grams(grams_in[position], grams[after[position]])})
+    return pd.DataFrame(rows)
+
+
+def select_most_similar(table: pd.DataFrame, n: int) -> list[str]:
+    """The ``n`` removable units with the highest input-output CKA (:func:`unit_similarity`),
+    every stage keeping one: the label-free control rule. Returns unit names in forward order.
+
+    Raises:
+        ValueError: a table without a ``cka`` column, or ``n`` above :func:`max_removable`.
+
+    Introduced in notebook 06_layer_pruning.
+    """
+    if "cka" not in table:
+        raise ValueError(f"table has columns {list(table.columns)}: select_most_similar needs "
+                         "the 'cka' column of pruning.unit_similarity")
+    return _select_ordered(table, n, ascending=False, column="cka")
+
+
+# --------------------------------------------------------------------------------------------
+# The paired design: a rule against a control on the same base network
+
+
+def paired_differences(runs, rule: str, control: str, value: str = "test_accuracy",
+                       by=("model", "base_seed")) -> pd.DataFrame:
+    """Per base network, ``rule``'s value minus the mean of ``control``'s values on that base.
+
+    The paired design of notebook 06: every rule and every control is applied to the same
+    independently trained base networks (one per training seed), so the base-to-base spread
+    cancels in the difference. A control repeated on one base (random removal, several draws)
+    enters with its mean; the differences, one per base, are the independent units of a
+    confidence interval over seeds (``stats.mean_ci``).
+
+    Args:
+        runs: dicts or a DataFrame with the columns ``by``, ``kind`` and ``value``
+            (e.g. :func:`evaluate_removal` rows with ``model`` and ``base_seed`` added).
+        rule: the ``kind`` compared (one run per base).
+        control: the ``kind`` it is compared with (one or more runs per base).
+        value: the column compared, e.g. ``"test_accuracy"`` or ``"parameters"``.
+        by: the columns that identify a base network.
+
+    Returns:
+        DataFrame, one row per base (sorted by ``by``): the ``by`` columns, ``rule``,
+        ``control`` (mean), ``control_runs`` and ``difference`` (rule − control mean).
+
+    Raises:
+        ValueError: a missing column, a base where ``rule`` has no run or more than one, or a
+            base without ``control`` runs.
+
+    Introduced in notebook 06_layer_pruning.
+    """
+    runs, by = pd.DataFrame(runs), list(by)
+    missing = sorted(set(by + ["kind", value]) - set(runs.columns))
+    if missing:
+        raise ValueError(f"runs lack the columns {missing}: paired_differences needs {by}, "
+                         f"'kind' and {value!r}")
+    rows = []
+    for base, group in runs.groupby(by, sort=True):
+        base = base if isinstance(base, tuple) else (base,)
+        mine, theirs = group[group["kind"] == rule], group[group["kind"] == control]
+        if len(mine) != 1 or theirs.empty:
+            raise ValueError(f"base {dict(zip(by, base))} has {len(mine)} runs of {rule!r} and "
+                             f"{len(theirs)} of {control!r}: a paired difference needs exactly "
+                             "one of the rule and at least one of the control")
+        a, b = float(mine[value].iloc[0]), float(theirs[value].mean())
+        rows.append({**dict(zip(by, base)), "rule": a, "control": b,
+                     "control_runs": len(theirs), "difference": a - b})
+    return pd.DataFrame(rows)

@@ -153,3 +153,27 @@ def test_scatter_grid():
     assert [t.get_text() for t in axes[1, 0].texts] == ["p", "q"]
     assert len(fig.axes) == 3                                    # one colour bar, first row
     plt.close(fig)
+
+
+def test_curves_over_seeds_draws_the_between_seed_interval_and_the_within_band():
+    from scipy import stats as sps
+
+    q = [[0.1, 0.4, 0.8], [0.2, 0.5, 0.7], [0.0, 0.6, 0.9]]        # three seeds, three points
+    tables = [pd.DataFrame({"layer": [1, 2, 3], "Q_mean": v, "Q_std": [0.01, 0.02, 0.03]})
+              for v in q]
+    fig, ax = plt.subplots()
+    summary = plots.curves_over_seeds(ax, tables, label="m")
+    half = sps.t.ppf(0.975, 2) * pd.DataFrame(q).std(ddof=1) / 3 ** 0.5
+    assert summary["mean"].tolist() == pytest.approx([0.1, 0.5, 0.8])
+    assert summary["low"].tolist() == pytest.approx((summary["mean"] - half).tolist())
+    assert summary["high"].tolist() == pytest.approx((summary["mean"] + half).tolist())
+    assert summary["within"].tolist() == pytest.approx([0.01, 0.02, 0.03])
+    assert [l.get_label() for l in ax.get_lines()] == ["m"] and len(ax.collections) == 2
+    one = plots.curves_over_seeds(ax, tables[:1], x="depth")          # one seed: no interval
+    assert one["x"].tolist() == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert one["low"].isna().all() and len(ax.collections) == 3
+    with pytest.raises(ValueError, match="different 'layer' values"):
+        plots.curves_over_seeds(ax, [tables[0], tables[1].iloc[:2]])
+    with pytest.raises(ValueError, match="tables is empty"):
+        plots.curves_over_seeds(ax, [])
+    plt.close(fig)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from modlib import models, pruning, train
+from modlib import cka, features, models, pruning, train
 
 
 def fake_curve(model, q):
@@ -135,6 +135,9 @@ def test_pruned_configs_and_finetuning(tmp_path, monkeypatch):
     assert row["parameters"] < models.count_parameters(base.model)
     assert train.load_or_train(inherit, progress=False).from_cache
     assert row["kind"] == "guided" and row["control_seed"] is None
+    quick = pruning.evaluate_removal(parent, ["layer1.1"], "guided", device="cpu", epochs=1,
+                                     train_per_class=20, before=False, progress=False)
+    assert np.isnan(quick["accuracy_before"]) and quick["test_accuracy"] == row["test_accuracy"]
     original = pruning.measure_original(base.model, base.test_accuracy, (1, 8, 8))
     assert original["parameters"] == models.count_parameters(base.model)
     assert original["kind"] == "original" and original["removed"] == 0
@@ -212,18 +215,6 @@ def test_bad_curves_and_budgets_are_refused():
         pruning.select_equal_budget(table, 7)
 
 
-def test_compare_to_control_wording():
-    values = [80.0, 82.0, 84.0]                   # mean 82, s = 2, n = 3, t(0.975, 2) = 4.303
-    half = 4.302653 * 2.0 * np.sqrt(1 + 1 / 3)    # the t interval of one more draw
-    assert pruning.compare_to_control(82 + half + 0.1, values) == "better"
-    assert pruning.compare_to_control(82 - half - 0.1, values) == "worse"
-    assert pruning.compare_to_control(82 + half - 0.1, values) == "within"
-    assert pruning.compare_to_control(85.0, values) == "within"
-    assert pruning.compare_to_control(99.0, [80.0]) == "within"       # no spread to judge by
-    with pytest.raises(ValueError, match="values=\\[\\] is not allowed"):
-        pruning.compare_to_control(1.0, [])
-
-
 def test_summary_table_groups_seeds_and_reduces_against_the_original():
     runs = [dict(model="m", kind="original", removed=0, accuracy_before=0.9, test_accuracy=0.9,
                  parameters=1000, MACs=2e6),
@@ -250,7 +241,7 @@ def test_finetune_settings_follow_the_recipes():
         pruning.finetune_settings("fast")
 
 
-def test_side_by_side_and_the_comparison_of_two_rules():
+def test_side_by_side_lists_every_curve_and_rule():
     model = models.build("resnet20", width=0.5)
     tables = {"A": pruning.unit_table(model, RESNET_A), "B": pruning.unit_table(model, RESNET_B)}
     table = pruning.side_by_side(tables, {"A-guided": ["layer1.1"], "B-guided": ["layer3.2"]})
@@ -263,21 +254,54 @@ def test_side_by_side_and_the_comparison_of_two_rules():
     with pytest.raises(ValueError, match="compares curves of one model"):
         pruning.side_by_side({"A": tables["A"], "V": vgg_table}, {})
 
-    def run(kind, acc, params):
-        return dict(model="m", kind=kind, removed=2, accuracy_before=0.1, test_accuracy=acc,
-                    parameters=params, MACs=1e6)
-    base = [run("original", 0.90, 1000), run("random", 0.80, 800), run("random", 0.82, 800),
-            run("random", 0.84, 800)]      # spread: half-width 4.303 · 2 · 1.155 ≈ 9.9 points
-    same = pruning.compare_rules(pruning.summary_table(
-        base + [run("A-guided", 0.85, 700), run("B-guided", 0.86, 500)]), "m", "A-guided",
-        "B-guided")
-    assert same["accuracy"] == "equal" and same["params"] == "more"
-    assert same["verdict"] == "supports" and same["spread"] == pytest.approx(9.94, abs=0.01)
-    worse = pruning.compare_rules(pruning.summary_table(
-        base + [run("A-guided", 0.85, 500), run("B-guided", 0.70, 700)]), "m", "A-guided",
-        "B-guided")
-    assert worse["accuracy"] == "lower" and worse["verdict"] == "contradicts"
-    mixed = pruning.compare_rules(pruning.summary_table(
-        base + [run("A-guided", 0.85, 700), run("B-guided", 0.70, 500)]), "m", "A-guided",
-        "B-guided")
-    assert mixed["verdict"] == "mixed"
+
+def test_unit_similarity_finds_an_identity_block_and_matches_cka():
+    torch.manual_seed(2)
+    model = models.build("resnet20", width=0.5).eval()
+    with torch.no_grad():                       # layer2.1's residual branch is zero: output = input
+        model.layer2[1].bn2.weight.zero_()
+        model.layer2[1].bn2.bias.zero_()
+    x = torch.randn(40, 1, 28, 28)
+    table = pruning.unit_similarity(model, x)
+    assert list(table["unit"]) == [u.name for u in model.units()]
+    similarity = table.set_index("unit")["cka"]
+    assert similarity["layer2.1"] == pytest.approx(1.0, abs=1e-9)
+    assert (similarity.drop("layer2.1") < 0.999).all()
+    # layer3.2: CKA between the outputs of layer3.1 and layer3.2, computed directly
+    out = features.probe(model, x, ["layer3.1", "layer3.2"])
+    assert similarity["layer3.2"] == pytest.approx(cka.cka(out["layer3.1"], out["layer3.2"]),
+                                                   abs=1e-9)
+    # the first unit's input is the stem's ReLU; VGG's first unit's input is the image itself
+    stem = features.probe(model, x, ["relu", "layer1.0"])
+    assert similarity["layer1.0"] == pytest.approx(cka.cka(stem["relu"], stem["layer1.0"]),
+                                                   abs=1e-9)
+    vgg = models.build("vgg11", width=0.25).eval()
+    first = features.probe(vgg, x, ["features.0.relu"])["features.0.relu"]
+    assert pruning.unit_similarity(vgg, x)["cka"].iloc[0] == pytest.approx(cka.cka(x, first),
+                                                                           abs=1e-9)
+    chosen = pruning.select_most_similar(table, 2)
+    assert "layer2.1" in chosen and len(chosen) == 2
+    second = similarity[table.set_index("unit")["removable"]].drop("layer2.1").idxmax()
+    assert set(chosen) == {"layer2.1", second}
+    with pytest.raises(ValueError, match="needs the 'cka' column"):
+        pruning.select_most_similar(table.drop(columns="cka"), 1)
+    with pytest.raises(ValueError, match="at least 2 inputs"):
+        pruning.unit_similarity(model, x[:1])
+
+
+def test_paired_differences_subtract_the_mean_control_of_the_same_base():
+    runs = [dict(model="m", base_seed=0, kind="A", test_accuracy=0.80),
+            dict(model="m", base_seed=0, kind="random", test_accuracy=0.70),
+            dict(model="m", base_seed=0, kind="random", test_accuracy=0.76),
+            dict(model="m", base_seed=1, kind="A", test_accuracy=0.60),
+            dict(model="m", base_seed=1, kind="random", test_accuracy=0.65),
+            dict(model="m", base_seed=1, kind="B", test_accuracy=0.99)]
+    diff = pruning.paired_differences(runs, "A", "random")
+    assert list(diff["base_seed"]) == [0, 1]
+    assert diff["control"].tolist() == pytest.approx([0.73, 0.65])
+    assert diff["difference"].tolist() == pytest.approx([0.07, -0.05])
+    assert diff["control_runs"].tolist() == [2, 1]
+    with pytest.raises(ValueError, match=r"has 0 runs of 'B' and 2 of 'random'"):
+        pruning.paired_differences(runs, "B", "random")
+    with pytest.raises(ValueError, match=r"lack the columns \['parameters'\]"):
+        pruning.paired_differences(runs, "A", "random", value="parameters")

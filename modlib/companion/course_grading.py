@@ -197,12 +197,12 @@ def names_read(tests_dir: Path) -> list[str]:
     from the submission to its checks), builtins left out."""
     import builtins
 
-    from otter.test_files import OKTestFile
+    from .course_worker import read_test_file
 
     names: set[str] = set()
     for path in sorted(tests_dir.glob("*.py")):
-        for case in OKTestFile.from_file(str(path)).test_cases:
-            for example in doctest.DocTestParser().get_examples(case.body):
+        for case in read_test_file(path):
+            for example in doctest.DocTestParser().get_examples(case["code"]):
                 try:
                     tree = ast.parse(example.source)
                 except SyntaxError:
@@ -398,7 +398,11 @@ def grade_one(submission: Path, autograder_zip: Path, notebook: str,
     scores = {name: (float(s), float(p), str(f)) for name, (s, p, f) in
               result.get("exercises", {}).items()}
     skipped = result.get("skipped", {})
-    notes = [first_error(executed)] + [
+    error = first_error(executed)
+    if "BlockingIOError" in error:
+        error += (f" (the process limit of {settings.limits().processes} processes and threads "
+                  "per notebook, --process-limit)")
+    notes = [error] + [
         f"{name} was not carried to the checks ({reason})" for name, reason in skipped.items()]
     return scores, "; ".join(note for note in notes if note)
 

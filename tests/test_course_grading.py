@@ -1,0 +1,264 @@
+"""Grading hostile submissions (modlib.companion.course_grading, sandbox, course_vars).
+
+One grading run over a class of hand-made submissions of the tiny notebook of test_course.py:
+an honest one (the master copy), a blank one (the untouched student copy) and hostile ones,
+generated here (never committed): one writes outside its folder, one reads and one rewrites the
+autograder files and the grades, one tries to patch the checks into passing, one loops forever,
+one allocates without bound, one forks without bound, one opens sockets; plus a stray notebook,
+a second copy and a file that is no notebook. Each must cost its own rows, with the reason,
+while the honest submission gets full marks and every file under the course folder outside
+grades/ (and every submission) is byte-identical afterwards. The limits are short (flags), so
+the run takes about a minute.
+"""
+
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import socket
+import threading
+import time
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+pytest.importorskip("otter", reason="otter-grader is not installed: pip install -e '.[course]'")
+
+from modlib.companion import course, course_vars, sandbox  # noqa: E402
+from test_course import tiny_cells, write_notebook  # noqa: E402
+
+TIME_LIMIT = 45.0           # seconds per notebook: the honest run takes a few
+MEMORY_GIB = 1.0
+PROCESSES = 96
+
+
+def _digests(folder, skip=()):
+    found = {}
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            if not any(path.startswith(str(s)) for s in skip):
+                with open(path, "rb") as handle:
+                    found[path] = hashlib.sha256(handle.read()).hexdigest()
+    return found
+
+
+def _hostile(cells_source):
+    """A submission of 98_tiny whose code cells are ``cells_source`` (wrong or no answers)."""
+    cells = [nbformat.v4.new_markdown_cell("# 98 · Tiny")]
+    cells += [nbformat.v4.new_code_cell(source) for source in cells_source]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python",
+                                 "display_name": "Python 3"}
+    nb.metadata["otter"] = {"assignment_name": "98_tiny"}
+    return nb
+
+
+def _forged_variables():
+    """A variables file whose unpickling would patch the checks into passing (doctest and
+    otter's assert machinery), if the checks ran the submission's pickles as code."""
+    class Patch:
+        def __reduce__(self):
+            return (exec, ("import doctest; doctest.DocTestRunner.run = "
+                           "lambda *a, **k: None",))
+    return pickle.dumps({"values": {"hyp": pickle.dumps(Patch()), "squares": pickle.dumps([])},
+                         "skipped": {}})
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("class")
+    notebooks = root / "notebooks"
+    notebooks.mkdir()
+    master = write_notebook(notebooks / "98_tiny.ipynb", tiny_cells())
+    course_dir = root / "build" / "course"
+    course.build([master], course_dir, echo=lambda _: None)
+    grades = course_dir / "grades"
+    grades.mkdir()
+    (grades / "grades.csv").write_text("student,score\nearlier,1\n")
+    autograder = course_dir / "autograder" / "98_tiny" / "autograder.zip"
+    outside = root / "planted.txt"
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.2)
+    port = listener.getsockname()[1]
+    forged = _forged_variables()
+    subs = root / "submissions"
+    hostile = {
+        "writer": [f"open({str(outside)!r}, 'w').write('was here')\nhyp = 5.0"],
+        "reader": [f"import os\nprint(os.listdir({str(course_dir / 'autograder')!r}))\n"
+                   f"secret = open({str(autograder)!r}, 'rb').read()"],
+        "rewriter": [f"open({str(autograder)!r}, 'wb').write(b'')",
+                     f"open({str(grades / 'grades.csv')!r}, 'w').write('x')"],
+        "patcher": ["hyp, squares = 4, []\n"
+                    "import builtins, doctest\n"
+                    "builtins.AssertionError = type('Quiet', (Exception,), {})\n"
+                    "doctest.DocTestRunner.run = lambda *a, **k: None\n"
+                    "import os\nos.makedirs('tests', exist_ok=True)\n"
+                    "open('tests/exercise_1.py', 'w').write('test = {\"suites\": []}')\n"
+                    "import modlib.companion.course_vars as v\n"
+                    f"v.dump = lambda ns, names, path: open(path, 'wb').write({forged!r})"],
+        "looper": ["import time\nwhile True:\n    time.sleep(1)"],
+        "allocator": ["hog = []\nwhile True:\n    hog.append(bytearray(64 * 2 ** 20))"],
+        "forker": ["import os, time\nchildren = []\nwhile True:\n    pid = os.fork()\n"
+                   "    if pid == 0:\n        time.sleep(600)\n        os._exit(0)\n"
+                   "    children.append(pid)"],
+        "socket": ["import socket\nsocket.create_connection(('127.0.0.1', "
+                   f"{port}), timeout=5)",
+                   "socket.create_connection(('1.1.1.1', 53), timeout=5)"],
+    }
+    for student, sources in hostile.items():
+        (subs / student).mkdir(parents=True)
+        nbformat.write(_hostile(sources), subs / student / "98_tiny.ipynb")
+    for student, source in (("honest", master),
+                            ("blank", course_dir / "student" / "98_tiny.ipynb")):
+        (subs / student).mkdir(parents=True)
+        shutil.copyfile(source, subs / student / "98_tiny.ipynb")
+    shutil.copyfile(course_dir / "student" / "98_tiny.ipynb", subs / "blank" / "98_tiny-2.ipynb")
+    (subs / "stray").mkdir()
+    write_notebook(subs / "stray" / "55_notes.ipynb", tiny_cells())
+    (subs / "junk").mkdir()
+    (subs / "junk" / "98_tiny.ipynb").write_text("{not a notebook")
+    before = _digests(course_dir, skip=[grades]) | _digests(subs)
+    settings = course.Settings(profile="default", seconds=TIME_LIMIT,
+                               memory=int(MEMORY_GIB * 1024 ** 3), processes=PROCESSES)
+    messages = []
+    start = time.monotonic()
+    rows = course.grade(subs, out=grades, course=course_dir, echo=messages.append,
+                        settings=settings)
+    took = time.monotonic() - start
+    connections = []
+    try:
+        connections.append(listener.accept())
+    except OSError:
+        pass
+    listener.close()
+    after = _digests(course_dir, skip=[grades]) | _digests(subs)
+    by_student = {}
+    for row in rows:
+        by_student.setdefault(row["student"], []).append(row)
+    return {"rows": rows, "by": by_student, "before": before, "after": after, "took": took,
+            "outside": outside, "connections": connections, "grades": grades,
+            "messages": messages}
+
+
+pytestmark = pytest.mark.skipif(sandbox.check("bwrap") is not None,
+                                reason=f"no bubblewrap sandbox here: {sandbox.check('bwrap')}")
+
+
+def _notes(graded, student):
+    return " ".join(row["note"] for row in graded["by"][student])
+
+
+def test_honest_submission_gets_full_marks_and_blank_zero(graded):
+    honest = graded["by"]["honest"]
+    assert [(r["exercise"], r["score"], r["possible"], r["graded"], r["note"]) for r in honest] \
+        == [("exercise_1", 1.0, 1.0, True, ""), ("exercise_2", 2.0, 2.0, True, "")]
+    blank = graded["by"]["blank"]
+    assert [(r["score"], r["graded"]) for r in blank if r["file"].endswith("/98_tiny.ipynb")] \
+        == [(0.0, True), (0.0, True)]
+
+
+def test_teachers_files_and_other_submissions_are_unchanged(graded):
+    assert graded["after"] == graded["before"]
+    assert not graded["outside"].exists()
+    assert graded["connections"] == []
+    table = (graded["grades"] / "grades.csv").read_text()
+    assert table.startswith("student,notebook,exercise,score,possible,graded,note,file")
+
+
+def test_every_submission_costs_only_its_own_rows(graded):
+    students = sorted(graded["by"])
+    assert students == ["allocator", "blank", "forker", "honest", "junk", "looper", "patcher",
+                        "reader", "rewriter", "socket", "stray", "writer"]
+    for student, rows in graded["by"].items():
+        if student != "honest":
+            assert all(r["score"] == 0 for r in rows), student
+    # the grading finished within the limits plus a margin: one time limit (the looper) and a
+    # few seconds per notebook
+    assert graded["took"] < TIME_LIMIT + 12 * 30
+
+
+@pytest.mark.parametrize("student, graded_flag, reason", [
+    ("writer", True, "FileNotFoundError"),          # its folder's parent does not exist there
+    ("reader", True, "FileNotFoundError"),          # the autograders are not in the sandbox
+    ("rewriter", True, "FileNotFoundError"),
+    ("socket", True, "ConnectionRefusedError"),     # its own loopback: nobody listens
+    ("forker", True, "process limit of 96"),
+    ("looper", False, f"exceeded the time limit of {TIME_LIMIT:g} s"),
+    ("allocator", False, f"exceeded the memory limit of {MEMORY_GIB:g} GiB"),
+    ("stray", False, "no autograder for notebook '55_notes'"),
+    ("junk", False, "is not a notebook"),
+])
+def test_each_fault_is_named_in_the_rows(graded, student, graded_flag, reason):
+    rows = graded["by"][student]
+    assert {r["graded"] for r in rows} == {graded_flag}, rows
+    assert reason in _notes(graded, student), rows
+    if not graded_flag:
+        assert any(student in m and m.startswith("WARNING") for m in graded["messages"])
+
+
+def test_a_second_copy_is_one_reasoned_row_set(graded):
+    second = [r for r in graded["by"]["blank"] if r["file"].endswith("98_tiny-2.ipynb")]
+    assert [r["graded"] for r in second] == [False, False]
+    assert "a second submission of blank for 98_tiny" in second[0]["note"]
+
+
+def test_patching_the_checks_does_not_pass_them(graded):
+    notes = _notes(graded, "patcher")
+    assert [r["score"] for r in graded["by"]["patcher"]] == [0.0, 0.0]
+    # its forged variables file was refused as code: hyp never reached the checks
+    assert "hyp was not carried to the checks (refused" in notes
+    assert "builtins.exec is not allowed" in notes
+    assert "public: NameError: name 'hyp' is not defined" in notes
+
+
+def test_no_process_of_a_submission_outlives_its_grading(graded):
+    uid = sandbox.sandbox_uid()
+    alive = [entry.name for entry in os.scandir("/proc") if entry.name.isdigit()
+             and _owner(entry.path) == uid]
+    assert alive == []
+
+
+def _owner(path):
+    try:
+        return os.stat(path).st_uid
+    except OSError:
+        return None
+
+
+def test_the_data_unpickler_refuses_code_and_patching():
+    import math
+
+    import numpy as np
+
+    class Run:
+        def __reduce__(self):
+            return (os.system, ("true",))
+
+    with pytest.raises(pickle.UnpicklingError, match="posix.system is not allowed"):
+        course_vars.loads(pickle.dumps(Run()))
+    # a module reached by name may not be given state (that would patch numpy.testing)
+    patch = (b"\x80\x05cmodlib.companion.course_vars\n_module\n(X\x05\x00\x00\x00numpyt"
+             b"R}X\x07\x00\x00\x00testingK\x01sb.")
+    with pytest.raises(pickle.UnpicklingError, match="setting state on <module 'numpy'"):
+        course_vars.loads(patch)
+    assert not isinstance(np.testing, int)
+    # data comes back equal; modules and library functions by name
+    namespace = {"a": [1.5, (2, "x")], "arr": np.arange(4.0), "np": np, "sqrt": math.sqrt,
+                 "own": lambda x: x}
+    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"vars-{os.getpid()}.pkl")
+    skipped = course_vars.dump(namespace, list(namespace), path)
+    env, refused = course_vars.load(path)
+    os.unlink(path)
+    assert set(skipped) == {"own"} and "not a library" in skipped["own"]
+    assert env["a"] == [1.5, (2, "x")] and env["np"] is np and env["sqrt"] is math.sqrt
+    assert np.array_equal(env["arr"], np.arange(4.0)) and "own" in refused
+
+
+def test_limits_must_be_positive():
+    with pytest.raises(ValueError, match="seconds=0 is not allowed"):
+        sandbox.Limits(seconds=0, memory=1)
+    assert course.main(["grade", "x", "--time-limit", "-1"]) == 1

@@ -310,10 +310,12 @@ def test_build_checks_every_notebook_before_writing(tmp_path):
     assert not (tmp_path / "course").exists()
 
 
-def test_grade_refuses_unknown_notebooks(built, tmp_path):
+def test_unknown_notebook_is_one_reasoned_row_and_an_empty_folder_an_error(built, tmp_path):
     other = write_notebook(tmp_path / "55_other.ipynb", tiny_cells())
-    with pytest.raises(course.CourseError, match="no autograder for notebook '55_other'"):
-        course.grade(other, course=built["out"], echo=lambda _: None)
+    rows = course.grade(other, out=tmp_path / "grades", course=built["out"], echo=lambda _: None)
+    assert [(r["notebook"], r["exercise"], r["score"], r["possible"], r["graded"])
+            for r in rows] == [("55_other", "", 0.0, 0.0, False)]
+    assert "no autograder for notebook '55_other'" in rows[0]["note"]
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(course.CourseError, match="no .ipynb file"):

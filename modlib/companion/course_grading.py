@@ -394,14 +394,17 @@ def grade_one(submission: Path, autograder_zip: Path, notebook: str,
             for name in ("figures", "metrics"):
                 if (tmp / "run" / name).is_dir():
                     budget = _copy_out(tmp / "run" / name, run_dir / name, budget)
-        result = _check(tests, tmp / "run" / "variables.pkl", tmp / "check", settings)
+        error = first_error(executed)
+        if "BlockingIOError" in error:
+            error += (f" (the process limit of {settings.limits().processes} processes and "
+                      "threads per notebook, --process-limit)")
+        try:
+            result = _check(tests, tmp / "run" / "variables.pkl", tmp / "check", settings)
+        except SubmissionFault as fault:
+            raise SubmissionFault("; ".join(p for p in (str(fault), error) if p)) from None
     scores = {name: (float(s), float(p), str(f)) for name, (s, p, f) in
               result.get("exercises", {}).items()}
     skipped = result.get("skipped", {})
-    error = first_error(executed)
-    if "BlockingIOError" in error:
-        error += (f" (the process limit of {settings.limits().processes} processes and threads "
-                  "per notebook, --process-limit)")
     notes = [error] + [
         f"{name} was not carried to the checks ({reason})" for name, reason in skipped.items()]
     return scores, "; ".join(note for note in notes if note)

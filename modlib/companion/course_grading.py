@@ -502,6 +502,7 @@ def grade(submissions: Path, out: Path | None = None, course: Path | None = None
         raise CourseError(f"cannot isolate the submissions: {reason}. Refusing to grade: a "
                           "submission runs code with your rights. Pass --isolation none (make "
                           "grade ISOLATION=none) only for submissions you trust.")
+    _probe(settings)
     submissions = Path(submissions)
     course = Path(course) if course is not None else course_dir()
     out = Path(out) if out is not None else course / "grades"
@@ -528,6 +529,24 @@ def grade(submissions: Path, out: Path | None = None, course: Path | None = None
     _write_grades(out, rows)
     echo(f"grades: {out / 'grades.csv'}")
     return rows
+
+
+_PROBED: set[str] = set()
+
+
+def _probe(settings: Settings) -> None:
+    """Refuse (:class:`CourseError`, with the reason) when a sandboxed Python cannot import
+    what grading needs: this environment not readable by the throw-away user, for instance."""
+    if settings.isolation in _PROBED:
+        return
+    with tempfile.TemporaryDirectory(prefix="grading-probe-") as tmp:
+        outcome = _run(replace(settings, seconds=120.0), Path(tmp), _worker("probe"),
+                       _cache_layer(Path(tmp) / ".cache"))
+    if outcome.returncode != 0 or outcome.stdout.strip() != "ok":
+        raise CourseError(f"a sandboxed Python cannot run the grader (exit status "
+                          f"{outcome.returncode}: {outcome.stderr.strip()[-400:]}); is this "
+                          "environment readable by other users (umask 022)?")
+    _PROBED.add(settings.isolation)
 
 
 def _grade_safely(file, zip_path, name, student, out, settings) -> tuple[dict, str, str]:

@@ -124,6 +124,13 @@ def main(argv: list[str]) -> int:
         return execute(argv[1], argv[2], json.loads(argv[3]))
     if argv[:1] == ["check"] and len(argv) == 3:
         return check(argv[1], argv[2])
+    if argv == ["probe"]:   # the grader's trial: can a sandboxed Python run a kernel client?
+        import nbclient  # noqa: F401
+
+        from . import course_vars  # noqa: F401
+
+        print("ok")
+        return 0
     print("usage: course_worker execute NOTEBOOK KERNEL NAMES_JSON | check TESTS_DIR VARIABLES",
           file=sys.stderr)
     return 2

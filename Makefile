@@ -105,8 +105,9 @@ student: setup
 	$(PY) -m modlib.companion.course student $(NOTEBOOKS)
 
 # Each submission runs in a bubblewrap sandbox with limits per notebook (docs/course.md):
-# TIME_LIMIT=seconds MEMORY_LIMIT=GiB PROCESS_LIMIT=n; ISOLATION=none only for trusted submissions.
-ISOLATION ?= bwrap
+# TIME_LIMIT=seconds MEMORY_LIMIT=GiB PROCESS_LIMIT=n; ISOLATION=auto|bwrap|user|none (none: only
+# for trusted submissions).
+ISOLATION ?= auto
 GRADE_LIMITS = $(if $(TIME_LIMIT),--time-limit $(TIME_LIMIT)) $(if $(MEMORY_LIMIT),--memory-limit $(MEMORY_LIMIT)) $(if $(PROCESS_LIMIT),--process-limit $(PROCESS_LIMIT))
 grade: setup
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder  (folder/<student>/NN_slug.ipynb)"; exit 2; }

@@ -218,6 +218,43 @@ def _owner(path):
         return None
 
 
+@pytest.mark.skipif(sandbox.check("user") is not None,
+                    reason=f"no throw-away user here: {sandbox.check('user')}")
+def test_without_namespaces_a_throw_away_user_is_the_fallback(tmp_path):
+    """isolation=user (what `auto` falls back to where bwrap cannot run): the course's folders
+    are hidden by permissions during the run and restored, a process left behind is killed."""
+    master = write_notebook(tmp_path / "98_tiny.ipynb", tiny_cells())
+    course_dir = tmp_path / "build" / "course"
+    course.build([master], course_dir, echo=lambda _: None)
+    autograder = course_dir / "autograder" / "98_tiny" / "autograder.zip"
+    subs = tmp_path / "submissions"
+    hostile = {"reader": [f"secret = open({str(autograder)!r}, 'rb').read()"],
+               "daemon": ["import os, time\nif os.fork() == 0:\n    os.setsid()\n"
+                          "    time.sleep(600)\n    os._exit(0)\nhyp = 1.0"]}
+    for student, sources in hostile.items():
+        (subs / student).mkdir(parents=True)
+        nbformat.write(_hostile(sources), subs / student / "98_tiny.ipynb")
+    (subs / "honest").mkdir()
+    shutil.copyfile(master, subs / "honest" / "98_tiny.ipynb")
+    before = _digests(course_dir) | _digests(subs)
+    modes = {p: p.stat().st_mode for p in (course_dir, subs)}
+    runs = sandbox._RUNS
+    rows = course.grade(subs, out=tmp_path / "grades", course=course_dir, echo=lambda _: None,
+                        settings=course.Settings(isolation="user", seconds=TIME_LIMIT))
+    by = {}
+    for row in rows:
+        by.setdefault(row["student"], []).append(row)
+    assert [r["score"] for r in by["honest"]] == [1.0, 2.0]
+    assert "PermissionError" in by["reader"][0]["note"]
+    assert [r["score"] for r in by["daemon"]] == [0.0, 0.0]
+    assert _digests(course_dir) | _digests(subs) == before
+    assert {p: p.stat().st_mode for p in modes} == modes
+    uids = {sandbox.sandbox_uid() + 4000 * k for k in range(runs + 1, sandbox._RUNS + 1)}
+    assert sandbox._RUNS > runs
+    assert [e.name for e in os.scandir("/proc") if e.name.isdigit()
+            and _owner(e.path) in uids] == []
+
+
 def test_the_data_unpickler_refuses_code_and_patching():
     import math
 

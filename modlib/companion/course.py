@@ -50,9 +50,10 @@ __all__ = ["CourseError", "EXERCISE_HEADING", "EXERCISE_TAGS", "Exercise", "OTTE
 
 def _add_limits(parser) -> None:
     """The isolation and limit flags of ``grade`` and ``verify``."""
-    parser.add_argument("--isolation", choices=MECHANISMS, default="bwrap",
-                        help="bwrap (default): each submission in a bubblewrap sandbox; none: "
-                        "no isolation, only for submissions you trust")
+    parser.add_argument("--isolation", choices=("auto",) + MECHANISMS, default="auto",
+                        help="auto (default): a bubblewrap sandbox per submission where it "
+                        "works, else a throw-away user (root only); bwrap or user: only that; "
+                        "none: no isolation, only for submissions you trust")
     parser.add_argument("--time-limit", type=float, metavar="SECONDS",
                         help="wall-clock limit per notebook (default: "
                         + ", ".join(f"{p} {s:g} s" for p, s in TIME_LIMITS.items()) + ")")

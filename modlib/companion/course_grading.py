@@ -59,12 +59,12 @@ PROCESS_LIMIT = 512
 
 @dataclass(frozen=True)
 class Settings:
-    """How submissions are run: ``isolation`` (``bwrap``, or ``none`` for trusted submissions
-    only), the limits per notebook (:class:`sandbox.Limits`: wall-clock seconds, memory in bytes,
+    """How submissions are run: ``isolation`` (``auto``: ``bwrap`` where it works, else ``user``
+    as root; or one of :data:`sandbox.MECHANISMS`, ``none`` for trusted submissions only), the limits per notebook (:class:`sandbox.Limits`: wall-clock seconds, memory in bytes,
     processes and threads), and the ``profile`` whose parameters the notebooks run with."""
 
     profile: str = "default"
-    isolation: str = "bwrap"
+    isolation: str = "auto"
     seconds: float | None = None        # None: TIME_LIMITS[profile]
     memory: int = MEMORY_LIMIT
     processes: int = PROCESS_LIMIT
@@ -497,11 +497,7 @@ def grade(submissions: Path, out: Path | None = None, course: Path | None = None
     """
     _require_otter()
     settings = settings or Settings(profile=profile)
-    reason = sandbox.check(settings.isolation)
-    if reason:
-        raise CourseError(f"cannot isolate the submissions: {reason}. Refusing to grade: a "
-                          "submission runs code with your rights. Pass --isolation none (make "
-                          "grade ISOLATION=none) only for submissions you trust.")
+    settings = replace(settings, isolation=isolation(settings.isolation, echo))
     _probe(settings)
     submissions = Path(submissions)
     course = Path(course) if course is not None else course_dir()
@@ -513,6 +509,45 @@ def grade(submissions: Path, out: Path | None = None, course: Path | None = None
     for exercise in json.loads(listed.read_text()):
         by_notebook.setdefault(exercise["notebook"], []).append(exercise)
     plan = _plan(submissions, course, by_notebook)
+    hide = [course, submissions if submissions.is_dir() else submissions.parent, out,
+            paths.notebooks_dir()] if settings.isolation == "user" else []
+    with sandbox.hidden(hide):
+        rows = _grade_all(plan, by_notebook, out, settings, echo)
+    _write_grades(out, rows)
+    echo(f"grades: {out / 'grades.csv'}")
+    return rows
+
+
+def isolation(asked: str, echo=print) -> str:
+    """The isolation to grade with: ``asked``, or for ``auto`` bwrap where it works, else a
+    throw-away user (root only; with a warning: no network isolation).
+
+    Raises:
+        CourseError: what was asked for is not available here; the message says why and how
+            to override (``--isolation none``, for trusted submissions only).
+    """
+    override = ("Refusing to grade: a submission runs code with your rights. Pass --isolation "
+                "none (make grade ISOLATION=none) only for submissions you trust.")
+    if asked != "auto":
+        reason = sandbox.check(asked)
+        if reason:
+            raise CourseError(f"cannot isolate the submissions with {asked}: {reason}. "
+                              f"{override}")
+        return asked
+    reasons = {}
+    for mechanism in ("bwrap", "user"):
+        reasons[mechanism] = sandbox.check(mechanism)
+        if reasons[mechanism] is None:
+            if mechanism == "user":
+                echo(f"WARNING no bubblewrap sandbox ({reasons['bwrap']}): each submission runs "
+                     "as a throw-away user, with the course's folders hidden from it but "
+                     "without network isolation")
+            return mechanism
+    raise CourseError("cannot isolate the submissions: "
+                      + "; ".join(f"{m}: {r}" for m, r in reasons.items()) + f". {override}")
+
+
+def _grade_all(plan, by_notebook, out, settings, echo) -> list[dict]:
     rows = []
     for i, (file, name, zip_path, student, fault) in enumerate(plan, start=1):
         start = time.time()
@@ -526,8 +561,6 @@ def grade(submissions: Path, out: Path | None = None, course: Path | None = None
         echo(f"{i}/{len(plan)} {student} {name}: {sum(r['score'] for r in these):g}/"
              f"{sum(r['possible'] for r in these):g} ({time.time() - start:.0f} s)"
              f"{'; ' + notes if notes else ''}")
-    _write_grades(out, rows)
-    echo(f"grades: {out / 'grades.csv'}")
     return rows
 
 

@@ -18,18 +18,24 @@ by everything in it: ``RLIMIT_DATA`` (memory: heap and anonymous mappings), ``RL
 ``RLIMIT_CPU``; the wall-clock limit is the grader's: at the deadline it kills the sandbox,
 whose process namespace takes every process of the submission with it.
 
-``mechanism="none"`` runs the command unisolated, with the same limits: only for submissions the
-teacher trusts, and only when asked for explicitly. :func:`check` says why isolation is not
-available here (bwrap missing, or namespaces refused by the kernel), so the grader can refuse
-with the reason. Introduced for ``make grade``; ``docs/course.md`` states the threat model.
+Where namespaces are not available but the grader is root, ``mechanism="user"`` runs the command
+as a throw-away user id (a new one for every run) with the same limits and no capabilities: it
+sees the whole file system as any other user does, so the caller hides its files by permissions
+(:func:`hidden`), it shares the network, and its processes are killed by user id when the run
+ends. ``mechanism="none"`` runs the command unisolated, with the same limits: only for
+submissions the teacher trusts, and only when asked for explicitly. :func:`check` says why a
+mechanism is not available here (bwrap missing, namespaces refused by the kernel, not root), so
+the grader can refuse with the reason. Introduced for ``make grade``; ``docs/course.md`` states the threat model.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -37,7 +43,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-MECHANISMS = ("bwrap", "none")
+MECHANISMS = ("bwrap", "user", "none")
 SANDBOX_UID = 61_000          # throw-away user ids from here (no /etc/passwd entry is needed)
 WORK = "/submission"          # where the working folder appears inside the sandbox
 GIB = 1024 ** 3
@@ -148,6 +154,10 @@ def check(mechanism: str = "bwrap") -> str | None:
         raise ValueError(f"isolation={mechanism!r} is not allowed: choose one of {MECHANISMS}")
     if mechanism == "none":
         return None
+    if mechanism == "user":
+        if os.geteuid() != 0:
+            return "running submissions as a throw-away user needs root"
+        return None if shutil.which("setpriv") else "setpriv (util-linux) is missing"
     if mechanism not in _CHECKED:
         _CHECKED[mechanism] = _trial()
     return _CHECKED[mechanism]
@@ -230,11 +240,20 @@ def run(argv: list[str], work: Path, read_only: list[Path], env: dict[str, str],
             raise SandboxError(reason)
     inside = WORK if mechanism == "bwrap" else str(work)
     env = {name: value.replace("{WORK}", inside) for name, value in env.items()}
+    uid = sandbox_uid()
     if mechanism == "bwrap":
         if writable and os.geteuid() == 0:
-            _give(work, sandbox_uid())
+            _give(work, uid)
         command = bwrap_command(argv, work, read_only, env, writable)
         options = {"env": {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}}
+    elif mechanism == "user":
+        global _RUNS
+        _RUNS += 1
+        uid = sandbox_uid() + 4000 * _RUNS     # a new user for every run: nothing is shared
+        _give(work, uid)
+        command = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                   "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--", *argv]
+        options = {"env": env, "cwd": str(work)}
     else:
         command, options = list(argv), {"env": env, "cwd": str(work)}
     with tempfile.TemporaryDirectory() as logs:
@@ -249,6 +268,9 @@ def run(argv: list[str], work: Path, read_only: list[Path], env: dict[str, str],
             except subprocess.TimeoutExpired:
                 _kill(process)
                 returncode, timed_out = process.wait(), True
+            finally:
+                if mechanism == "user":
+                    kill_user(uid)
         seconds = time.monotonic() - start
         return Outcome(returncode, timed_out, seconds, _tail(out), _tail(err))
 
@@ -259,6 +281,49 @@ def _kill(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+_RUNS = 0
+
+
+def kill_user(uid: int) -> None:
+    """Kill every process of ``uid`` (the throw-away user of a run without a process
+    namespace), until none is left."""
+    for _ in range(100):
+        pids = [int(e.name) for e in os.scandir("/proc") if e.name.isdigit()
+                and _uid_of(e.path) == uid]
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
+
+
+def _uid_of(path: str) -> int | None:
+    try:
+        return os.stat(path).st_uid
+    except OSError:
+        return None
+
+
+@contextlib.contextmanager
+def hidden(folders: list[Path]):
+    """Take every permission of "others" off ``folders`` for the ``with`` block (restored
+    afterwards): what a throw-away user must not read (``mechanism="user"``)."""
+    saved = []
+    try:
+        for folder in folders:
+            if folder.is_dir():
+                mode = stat.S_IMODE(folder.stat().st_mode)
+                saved.append((folder, mode))
+                folder.chmod(mode & ~0o007)
+        yield
+    finally:
+        for folder, mode in saved:
+            folder.chmod(mode)
 
 
 def _give(folder: Path, uid: int) -> None:

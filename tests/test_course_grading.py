@@ -255,6 +255,36 @@ def test_without_namespaces_a_throw_away_user_is_the_fallback(tmp_path):
             and _owner(e.path) in uids] == []
 
 
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="a throw-away user needs root and setpriv")
+def test_a_throw_away_user_cannot_read_hidden_folders_nor_outlive_its_run(tmp_path):
+    """The fallback's mechanism with shell commands (no Python needed): another user id, the
+    hidden folder unreadable, the process limit applied, a detached process killed."""
+    secret = tmp_path / "course"
+    secret.mkdir()
+    (secret / "autograder.zip").write_text("hidden checks")
+    secret.chmod(0o755)
+    tmp_path.chmod(0o755)
+    work = tmp_path / "work"
+    work.mkdir()
+    script = (f"id -u > uid; cat {secret}/autograder.zip > read 2>&1; "
+              "(setsid sleep 600 &) ; for i in $(seq 40); do (sleep 5 &) 2>>forks; done; "
+              "echo done > end")
+    runs = sandbox._RUNS
+    with sandbox.hidden([secret]):
+        outcome = sandbox.run(["/bin/sh", "-c", script], work, [], {"PATH": "/usr/bin:/bin"},
+                              sandbox.Limits(seconds=20, memory=2 ** 30, processes=16),
+                              mechanism="user", checked=True)   # no Python needed
+    uid = sandbox.sandbox_uid() + 4000 * (runs + 1)
+    assert outcome.returncode == 0 and not outcome.timed_out, outcome
+    assert (work / "uid").read_text().strip() == str(uid)
+    assert "Permission denied" in (work / "read").read_text()
+    assert "fork" in (work / "forks").read_text().lower()     # the process limit of 16
+    assert secret.stat().st_mode & 0o777 == 0o755              # restored
+    assert [e.name for e in os.scandir("/proc") if e.name.isdigit()
+            and _owner(e.path) == uid] == []
+
+
 def test_the_data_unpickler_refuses_code_and_patching():
     import math
 

@@ -64,6 +64,17 @@ def _test_cell(cell, hidden: bool, points: float):
     return cell
 
 
+def _assignment_config(notebook: str):
+    """otter's ``ASSIGNMENT CONFIG`` raw cell: tests in OK format, no PDFs, no extra cells."""
+    import yaml
+
+    config = {"name": notebook, "init_cell": False, "check_all_cell": False,
+              "export_cell": False, "run_tests": False, "solutions_pdf": False,
+              "template_pdf": False, "tests": {"files": False, "ok_format": True},
+              "generate": {"pdf": False, "filtering": False}}
+    return _raw("# ASSIGNMENT CONFIG\n" + yaml.safe_dump(config, sort_keys=False))
+
+
 def to_otter(nb, notebook: str):
     """A copy of master notebook ``nb`` in otter-assign's format (questions ``exercise_N``).
 
@@ -82,13 +93,7 @@ def to_otter(nb, notebook: str):
     if not exercises:
         raise CourseError(f"{notebook}: no exercises ('**Exercise N.**' Markdown cells)")
     cells = nb["cells"]
-    config = {"name": notebook, "init_cell": False, "check_all_cell": False,
-              "export_cell": False, "run_tests": False, "solutions_pdf": False,
-              "template_pdf": False, "tests": {"files": False, "ok_format": True},
-              "generate": {"pdf": False, "filtering": False}}
-    import yaml
-
-    out = [_raw("# ASSIGNMENT CONFIG\n" + yaml.safe_dump(config, sort_keys=False))]
+    out = [_assignment_config(notebook)]
     by_start = {exercise.prompt: exercise for exercise in exercises}
     open_exercise = None
     for i, cell in enumerate(cells):

@@ -157,7 +157,13 @@ def check(mechanism: str = "bwrap") -> str | None:
     if mechanism == "user":
         if os.geteuid() != 0:
             return "running submissions as a throw-away user needs root"
-        return None if shutil.which("setpriv") else "setpriv (util-linux) is missing"
+        if not shutil.which("setpriv"):
+            return "setpriv (util-linux) is missing"
+        for path in python_environment():
+            if not _reachable_by_others(path):
+                return (f"{path} (the Python environment) is not readable by other users, so "
+                        "a throw-away user could not run it")
+        return None
     if mechanism not in _CHECKED:
         _CHECKED[mechanism] = _trial()
     return _CHECKED[mechanism]
@@ -332,6 +338,16 @@ def _give(folder: Path, uid: int) -> None:
         os.chown(root, uid, uid)
         for name in dirs + files:
             os.chown(os.path.join(root, name), uid, uid, follow_symlinks=False)
+
+
+def _reachable_by_others(path: Path) -> bool:
+    """Whether a user without any group of ours can reach ``path`` (execute permission on
+    every folder above it, read permission on it)."""
+    path = Path(os.path.realpath(path))
+    for folder in [*reversed(path.parents)]:
+        if not folder.stat().st_mode & stat.S_IXOTH:
+            return False
+    return bool(path.stat().st_mode & stat.S_IROTH)
 
 
 def python_environment() -> list[Path]:

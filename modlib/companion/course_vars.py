@@ -29,7 +29,6 @@ into the file, the checks see plain data and run library code only.
 from __future__ import annotations
 
 import collections
-import copyreg
 import functools
 import importlib
 import io

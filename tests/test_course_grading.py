@@ -5,10 +5,11 @@ an honest one (the master copy), a blank one (the untouched student copy) and ho
 generated here (never committed): one writes outside its folder, one reads and one rewrites the
 autograder files and the grades, one tries to patch the checks into passing, one loops forever,
 one allocates without bound, one forks without bound, one opens sockets; plus a stray notebook,
-a second copy and a file that is no notebook. Each must cost its own rows, with the reason,
-while the honest submission gets full marks and every file under the course folder outside
-grades/ (and every submission) is byte-identical afterwards. The limits are short (flags), so
-the run takes about a minute.
+a second copy, a link to the course's solutions and a file that is no notebook. Each must cost
+its own rows, with the reason, while the honest submission gets full marks and every file under
+the course folder outside grades/ (and every submission) is byte-identical afterwards. The
+limits are short (flags), so the run takes one time limit plus seconds per notebook (about a
+minute on an idle machine, two under load).
 """
 
 import hashlib
@@ -119,6 +120,9 @@ def graded(tmp_path_factory):
     shutil.copyfile(course_dir / "student" / "98_tiny.ipynb", subs / "blank" / "98_tiny_copy.ipynb")
     (subs / "stray").mkdir()
     write_notebook(subs / "stray" / "55_notes.ipynb", tiny_cells())
+    (subs / "linker").mkdir()   # a link to the course's own solutions
+    os.symlink(course_dir / "autograder" / "98_tiny" / "98_tiny.ipynb",
+               subs / "linker" / "98_tiny.ipynb")
     (subs / "junk").mkdir()
     (subs / "junk" / "98_tiny.ipynb").write_text("{not a notebook")
     before = _digests(course_dir, skip=[grades]) | _digests(subs)
@@ -157,6 +161,7 @@ EXPECTED = {   # student: (graded, the reason its note must give)
     "allocator": (False, f"exceeded the memory limit of {MEMORY_GIB:g} GiB"),
     "stray": (False, "no autograder for notebook '55_notes'"),
     "junk": (False, "is not a notebook"),
+    "linker": (False, "is a link or a special file"),
 }
 
 
@@ -164,7 +169,7 @@ EXPECTED = {   # student: (graded, the reason its note must give)
 def test_a_class_with_hostile_submissions(graded):
     """One test (a single grading run, so that pytest's workers do not repeat it)."""
     by = graded["by"]
-    assert sorted(by) == ["allocator", "blank", "forker", "honest", "junk", "looper",
+    assert sorted(by) == ["allocator", "blank", "forker", "honest", "junk", "linker", "looper",
                           "patcher", "reader", "rewriter", "socket", "stray", "writer"]
     # the honest submission gets full marks, the blank one zero with the reason
     assert [(r["exercise"], r["score"], r["possible"], r["graded"], r["note"])

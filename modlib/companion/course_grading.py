@@ -83,9 +83,11 @@ def _assignment_name(submission: Path) -> str:
     """The notebook a submission answers: otter's assignment name in its metadata, else the
     file name's stem."""
     try:
+        if not stat.S_ISREG(os.lstat(submission).st_mode):
+            return submission.stem
         meta = json.loads(submission.read_text())["metadata"]
         return meta.get("otter", {}).get("assignment_name") or submission.stem
-    except (ValueError, KeyError, TypeError, AttributeError):   # graded (and refused) later
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):   # refused later
         return submission.stem
 
 
@@ -168,11 +170,17 @@ def _read_submission(submission: Path, notebook: str, profile: str) -> dict:
     """The submitted notebook as plain dicts, with the profile's parameters and the grading
     kernel; :class:`SubmissionFault` when it is unreadable, too large or no notebook."""
     try:
-        size = submission.stat().st_size
+        info = os.lstat(submission)
+        if not stat.S_ISREG(info.st_mode):
+            raise SubmissionFault(f"{submission} is a link or a special file, not a notebook "
+                                  "file (a link could hand in the course's own solutions)")
+        size = info.st_size
         if size > MAX_NOTEBOOK_BYTES:
             raise SubmissionFault(f"{submission} is {size / 1024 ** 2:.0f} MB, more than a "
                                   f"notebook may be ({MAX_NOTEBOOK_BYTES / 1024 ** 2:.0f} MB)")
-        nb = json.loads(submission.read_bytes().decode("utf-8"))
+        fd = os.open(submission, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as handle:
+            nb = json.loads(handle.read().decode("utf-8"))
         if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
             raise TypeError("no list of cells")
         import nbformat
@@ -186,9 +194,8 @@ def _read_submission(submission: Path, notebook: str, profile: str) -> dict:
     if profile != "default":
         nb = with_profile(nb, notebook, profile)
     nb.setdefault("metadata", {}).setdefault("otter", {})["assignment_name"] = notebook
-    kernel = _grading_kernel()
-    if kernel:
-        nb["metadata"]["kernelspec"] = kernel
+    nb["metadata"]["kernelspec"] = _grading_kernel() or {
+        "name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
 
 

@@ -21,7 +21,7 @@ help:
 	@echo "make book      HTML book (executed notebooks of PROFILE, method notes, API reference) in build/book/_build/html"
 	@echo "make book-test build the book, open every page in headless chromium (installed as root)"
 	@echo "make student   student copies of the notebooks (solutions stripped) and autograders in build/course/"
-	@echo "make grade SUBMISSIONS=folder   grade submitted notebooks (PROFILE=smoke: fast) -> build/course/grades/"
+	@echo "make grade SUBMISSIONS=folder   grade submitted notebooks, each in a sandbox (PROFILE=smoke: fast) -> build/course/grades/"
 	@echo "make data      fetch and verify Fashion-MNIST"
 	@echo "make setup     create .venv with modlib and a Jupyter kernel named 'modlib'"
 	@echo "options: PROFILE=smoke|default|paper  NOTEBOOKS='01 05'"
@@ -38,7 +38,14 @@ KERNEL_SPEC := $(VENV)/share/jupyter/kernels/modlib/kernel.json
 $(KERNEL_SPEC): $(VENV)/.installed
 	$(PY) -m modlib.companion.run --install-kernel
 
+# bubblewrap: the sandbox of make grade (docs/course.md), Debian's package, installed here when
+# apt is available and we are root; otherwise make grade says how to get it.
 setup: $(VENV)/.installed $(KERNEL_SPEC)
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian package bubblewrap (the sandbox of make grade)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
+	  else echo "note: make grade needs bubblewrap: sudo apt-get install bubblewrap"; fi; }
 
 # Fashion-MNIST: from data/cache/, else Debian's package (installed here when apt is available),
 # else an error that says how to get it.
@@ -98,9 +105,14 @@ book-test: book-browser book
 student: setup
 	$(PY) -m modlib.companion.course student $(NOTEBOOKS)
 
+# Each submission runs in a bubblewrap sandbox with limits per notebook (docs/course.md):
+# TIME_LIMIT=seconds MEMORY_LIMIT=GiB PROCESS_LIMIT=n; ISOLATION=auto|bwrap|user|none (none: only
+# for trusted submissions).
+ISOLATION ?= auto
+GRADE_LIMITS = $(if $(TIME_LIMIT),--time-limit $(TIME_LIMIT)) $(if $(MEMORY_LIMIT),--memory-limit $(MEMORY_LIMIT)) $(if $(PROCESS_LIMIT),--process-limit $(PROCESS_LIMIT))
 grade: setup
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder  (folder/<student>/NN_slug.ipynb)"; exit 2; }
-	$(PY) -m modlib.companion.course grade $(SUBMISSIONS) --profile $(PROFILE)
+	$(PY) -m modlib.companion.course grade $(SUBMISSIONS) --profile $(PROFILE) --isolation $(ISOLATION) $(GRADE_LIMITS)
 
 clean:
 	rm -rf build

@@ -236,6 +236,61 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, batch_size: in
     return table
 
 
+def batch_curves(model, x, partitions: dict, batch_size: int, k: int = 3,
+                 layers=None) -> dict[str, np.ndarray]:
+    """``Q`` of every probe point's kNN graph for consecutive batches of ``x``, under several
+    partitions of the same graphs.
+
+    :func:`modularity_curve` draws its own class-balanced batches and scores them under the true
+    classes; here the caller has already laid the batches end to end (batch ``b`` is rows
+    ``b·batch_size … (b+1)·batch_size − 1``, e.g. adversarial versions of the same images) and
+    each graph is built once and scored under every partition (e.g. the true and the predicted
+    classes; ``docs/dynamics_and_robustness.md``).
+
+    Args:
+        model: a network from ``modlib.models`` (or any module, with ``layers`` given).
+        x: ``(n_batches · batch_size, C, H, W)`` inputs.
+        partitions: ``{name: (n_batches · batch_size,) labels}``, at least one.
+        batch_size: samples per graph, ``> k``.
+        k: neighbours per node in the kNN graph.
+        layers: module names; default ``model.probe_points()``.
+
+    Returns:
+        ``{name: (L, n_batches) float64}``; entry ``[l, b]`` is batch ``b``'s Q at probe point
+        ``l + 1``.
+
+    Raises:
+        ValueError: no partition, a partition or ``x`` whose length is not a multiple of
+            ``batch_size`` (or differs from the others), bad ``k`` / ``batch_size``.
+
+    Introduced in notebook 09_adversarial_inputs.
+    """
+    batch_size = check_int("batch_size", batch_size, low=2)
+    k = check_int("k", k, low=1, high=batch_size - 1)
+    if not partitions:
+        raise ValueError("partitions={} is not allowed: give at least one {name: labels}")
+    x = torch.as_tensor(x)
+    if len(x) == 0 or len(x) % batch_size:
+        raise ValueError(f"x has {len(x)} samples: must be a positive multiple of "
+                         f"batch_size={batch_size} (consecutive batches)")
+    labels = {}
+    for name, partition in partitions.items():
+        labels[name] = data.class_indices(partition, name=f"partitions[{name!r}]")
+        if len(labels[name]) != len(x):
+            raise ValueError(f"partitions[{name!r}] has {len(labels[name])} labels but x has "
+                             f"{len(x)} samples")
+    names = features.resolve_layers(model, layers)
+    n_batches = len(x) // batch_size
+    q = {name: np.zeros((len(names), n_batches)) for name in labels}
+    for b in range(n_batches):
+        part = slice(b * batch_size, (b + 1) * batch_size)
+        for l, layer_features in enumerate(features.probe(model, x[part], names).values()):
+            graph = graphs.knn_graph(layer_features, k)
+            for name, y in labels.items():
+                q[name][l, b] = modularity(graph, y[part])
+    return q
+
+
 def sensitivity_sweep(model, x, y, k_values, n_values, seed: int = 0,
                       progress: bool = True) -> pd.DataFrame:
     """``Q`` of every probe point's kNN graph for every ``k`` in ``k_values`` and ``N`` in

@@ -190,6 +190,100 @@ def difference_heatmap(ax, q, title: str = "", labels=None) -> None:
         ax.set_title(title)
 
 
+def ramp(n: int, cmap: str = "viridis_r", start: float = 0.15) -> list:
+    """``n`` colours along ``cmap`` from light (``start``) to dark, for an ordered family of
+    curves (epochs, budgets ε). Introduced in notebook 07_training_dynamics."""
+    cmap = plt.get_cmap(cmap)
+    return [cmap(start + (1 - start) * i / max(1, n - 1)) for i in range(n)]
+
+
+def panels(nrows: int, ncols: int, width: float = 5.2, height: float = 3.8, **kwargs):
+    """A grid of panels, ``(fig, axes)`` with ``axes`` always 2-D (``nrows × ncols``), each
+    ``width × height`` inches; ``kwargs`` go to ``plt.subplots`` (``sharey``, ...).
+    Introduced in notebook 07_training_dynamics."""
+    return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False,
+                        **kwargs)
+
+
+def band_curves(ax, frame, x: str, label: str, colors=None, legend_fmt: str = "{}",
+                marker: str = "o") -> None:
+    """Draw a family of curves with bands on ``ax``, one curve per value of column ``label``.
+
+    Args:
+        ax: the axes.
+        frame: tidy DataFrame with columns ``x``, ``label``, ``mean``, ``low`` and ``high``
+            (e.g. ``stats.summarise`` over seeds: the band is the 95 % CI; or mean ± std over
+            batches). A NaN band (one seed) draws the line alone.
+        x, label: column names of the horizontal axis and of the curve's identity; curves are
+            drawn in order of first appearance.
+        colors: ``{label value: colour}``; default :func:`ramp` over the curves.
+        legend_fmt: legend entry of a curve, formatted with its ``label`` value.
+        marker: the line's marker.
+
+    Introduced in notebook 07_training_dynamics (also used by 09_adversarial_inputs).
+    """
+    keys = list(dict.fromkeys(frame[label]))
+    colors = colors if colors is not None else dict(zip(keys, ramp(len(keys))))
+    for key in keys:
+        part = frame[frame[label] == key].sort_values(x)
+        xs = part[x].to_numpy(dtype=float)
+        line, = ax.plot(xs, part["mean"].to_numpy(dtype=float), marker=marker, markersize=3,
+                        color=colors.get(key), label=legend_fmt.format(key))
+        ax.fill_between(xs, part["low"].to_numpy(dtype=float), part["high"].to_numpy(dtype=float),
+                        color=line.get_color(), alpha=0.18, linewidth=0)
+
+
+def band_grid(frame, x: str, label: str, panel: str, row: str | None = None, colors=None,
+              xlabel: str = "probe point (layer)", ylabel: str = "modularity Q",
+              title_fmt: str = "{panel}", legend_fmt: str = "{}", xscale: str = "linear",
+              sharey: bool = True, width: float = 5.2, height: float = 3.8):
+    """Small multiples of :func:`band_curves`: one panel per value of column ``panel`` (and one
+    row per value of ``row``, if given), each a family of curves with bands.
+
+    Args:
+        frame: tidy DataFrame with columns ``x``, ``label``, ``panel`` (and ``row``), ``mean``,
+            ``low``, ``high``.
+        title_fmt: a panel's title, formatted with ``panel=`` and ``row=`` values.
+        xscale: ``"linear"`` or ``"log"`` (budgets ε).
+        colors, legend_fmt: as :func:`band_curves`.
+
+    Returns:
+        ``(fig, axes)``, ``axes`` 2-D (rows × panels).
+
+    Raises:
+        ValueError: a column missing from ``frame``.
+
+    Introduced in notebook 07_training_dynamics (also used by 09_adversarial_inputs).
+    """
+    needed = [c for c in (x, label, panel, row, "mean", "low", "high") if c is not None]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise ValueError(f"frame lacks the column(s) {missing}: band_grid needs {needed}")
+    columns = list(dict.fromkeys(frame[panel]))
+    rows = list(dict.fromkeys(frame[row])) if row is not None else [None]
+    fig, axes = panels(len(rows), len(columns), width, height, sharey=sharey)
+    for i, r in enumerate(rows):
+        for j, p in enumerate(columns):
+            ax = axes[i, j]
+            part = frame[(frame[panel] == p) & ((frame[row] == r) if row is not None else True)]
+            band_curves(ax, part, x, label, colors=colors, legend_fmt=legend_fmt)
+            ax.set(xscale=xscale, xlabel=xlabel, title=title_fmt.format(panel=p, row=r))
+            ax.set_ylabel(ylabel if j == 0 else "")
+    axes[0, 0].legend(fontsize=9)
+    fig.tight_layout()
+    return fig, axes
+
+
+def cka_heatmap(ax, matrix, title: str = "") -> None:
+    """Heatmap of a layer × layer linear-CKA matrix (``cka.cka_matrix``) on ``[0, 1]``, bright
+    = alike, layers numbered from 1. Introduced in notebook 07_training_dynamics."""
+    matrix = np.asarray(matrix, dtype=float)
+    ticks = np.arange(1, len(matrix) + 1)
+    sns.heatmap(matrix, ax=ax, cmap="magma", vmin=0, vmax=1, square=True, xticklabels=ticks,
+                yticklabels=ticks, cbar_kws={"label": "CKA", "shrink": 0.8})
+    ax.set(xlabel="layer j", ylabel="layer i", title=title)
+
+
 def savegif(animation, name: str, fps: float = 1.0, dpi: float = 90) -> None:
     """Write a ``matplotlib.animation.Animation`` to ``figures/<name>.gif`` with ``PillowWriter``,
     ``fps`` frames per second at ``dpi`` dots per inch, looping.

@@ -92,9 +92,9 @@ def test_success_rate_by_hand():
 
 def test_batch_success_by_hand():
     y = torch.tensor([0, 1, 2, 3, 0, 1])
-    clean = torch.tensor([0, 1, 0, 3, 0, 0])       # batch 0: 3 correct, batch 1: 1 correct
-    adv = torch.tensor([1, 1, 0, 0, 2, 0])         # batch 0: 2 of the 3 flipped; batch 1: 1 of 1
-    np.testing.assert_allclose(attacks.batch_success(clean, adv, y, 3), [2 / 3, 1.0])
+    clean = torch.tensor([0, 1, 0, 3, 0, 0])       # batch 0: 2 correct, batch 1: 2 correct
+    adv = torch.tensor([1, 1, 0, 0, 2, 0])         # batch 0: 1 of the 2 flipped; batch 1: 2 of 2
+    np.testing.assert_allclose(attacks.batch_success(clean, adv, y, 3), [0.5, 1.0])
     assert np.isnan(attacks.batch_success(torch.tensor([1, 0]), torch.tensor([1, 0]),
                                           torch.tensor([0, 1]), 2)[0])
     with pytest.raises(ValueError, match="y has 6 labels: must be a positive multiple of "

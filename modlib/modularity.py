@@ -130,6 +130,135 @@ def intra_class_share(adjacency, labels) -> float:
     return float(weights[y[rows] == y[cols]].sum() / total)
 
 
+# --------------------------------------------------------------------------------------------
+# The permutation null: is Q more than chance?
+
+_NULL_CHUNK = 4_000_000          # (permutations × edge entries) evaluated at once
+
+
+def _edges_float64(adjacency):
+    """The edge list of a validated adjacency as NumPy arrays (rows, cols, float64 weights)."""
+    rows, cols, weights = graphs.edge_list(graphs.as_adjacency(adjacency))
+    return rows.numpy(), cols.numpy(), weights.numpy().astype(np.float64)
+
+
+def _q_of_labelings(rows, cols, weights, labelings: np.ndarray, n_classes: int) -> np.ndarray:
+    """``Q`` of one fixed graph under each row of ``labelings`` ``(P, N)`` (class indices).
+
+    ``Q = e_in / 2W − Σ_c (S_c / 2W)²`` with ``e_in`` the weight of the edge entries whose ends
+    share a class and ``S_c`` the summed node strength of class ``c``: the graph's edges and
+    strengths are computed once, each labeling costs one comparison per edge entry and one
+    ``bincount`` over the nodes, all labelings of a chunk at once.
+    """
+    n = labelings.shape[1]
+    total = weights.sum()
+    strength = np.bincount(rows, weights=weights, minlength=n)
+    chunk = max(1, _NULL_CHUNK // max(len(weights), n))
+    out = np.empty(len(labelings))
+    for start in range(0, len(labelings), chunk):
+        y = labelings[start:start + chunk]
+        intra = (y[:, rows] == y[:, cols]) @ weights
+        offsets = y + n_classes * np.arange(len(y))[:, None]
+        class_strength = np.bincount(offsets.ravel(), weights=np.tile(strength, len(y)),
+                                     minlength=len(y) * n_classes).reshape(len(y), n_classes)
+        out[start:start + chunk] = intra / total - ((class_strength / total) ** 2).sum(1)
+    return out
+
+
+def _null_summary(q: float, null: np.ndarray) -> dict:
+    """q, the null's mean and standard deviation (ddof=1), z and the permutation p-value."""
+    mean, std = float(null.mean()), float(null.std(ddof=1)) if len(null) > 1 else float("nan")
+    z = (q - mean) / std if std > 0 else float("nan")
+    # ties: a relabelling that reproduces the partition gives the same Q up to rounding
+    exceed = int((null >= q - 1e-12 * max(1.0, abs(q))).sum())
+    return {"q": float(q), "null_mean": mean, "null_std": std, "z": float(z),
+            "p": (1 + exceed) / (1 + len(null))}
+
+
+def permutation_null(adjacency, labels, n_permutations: int = 200, seed=0,
+                     return_null: bool = False) -> dict:
+    """``Q`` of a graph under ``labels`` against ``Q`` of the same graph under permuted labels.
+
+    The null hypothesis is "the classes are unrelated to the graph": every permutation of the
+    labels over the nodes is then as likely as the true assignment. The graph (its edges, node
+    strengths, total weight) is fixed and the class sizes are kept; only which node carries which
+    label changes. With ``Q_π`` the modularity under permutation ``π``:
+
+        null_mean = mean(Q_π),  null_std = std(Q_π) (ddof=1),  z = (Q − null_mean) / null_std,
+        p = (1 + #{π : Q_π >= Q}) / (1 + n_permutations)
+
+    ``p`` is the one-sided Monte-Carlo permutation p-value (Phipson & Smyth, Stat. Appl. Genet.
+    Mol. Biol. 9, 2010): never 0, at least ``1 / (1 + n_permutations)``. Under the null ``Q`` is
+    close to but not exactly 0 (slightly negative for a kNN graph, whose neighbours of one node
+    are not independent draws); ``z`` and ``p`` say whether a small or negative ``Q`` is chance
+    (``docs/modularity_curves.md``, "Is a small Q chance?").
+
+    Args:
+        adjacency: symmetric ``(N, N)`` weights, as :func:`modularity` takes them.
+        labels: ``(N,)`` class of each node (integers, strings or any hashable values).
+        n_permutations: number of random permutations, >= 2.
+        seed: seed of the permutations (an int, or a ``numpy.random.SeedSequence``).
+        return_null: also return the permuted ``Q`` values under ``"null"`` ``(n_permutations,)``.
+
+    Returns:
+        ``{"q", "null_mean", "null_std", "z", "p"}`` (floats; ``z`` is NaN when every
+        permutation gives the same ``Q``, e.g. a single class), plus ``"null"`` if asked.
+
+    Raises:
+        ValueError: as :func:`modularity` (bad adjacency or labels), ``n_permutations < 2``.
+
+    Introduced in notebook 05_modularity_curves.
+    """
+    n_permutations = check_int("n_permutations", n_permutations, low=2)
+    if not isinstance(seed, np.random.SeedSequence):
+        seed = check_seed("seed", seed)
+    adjacency = graphs.as_adjacency(adjacency)
+    modularity(adjacency, labels)                    # validates the graph and the labels
+    rows, cols, weights = _edges_float64(adjacency)
+    y = data.class_indices(labels, adjacency.shape[0]).numpy()
+    n_classes = int(y.max()) + 1
+    q = float(_q_of_labelings(rows, cols, weights, y[None, :], n_classes)[0])
+    rng = np.random.default_rng(seed)
+    null = _q_of_labelings(rows, cols, weights,
+                           rng.permuted(np.tile(y, (n_permutations, 1)), axis=1), n_classes)
+    found = _null_summary(q, null)
+    if return_null:
+        found["null"] = null
+    return found
+
+
+def null_modularity(layer_features, labels, k: int = 3, n_permutations: int = 200,
+                    seed: int = 0) -> dict:
+    """``Q`` of one layer's kNN graph under the true labels, read against the label-permutation
+    null (:func:`permutation_null`; the graph is built once, the permutations only relabel it).
+
+    Args:
+        layer_features: ``(N, D)`` float features of N samples.
+        labels: ``(N,)`` class of each sample.
+        k: neighbours per node, ``1 <= k < N`` (``graphs.knn_graph``).
+        n_permutations: number of label permutations, >= 2.
+        seed: seed of the permutations.
+
+    Returns:
+        ``{"q", "null_mean", "null_std", "z", "p"}``; ``p = (1 + #{null >= q}) / (1 +
+        n_permutations)``, never 0.
+
+    Raises:
+        ValueError: bad ``k``, ``n_permutations`` or ``seed``, labels of the wrong length.
+
+    No degree-preserving rewiring null is offered: Q's second term is already the expectation
+    under the configuration model (degrees kept, edges placed at random), and rewiring a
+    weighted kNN graph does not keep node strengths, so it would answer a different question
+    (``docs/modularity_curves.md``).
+
+    Introduced in notebook 05_modularity_curves.
+    """
+    n_permutations = check_int("n_permutations", n_permutations, low=2)
+    seed = check_seed("seed", seed)
+    k = check_int("k", k, low=1)
+    return permutation_null(graphs.knn_graph(layer_features, k), labels, n_permutations, seed)
+
+
 GRAPH_KINDS = ("knn", "top-fraction", "threshold")
 """The graphs a modularity curve can be computed on: paper A's kNN graph (parameter ``k``) and
 paper B's important subgraph of the dense similarity graph as notebook 03 builds it, either the
@@ -160,19 +289,28 @@ def graph_modularity(layer_features, labels, graph: str = "knn", k: int = 3, p: 
     check_choice("graph", graph, GRAPH_KINDS)
     if graph == "knn":
         return knn_modularity(layer_features, labels, k)
+    adjacency = _layer_graph(layer_features, graph, k, p, tau)
+    return float("nan") if adjacency is None else modularity(adjacency, labels)
+
+
+def _layer_graph(layer_features, graph: str, k: int, p: float, tau: float):
+    """The graph of kind ``graph`` of one layer's features; ``None`` for a top-fraction or
+    threshold graph without edges."""
+    if graph == "knn":
+        return graphs.knn_graph(layer_features, k)
     if graph == "top-fraction":
         adjacency = sparsification.top_fraction_graph(layer_features, p)
     else:
         adjacency = sparsification.threshold_graph(layer_features, tau)
     if graphs.edge_list(adjacency)[2].sum() == 0:
-        return float("nan")
-    return modularity(adjacency, labels)
+        return None
+    return adjacency
 
 
 def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, batch_size: int = 500,
                      seed: int = 0, layers=None, stream: bool = False,
                      progress: bool = True, graph: str = "knn", p: float = 0.01,
-                     tau: float = 0.9) -> pd.DataFrame:
+                     tau: float = 0.9, null_permutations: int = 0) -> pd.DataFrame:
     """Modularity of every probe point's graph, mean ± std over disjoint batches.
 
     Paper A's protocol (its official code; ``docs/modularity_curves.md``): ``n_batches`` disjoint
@@ -195,14 +333,26 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, batch_size: in
         graph: one of :data:`GRAPH_KINDS`.
         p: share of pairs kept (``graph="top-fraction"``), in ``(0, 1]``.
         tau: similarity threshold (``graph="threshold"``), in ``[-1, 1]``.
+        null_permutations: if > 0, also read every probe point's ``Q`` against the
+            label-permutation null (:func:`permutation_null`) with this many permutations per
+            batch; each batch's graph is built once and only relabelled.
 
     Returns:
         DataFrame, one row per probe point, columns ``layer`` (1-based position), ``name``,
-        ``Q_mean``, ``Q_std``, and ``Q_b0 … Q_b{n_batches-1}`` (per batch).
+        ``Q_mean``, ``Q_std``, and ``Q_b0 … Q_b{n_batches-1}`` (per batch). With
+        ``null_permutations > 0`` also ``Q_null_mean``, ``Q_null_std``, ``Q_z`` and ``Q_p``,
+        the null of the **batch mean** ``Q_mean``: permutation ``i`` relabels every batch
+        independently and the mean of their ``Q`` is one draw of the null of ``Q_mean``;
+        ``Q_null_mean`` and ``Q_null_std`` (ddof=1) are the mean and spread of those
+        ``null_permutations`` draws, ``Q_z = (Q_mean − Q_null_mean) / Q_null_std`` and
+        ``Q_p = (1 + #{draws >= Q_mean}) / (1 + null_permutations)`` (never 0). The null spread
+        of one batch's ``Q`` is about ``√n_batches`` times ``Q_null_std``. NaN where a batch's
+        graph has no edge.
 
     Raises:
-        ValueError: bad ``k``, ``n_batches``, ``batch_size``, ``graph``, ``p`` or ``tau``, too
-            few samples, ``x`` and ``y`` of different lengths, or unknown layers.
+        ValueError: bad ``k``, ``n_batches``, ``batch_size``, ``graph``, ``p``, ``tau`` or
+            ``null_permutations`` (0, or an integer >= 2), too few samples, ``x`` and ``y`` of
+            different lengths, or unknown layers.
 
     Introduced in notebook 05_modularity_curves.
     """
@@ -216,21 +366,37 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, batch_size: in
         raise ValueError(f"k={k} is not allowed: must be < batch_size={batch_size} (the number "
                          "of samples in each graph)")
     check_seed("seed", seed)
+    null_permutations = check_int("null_permutations", null_permutations, low=0)
+    if null_permutations == 1:
+        raise ValueError("null_permutations=1 is not allowed: use 0 (no null) or >= 2 (a null "
+                         "needs a spread)")
     x, y = torch.as_tensor(x), data.class_indices(y, name="y")
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} samples but y has {len(y)} labels")
     names = features.resolve_layers(model, layers)
     batches = data.stratified_batches(y, n_batches, batch_size, seed)
     q = np.zeros((len(names), n_batches))
+    null = np.full((len(names), n_batches, null_permutations), np.nan)
     for b, idx in enumerate(progress_bar(batches, desc=f"modularity curve ({graph})",
                                          unit="batch", disable=not progress)):
         xb, yb = x[idx], y[idx]
         outputs = (features.iter_probe(model, xb, names) if stream
                    else features.probe(model, xb, names).items())
         for l, (_, layer_features) in enumerate(outputs):
-            q[l, b] = graph_modularity(layer_features, yb, graph, k=k, p=p, tau=tau)
+            adjacency = _layer_graph(layer_features, graph, k, p, tau)
+            q[l, b] = np.nan if adjacency is None else modularity(adjacency, yb)
+            if null_permutations and adjacency is not None:
+                null[l, b] = permutation_null(adjacency, yb, null_permutations,
+                                              np.random.SeedSequence([seed, l, b]),
+                                              return_null=True)["null"]
     table = pd.DataFrame({"layer": np.arange(1, len(names) + 1), "name": names,
                           "Q_mean": q.mean(1), "Q_std": q.std(1)})
+    if null_permutations:
+        summaries = [_null_summary(m, draws) if np.isfinite(m)
+                     else dict.fromkeys(("null_mean", "null_std", "z", "p"), np.nan)
+                     for m, draws in zip(q.mean(1), null.mean(1))]
+        for key in ("null_mean", "null_std", "z", "p"):
+            table[f"Q_{key}"] = [found[key] for found in summaries]
     for b in range(n_batches):
         table[f"Q_b{b}"] = q[:, b]
     return table

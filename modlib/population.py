@@ -61,6 +61,7 @@ from torch import nn
 
 from . import cache, data, paths, train
 from .checks import check_choice, check_float, check_int
+from .stats import spearman_bootstrap  # noqa: F401  (moved to modlib.stats; kept for callers)
 
 CODE_VERSION = 2
 ARCHS = ("fc", "cnn")
@@ -516,48 +517,3 @@ def weight_graph_stats(pop: Population, *, pooled_per_checkpoint: int = 500, see
     pooled = {kind: {key: np.concatenate(parts) for key, parts in sorted(d.items())}
               for kind, d in pooled.items()}
     return pd.concat(frames, ignore_index=True), pooled
-
-
-def spearman_bootstrap(frame: pd.DataFrame, x: str, ys, *, group: str = "member",
-                       n_boot: int = 1000, seed: int = 0,
-                       level: float = 0.95) -> tuple[pd.DataFrame, np.ndarray]:
-    """Spearman ρ between ``frame[x]`` and each ``frame[y]``, with percentile bootstrap
-    intervals that resample whole ``group``s (a member's checkpoints are not independent).
-
-    Returns:
-        ``(table, boot)``: ``table`` indexed by ``ys`` with ``rho``, ``lo``, ``hi``; ``boot`` the
-        ``(n_boot, len(ys))`` resampled ρ (for paired comparisons of two statistics).
-
-    Raises:
-        ValueError: fewer than 3 rows or 2 groups, bad ``n_boot`` or ``level``.
-    """
-    from scipy.stats import rankdata
-
-    ys = list(ys)
-    check_int("n_boot", n_boot, low=1)
-    check_float("level", level, low=0.0, high=1.0, low_open=True, high_open=True)
-    data_ = frame[[x, *ys]].to_numpy(dtype=np.float64)
-    groups = frame[group].to_numpy()
-    members = np.unique(groups)
-    if len(data_) < 3 or len(members) < 2:
-        raise ValueError(f"{len(data_)} rows in {len(members)} groups: a Spearman correlation "
-                         "with a bootstrap needs at least 3 rows and 2 groups")
-    rows_of = [np.flatnonzero(groups == m) for m in members]
-
-    def rho(values):
-        ranks = rankdata(values, axis=0)
-        ranks -= ranks.mean(0)
-        norm = np.sqrt((ranks ** 2).sum(0))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = (ranks[:, 1:] * ranks[:, :1]).sum(0) / (norm[1:] * norm[0])
-        return np.clip(r, -1.0, 1.0)             # rounding can step past ±1
-
-    rng = np.random.default_rng(seed)
-    boot = np.empty((n_boot, len(ys)))
-    for b in range(n_boot):
-        pick = rng.integers(len(members), size=len(members))
-        boot[b] = rho(data_[np.concatenate([rows_of[i] for i in pick])])
-    alpha = (1 - level) / 2
-    table = pd.DataFrame({"rho": rho(data_), "lo": np.nanquantile(boot, alpha, axis=0),
-                          "hi": np.nanquantile(boot, 1 - alpha, axis=0)}, index=ys)
-    return table, boot

@@ -41,7 +41,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import data, models, train
+from . import data, models, stats, train
 from .checks import check_choice, check_float, check_int
 from .models import count_parameters
 from .modularity import GRAPH_KINDS
@@ -303,49 +303,21 @@ def evaluate_removal(parent: train.TrainConfig, remove, label: str, device: str 
 # Summaries with intervals, and wording chosen by the evidence
 
 
-def prediction_interval(values, level: float = 0.95, bounds=None) -> tuple[float, float, float]:
-    """Mean of ``values`` and the Student-t interval in which one more draw should fall.
-
-    ``mean ± t_{n−1, (1+level)/2} · s · sqrt(1 + 1/n)`` with ``s`` the sample standard deviation
-    (``ddof=1``): the right interval to ask whether a *single* run (the guided removal) differs
-    from a control that was repeated over seeds (random removal). With one value the interval
-    is ``(nan, nan)``. ``bounds = (low, high)`` clips the interval to the range the quantity can
-    take (``(0, 100)`` for an accuracy in %).
-
-    Returns:
-        ``(mean, low, high)``.
-
-    Raises:
-        ValueError: no values, or ``level`` outside ``(0, 1)``.
-
-    Introduced in notebook 06_layer_pruning.
-    """
-    from scipy import stats
-
-    level = check_float("level", level, low=0.0, high=1.0, low_open=True, high_open=True)
-    values = np.asarray(values, dtype=float)
-    if values.size == 0:
-        raise ValueError("values=[] is not allowed: need at least one value")
-    mean = float(values.mean())
-    if values.size < 2:
-        return mean, float("nan"), float("nan")
-    half = (stats.t.ppf((1 + level) / 2, values.size - 1) * values.std(ddof=1)
-            * np.sqrt(1 + 1 / values.size))
-    low, high = mean - half, mean + half
-    if bounds is not None:
-        low, high = max(low, bounds[0]), min(high, bounds[1])
-    return mean, low, high
-
-
 def compare_to_control(value: float, control, level: float = 0.95) -> str:
     """``"better"``, ``"worse"`` or ``"within"``: where ``value`` lies against the
-    :func:`prediction_interval` of the repeated ``control`` (``"within"`` also when the control
-    has fewer than two values, so no spread can be estimated). Introduced in notebook
-    06_layer_pruning."""
-    _, low, high = prediction_interval(control, level)
-    if np.isnan(low):
-        return "within"
-    return "better" if value > high else "worse" if value < low else "within"
+    t interval of one more draw (``stats.t_interval(..., of="draw")``) of the repeated
+    ``control``.
+
+    Worded through ``stats.verdict``: the claim "the control does worse than ``value``" is
+    supported (→ ``"better"``) when the control's whole prediction interval lies below
+    ``value``, refuted (→ ``"worse"``) when it lies above, inconclusive (→ ``"within"``)
+    otherwise — also when the control has fewer than two values, so no spread can be estimated.
+
+    Introduced in notebook 06_layer_pruning."""
+    value = check_float("value", value)
+    interval = stats.t_interval(control, level, of="draw")
+    word = stats.verdict(interval, stats.Rule(threshold=value, direction="less"))
+    return {"supported": "better", "refuted": "worse", "inconclusive": "within"}[word]
 
 
 def summary_table(runs, level: float = 0.95) -> pd.DataFrame:
@@ -360,8 +332,8 @@ def summary_table(runs, level: float = 0.95) -> pd.DataFrame:
     Returns:
         DataFrame indexed by ``(model, variant)`` with ``units removed``, ``runs``,
         ``accuracy before fine-tuning (%)``, ``test accuracy (%)`` (mean), ``interval low (%)``
-        and ``interval high (%)`` (:func:`prediction_interval` clipped to 0–100, NaN for a
-        single run),
+        and ``interval high (%)`` (the t interval of one more draw, ``stats.t_interval``,
+        clipped to 0–100, NaN for a single run),
         ``parameters``, ``parameters ↓ (%)``, ``MACs (M)``, ``MACs ↓ (%)``.
 
     Raises:
@@ -376,7 +348,8 @@ def summary_table(runs, level: float = 0.95) -> pd.DataFrame:
         if originals.empty:
             raise ValueError(f"model {arch!r} has no 'original' row: the reductions need it")
         original = originals.iloc[0]
-        mean, low, high = prediction_interval(100 * group["test_accuracy"], level, (0, 100))
+        mean, low, high = stats.t_interval(100 * group["test_accuracy"], level, "draw",
+                                                 (0, 100))
         rows.append({
             "model": arch, "variant": kind, "units removed": int(group["removed"].iloc[0]),
             "runs": len(group),
@@ -431,8 +404,9 @@ def compare_rules(summary: pd.DataFrame, model: str, a: str, b: str, control: st
     """Does rule ``b`` save more parameters than rule ``a`` at equal accuracy?
 
     Accuracy is "equal" when the two single runs differ by less than the half-width of the
-    control's :func:`prediction_interval` (the run-to-run spread of the repeated ``control``);
-    with no spread available (one control run) any difference counts as a difference.
+    control's t interval of one more draw (``stats.t_interval``: the run-to-run spread of the
+    repeated ``control``), worded by ``stats.verdict``; with no spread available (one control
+    run) any difference counts as a difference.
 
     Args:
         summary: :func:`summary_table` output.
@@ -458,8 +432,12 @@ def compare_rules(summary: pd.DataFrame, model: str, a: str, b: str, control: st
     spread = (high - low) / 2 if np.isfinite(low) else 0.0
     acc_a, acc_b = rows[a]["test accuracy (%)"], rows[b]["test accuracy (%)"]
     cut_a, cut_b = rows[a]["parameters ↓ (%)"], rows[b]["parameters ↓ (%)"]
-    accuracy = ("equal" if abs(acc_b - acc_a) <= spread and spread > 0
-                else "higher" if acc_b > acc_a else "lower" if acc_b < acc_a else "equal")
+    # b − a with the control's half-width as its interval, worded by stats.verdict
+    # (supported: higher, refuted: lower, inconclusive: equal); no spread: any difference counts
+    difference = stats.Interval(acc_b - acc_a, acc_b - acc_a - spread, acc_b - acc_a + spread,
+                                n=int(rows[control]["runs"]) if spread > 0 else 2)
+    accuracy = {"supported": "higher", "refuted": "lower", "inconclusive": "equal"}[
+        stats.verdict(difference, stats.Rule(0.0, "greater"))]
     params = "more" if cut_b > cut_a else "fewer" if cut_b < cut_a else "the same"
     if params == "more" and accuracy in ("equal", "higher"):
         verdict = "supports"

@@ -325,3 +325,107 @@ def test_sensitivity_sweep_reuses_one_balanced_sample():
     assert got == pytest.approx(expected, abs=1e-9)
     with pytest.raises(ValueError, match="k_values"):
         modularity.sensitivity_sweep(model, d.x, d.y, [40], [40], progress=False)
+
+
+# --------------------------------------------------------------------------------------------
+# The permutation null
+
+
+def test_permutation_null_of_a_hand_made_graph():
+    # two disjoint edges 0-1 and 2-3, labels [0, 0, 1, 1]: Q = 1/2. Of the 6 distinct
+    # relabellings (2 nodes per class) 2 keep both edges inside a class (Q = 1/2) and 4 cut both
+    # (Q = 0 - 2 * (1/2)^2 = -1/2): the null has mean -1/6, std sqrt(8)/6 and P(Q >= 1/2) = 1/3
+    a = np.zeros((4, 4))
+    a[0, 1] = a[1, 0] = a[2, 3] = a[3, 2] = 1.0
+    found = modularity.permutation_null(a, [0, 0, 1, 1], n_permutations=4000, seed=0,
+                                        return_null=True)
+    assert found["q"] == pytest.approx(0.5)
+    assert set(np.round(found["null"], 12)) == {0.5, -0.5}
+    assert found["null_mean"] == pytest.approx(-1 / 6, abs=0.02)
+    assert found["null_std"] == pytest.approx(np.sqrt(8) / 6, abs=0.01)
+    assert found["p"] == pytest.approx(1 / 3, abs=0.02)
+    null = found["null"]
+    assert found["p"] == (1 + np.sum(null >= 0.5 - 1e-12)) / (1 + 4000)
+    assert found["z"] == pytest.approx((0.5 - null.mean()) / null.std(ddof=1))
+
+
+def test_permuted_q_equals_modularity_of_the_permuted_labels():
+    rng = np.random.default_rng(5)
+    a = random_graph(rng, 40, 0.15, weighted=True)
+    labels = rng.integers(0, 4, size=40)
+    found = modularity.permutation_null(a, labels, n_permutations=30, seed=7, return_null=True)
+    perms = np.random.default_rng(7).permuted(np.tile(labels, (30, 1)), axis=1)
+    # data.class_indices maps labels to 0..C-1 in sorted order: the same partitions
+    expected = [networkx_q(a, p) for p in perms]
+    np.testing.assert_allclose(found["null"], expected, atol=1e-9)
+    assert found["q"] == pytest.approx(networkx_q(a, labels), abs=1e-9)
+
+
+def test_z_of_random_labels_is_chance():
+    """kNN graphs of random features with random labels: |z| <= 3 in >= 95 % of 200 trials."""
+    inside = 0
+    for trial in range(200):
+        rng = np.random.default_rng(trial)
+        feats = rng.normal(size=(60, 8)).astype(np.float32)
+        labels = rng.integers(0, 3, size=60)
+        found = modularity.null_modularity(feats, labels, k=3, n_permutations=100, seed=trial)
+        inside += abs(found["z"]) <= 3
+        assert 1 / 101 <= found["p"] <= 1
+    assert inside >= 190
+
+
+def test_class_structure_gives_a_large_z_and_p_never_zero():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(5), 40)
+    feats = rng.normal(size=(200, 16)) + 4.0 * np.eye(16)[labels * 3]
+    found = modularity.null_modularity(feats, labels, k=5, n_permutations=200, seed=1)
+    assert found["q"] == pytest.approx(
+        modularity.modularity(graphs.knn_graph(feats, 5), labels), abs=1e-9)
+    assert found["z"] > 10 and found["q"] > 0.5
+    assert found["p"] == 1 / 201                        # never 0: the floor 1 / (1 + n)
+    assert abs(found["null_mean"]) < 0.05
+
+
+def test_null_refuses_bad_input():
+    feats = np.random.default_rng(0).normal(size=(20, 4))
+    labels = np.arange(20) % 2
+    with pytest.raises(ValueError, match="n_permutations=1 is not allowed"):
+        modularity.null_modularity(feats, labels, n_permutations=1)
+    with pytest.raises(ValueError, match="k=20"):
+        modularity.null_modularity(feats, labels, k=20)
+    with pytest.raises(ValueError, match="seed=-1 is not allowed"):
+        modularity.null_modularity(feats, labels, seed=-1)
+    with pytest.raises(ValueError):
+        modularity.null_modularity(feats, labels[:-1])
+    images = data.synthetic(n_per_class=10, num_classes=2, size=8)
+    model = models.build("vgg11", num_classes=2, width=0.125)
+    with pytest.raises(ValueError, match="null_permutations=1 is not allowed"):
+        modularity.modularity_curve(model, images.x, images.y, n_batches=1, batch_size=10,
+                                    null_permutations=1)
+
+
+def test_curve_with_its_null():
+    images = data.synthetic(n_per_class=30, num_classes=3, size=8, noise=0.5, seed=0)
+    model = models.build("vgg11", num_classes=3, width=0.125).eval()
+    kwargs = dict(k=3, n_batches=2, batch_size=30, seed=0, progress=False)
+    plain = modularity.modularity_curve(model, images.x, images.y, **kwargs)
+    table = modularity.modularity_curve(model, images.x, images.y, null_permutations=50,
+                                        **kwargs)
+    pd.testing.assert_frame_equal(table[plain.columns], plain)         # Q itself unchanged
+    assert {"Q_null_mean", "Q_null_std", "Q_z", "Q_p"} <= set(table.columns)
+    np.testing.assert_allclose(table["Q_z"], (table["Q_mean"] - table["Q_null_mean"])
+                               / table["Q_null_std"])
+    assert (table["Q_p"] >= 1 / 51).all() and (table["Q_p"] <= 1).all()
+    assert (table["Q_null_mean"].abs() < 0.1).all()
+    # the input side of prototypes + noise is clustered by class: far from the null
+    assert table["Q_z"].iloc[0] > 5 and table["Q_p"].iloc[0] == 1 / 51
+    # one layer, one batch by hand: the batch-mean null with 1 batch is that batch's null
+    one = modularity.modularity_curve(model, images.x, images.y, null_permutations=50,
+                                      layers=[model.probe_points()[0]], **{**kwargs,
+                                                                          "n_batches": 1})
+    batch = data.stratified_batches(data.class_indices(images.y), 1, 30, 0)[0]
+    f = features.probe(model, images.x[batch], [model.probe_points()[0]])
+    ref = modularity.permutation_null(graphs.knn_graph(next(iter(f.values())), 3),
+                                      images.y[batch], 50, np.random.SeedSequence([0, 0, 0]))
+    assert one["Q_null_mean"].iloc[0] == pytest.approx(ref["null_mean"])
+    assert one["Q_z"].iloc[0] == pytest.approx(ref["z"])

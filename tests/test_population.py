@@ -153,23 +153,10 @@ def test_an_interrupted_member_resumes_from_its_last_checkpoint(fresh_cache):
                                                    "member_00002"]
 
 
-def test_spearman_bootstrap_against_scipy():
-    from scipy.stats import spearmanr
+def test_spearman_bootstrap_moved_to_stats():
+    from modlib import stats
 
-    rng = np.random.default_rng(0)
-    n = 60
-    frame = pd.DataFrame({"member": np.repeat(np.arange(20), 3), "a": rng.normal(size=n)})
-    frame["b"] = frame["a"] + rng.normal(size=n)               # positively related
-    frame["c"] = -frame["a"]                                   # perfectly reversed
-    frame["d"] = rng.normal(size=n)                            # unrelated
-    table, boot = P.spearman_bootstrap(frame, "a", ["b", "c", "d"], n_boot=300, seed=1)
-    for col in ("b", "c", "d"):
-        assert table.loc[col, "rho"] == pytest.approx(spearmanr(frame["a"], frame[col])[0])
-    assert table.loc["b", "lo"] > 0 and table.loc["c", "rho"] == pytest.approx(-1.0)
-    assert table.loc["d", "lo"] < 0 < table.loc["d", "hi"]
-    assert boot.shape == (300, 3) and np.all(np.abs(boot) <= 1)
-    with pytest.raises(ValueError, match="2 groups"):
-        P.spearman_bootstrap(frame[frame.member == 0], "a", ["b"])
+    assert P.spearman_bootstrap is stats.spearman_bootstrap     # the old call path still works
 
 
 def test_weight_graph_stats(fresh_cache):

@@ -212,20 +212,16 @@ def test_bad_curves_and_budgets_are_refused():
         pruning.select_equal_budget(table, 7)
 
 
-def test_prediction_interval_and_wording():
+def test_compare_to_control_wording():
     values = [80.0, 82.0, 84.0]                   # mean 82, s = 2, n = 3, t(0.975, 2) = 4.303
-    mean, low, high = pruning.prediction_interval(values)
-    half = 4.302653 * 2.0 * np.sqrt(1 + 1 / 3)
-    assert mean == 82.0 and low == pytest.approx(82 - half, rel=1e-6)
-    assert high == pytest.approx(82 + half, rel=1e-6)
+    half = 4.302653 * 2.0 * np.sqrt(1 + 1 / 3)    # the t interval of one more draw
     assert pruning.compare_to_control(82 + half + 0.1, values) == "better"
     assert pruning.compare_to_control(82 - half - 0.1, values) == "worse"
+    assert pruning.compare_to_control(82 + half - 0.1, values) == "within"
     assert pruning.compare_to_control(85.0, values) == "within"
     assert pruning.compare_to_control(99.0, [80.0]) == "within"       # no spread to judge by
-    assert np.isnan(pruning.prediction_interval([1.0])[1])
-    assert pruning.prediction_interval(values, bounds=(75, 90)) == (82.0, 75, 90)   # 72.1–91.9
     with pytest.raises(ValueError, match="values=\\[\\] is not allowed"):
-        pruning.prediction_interval([])
+        pruning.compare_to_control(1.0, [])
 
 
 def test_summary_table_groups_seeds_and_reduces_against_the_original():

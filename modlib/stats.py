@@ -522,3 +522,46 @@ def claim(id: str, paper: str, claim: str, notebook: str, statistic: str,
     return {**texts, "effect": _json_float(interval.mean), "ci_low": _json_float(interval.low),
             "ci_high": _json_float(interval.high), "n_seeds": int(interval.n), "verdict": word,
             "rule": rule.text(interval.confidence)}
+
+
+def summarise(frame, by, value: str, confidence: float = 0.95, rule: Rule | None = None):
+    """:func:`mean_ci` of column ``value`` within each group of ``frame.groupby(by)``: one row per
+    group, e.g. a modularity curve's mean over seeds with its between-seed interval at every
+    (model, epoch, layer).
+
+    Each row of a group is one independent unit (one seed's network); a group of one row gets a
+    NaN interval, as :func:`mean_ci` gives.
+
+    Args:
+        frame: a pandas DataFrame, one row per unit and group.
+        by: the grouping column name(s).
+        value: the column summarised (no NaN).
+        confidence: of the intervals.
+        rule: when given, a ``verdict`` column words each group's interval (:func:`verdict`).
+
+    Returns:
+        DataFrame with the ``by`` columns (groups in sorted order), then ``mean``, ``low``,
+        ``high``, ``n`` (and ``verdict``).
+
+    Raises:
+        ValueError: a column missing from ``frame``, NaN values (as :func:`mean_ci`).
+
+    Introduced in notebook 07_training_dynamics (also used by 09_adversarial_inputs).
+    """
+    import pandas as pd
+
+    by = [by] if isinstance(by, str) else list(by)
+    missing = [c for c in [*by, value] if c not in frame.columns]
+    if missing:
+        raise ValueError(f"frame lacks the column(s) {missing}: summarise needs {[*by, value]}")
+    rows = []
+    for key, group in frame.groupby(by, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        interval = mean_ci(group[value].to_numpy(dtype=float), confidence)
+        row = {**dict(zip(by, key)), "mean": interval.mean, "low": interval.low,
+               "high": interval.high, "n": interval.n}
+        if rule is not None:
+            row["verdict"] = verdict(interval, rule)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*by, "mean", "low", "high", "n",
+                                       *(["verdict"] if rule is not None else [])])

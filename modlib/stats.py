@@ -540,7 +540,8 @@ def summarise(frame, by, value: str, confidence: float = 0.95, rule: Rule | None
         rule: when given, a ``verdict`` column words each group's interval (:func:`verdict`).
 
     Returns:
-        DataFrame with the ``by`` columns (groups in sorted order), then ``mean``, ``low``,
+        DataFrame with the ``by`` columns (groups in order of first appearance, so that a
+        figure keeps the order of its input), then ``mean``, ``low``,
         ``high``, ``n`` (and ``verdict``).
 
     Raises:
@@ -555,7 +556,7 @@ def summarise(frame, by, value: str, confidence: float = 0.95, rule: Rule | None
     if missing:
         raise ValueError(f"frame lacks the column(s) {missing}: summarise needs {[*by, value]}")
     rows = []
-    for key, group in frame.groupby(by, sort=True):
+    for key, group in frame.groupby(by, sort=False):
         key = key if isinstance(key, tuple) else (key,)
         interval = mean_ci(group[value].to_numpy(dtype=float), confidence)
         row = {**dict(zip(by, key)), "mean": interval.mean, "low": interval.low,

@@ -220,8 +220,8 @@ def test_summarise_gives_one_interval_per_group():
     import pandas as pd
     from scipy import stats as sps
 
-    frame = pd.DataFrame({"model": ["a"] * 3 + ["b"] * 3 + ["c"], "layer": 1,
-                          "q": [0.3, 0.35, 0.4, -0.3, -0.2, -0.4, 0.5]})
+    frame = pd.DataFrame({"model": ["a", "b", "a", "b", "a", "b", "c"], "layer": 1,
+                          "q": [0.3, -0.3, 0.35, -0.2, 0.4, -0.4, 0.5]})
     table = stats.summarise(frame, ["model", "layer"], "q", rule=stats.Rule(0.0, "greater"))
     assert table.columns.tolist() == ["model", "layer", "mean", "low", "high", "n", "verdict"]
     a = table.set_index("model").loc["a"]
@@ -232,5 +232,6 @@ def test_summarise_gives_one_interval_per_group():
     assert np.isnan(table.set_index("model").loc["c", "low"])
     plain = stats.summarise(frame, "model", "q")
     assert "verdict" not in plain.columns and plain["model"].tolist() == ["a", "b", "c"]
+    assert stats.summarise(frame.iloc[::-1], "model", "q")["model"].tolist() == ["c", "b", "a"]
     with pytest.raises(ValueError, match=r"lacks the column\(s\) \['seed'\]"):
         stats.summarise(frame, "seed", "q")

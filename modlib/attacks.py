@@ -206,18 +206,9 @@ def success_rate(clean_pred, adv_pred, y) -> float:
 
 
 def batch_success(clean_pred, adv_pred, y, batch_size: int) -> np.ndarray:
-    """:func:`success_rate` of each consecutive batch of ``batch_size`` inputs (batch ``b`` is
-    rows ``b·batch_size … (b+1)·batch_size − 1``), e.g. the batches of one modularity graph each.
-
-    Returns:
-        ``(N // batch_size,)`` float64; NaN for a batch where no input was classified correctly.
-
-    Raises:
-        ValueError: inputs of different shapes, or ``N`` not a positive multiple of
-            ``batch_size``.
-
-    Introduced in notebook 09_adversarial_inputs.
-    """
+    """``(N // batch_size,)`` :func:`success_rate` of each consecutive batch (NaN where none was
+    classified correctly). Raises ``ValueError`` unless ``N`` is a positive multiple of
+    ``batch_size``. Introduced in notebook 09_adversarial_inputs."""
     batch_size = check_int("batch_size", batch_size, low=1)
     n = len(y)
     if n == 0 or n % batch_size:

@@ -446,56 +446,28 @@ def layer_fluctuation(strengths) -> np.ndarray:
 
 
 def probe_node_layers(model: nn.Module) -> list[int]:
-    """The node layer (index into :func:`node_strengths` / :func:`layer_fluctuation`) of every
-    probe point's output units, in ``model.probe_points()`` order.
-
-    A probe point that is a convolution (VGG) is matched to the node layer of its outputs; a
-    probe point that is a residual block (``models.BasicBlock``) to the node layer of its second
-    convolution, where the residual sum lands. E.g. VGG-11's eight probe points are node layers
-    1..8, ResNet-20's ten are 1, 3, 5, ..., 19.
-
-    Raises:
-        ValueError: a model without ``probe_points()``, a probe point that is no weight layer or
-            block of :func:`weight_layers`, or an unsupported module.
-
-    Introduced in notebook 07_training_dynamics.
-    """
+    """The node layer (index into :func:`node_strengths`) of every probe point's output units: a
+    convolution's outputs, or a residual block's second convolution, where the residual sum lands
+    (VGG-11: 1..8; ResNet-20: 1, 3, ..., 19). Raises ``ValueError`` for a model without
+    ``probe_points()`` or a probe point that is no weight layer. Introduced in notebook
+    07_training_dynamics."""
     if not hasattr(model, "probe_points"):
         raise ValueError(f"{type(model).__name__} has no probe_points(): give a network of "
                          "modlib.models")
     index = {id(m): i + 1 for i, m in enumerate(weight_layers(model))}
     modules = dict(model.named_modules())
-    found = []
-    for name in model.probe_points():
-        module = modules[name]
-        module = getattr(module, "conv2", module)
-        if id(module) not in index:
-            raise ValueError(f"probe point {name!r} ({type(module).__name__}) is not a weight "
-                             "layer of the weight graph: only Conv2d, Linear and residual blocks "
-                             "can be matched to a node layer")
-        found.append(index[id(module)])
-    return found
+    found = [getattr(modules[name], "conv2", modules[name]) for name in model.probe_points()]
+    missing = [n for n, m in zip(model.probe_points(), found) if id(m) not in index]
+    if missing:
+        raise ValueError(f"probe points {missing} are no weight layers of the weight graph")
+    return [index[id(m)] for m in found]
 
 
 def probe_fluctuation(model: nn.Module, input_shape) -> np.ndarray:
-    """Layer fluctuation ``Y_l`` (:func:`layer_fluctuation` of the signed :func:`node_strengths`,
-    biases included) at every probe point's node layer (:func:`probe_node_layers`), so that it
-    can be set beside a modularity curve of the same probe points.
-
-    Args:
-        model: a VGG or CifarResNet of ``modlib.models``.
-        input_shape: one sample's shape, e.g. ``(1, 28, 28)``.
-
-    Returns:
-        ``(n_probe_points,)`` float64.
-
-    Raises:
-        ValueError: as :func:`probe_node_layers` and :func:`node_strengths`.
-
-    Introduced in notebook 07_training_dynamics (La Malfa et al. 2021; ``docs/complex_networks.md``).
-    """
-    layers = probe_node_layers(model)
-    return layer_fluctuation(node_strengths(model, input_shape))[layers]
+    """``(n_probe_points,)`` layer fluctuation ``Y_l`` (signed strengths, biases included) at each
+    probe point's node layer (:func:`probe_node_layers`), to set beside a modularity curve.
+    Raises ``ValueError`` as those two functions. Introduced in notebook 07_training_dynamics."""
+    return layer_fluctuation(node_strengths(model, input_shape))[probe_node_layers(model)]
 
 
 # --------------------------------------------------------------------------------------------

@@ -404,30 +404,19 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, batch_size: in
 
 def batch_curves(model, x, partitions: dict, batch_size: int, k: int = 3,
                  layers=None) -> dict[str, np.ndarray]:
-    """``Q`` of every probe point's kNN graph for consecutive batches of ``x``, under several
-    partitions of the same graphs.
-
-    :func:`modularity_curve` draws its own class-balanced batches and scores them under the true
-    classes; here the caller has already laid the batches end to end (batch ``b`` is rows
-    ``b·batch_size … (b+1)·batch_size − 1``, e.g. adversarial versions of the same images) and
-    each graph is built once and scored under every partition (e.g. the true and the predicted
-    classes; ``docs/dynamics_and_robustness.md``).
+    """``Q`` of every probe point's kNN graph for consecutive batches of ``x`` (batch ``b`` is
+    rows ``b·batch_size …``, e.g. attacked versions of the same images), each graph built once and
+    scored under every partition (true and predicted classes; ``docs/dynamics_and_robustness.md``).
 
     Args:
-        model: a network from ``modlib.models`` (or any module, with ``layers`` given).
-        x: ``(n_batches · batch_size, C, H, W)`` inputs.
-        partitions: ``{name: (n_batches · batch_size,) labels}``, at least one.
-        batch_size: samples per graph, ``> k``.
-        k: neighbours per node in the kNN graph.
-        layers: module names; default ``model.probe_points()``.
+        x: ``(n_batches · batch_size, C, H, W)`` inputs; partitions: ``{name: (len(x),) labels}``.
 
     Returns:
-        ``{name: (L, n_batches) float64}``; entry ``[l, b]`` is batch ``b``'s Q at probe point
-        ``l + 1``.
+        ``{name: (L, n_batches) float64}``, ``[l, b]`` batch ``b``'s Q at probe point ``l + 1``.
 
     Raises:
-        ValueError: no partition, a partition or ``x`` whose length is not a multiple of
-            ``batch_size`` (or differs from the others), bad ``k`` / ``batch_size``.
+        ValueError: no partition, lengths that differ or are no multiple of ``batch_size``,
+            bad ``k`` / ``batch_size``.
 
     Introduced in notebook 09_adversarial_inputs.
     """
@@ -439,16 +428,13 @@ def batch_curves(model, x, partitions: dict, batch_size: int, k: int = 3,
     if len(x) == 0 or len(x) % batch_size:
         raise ValueError(f"x has {len(x)} samples: must be a positive multiple of "
                          f"batch_size={batch_size} (consecutive batches)")
-    labels = {}
-    for name, partition in partitions.items():
-        labels[name] = data.class_indices(partition, name=f"partitions[{name!r}]")
-        if len(labels[name]) != len(x):
-            raise ValueError(f"partitions[{name!r}] has {len(labels[name])} labels but x has "
-                             f"{len(x)} samples")
+    labels = {n: data.class_indices(p, name=f"partitions[{n!r}]") for n, p in partitions.items()}
+    for name, y in labels.items():
+        if len(y) != len(x):
+            raise ValueError(f"partitions[{name!r}] has {len(y)} labels but x has {len(x)} samples")
     names = features.resolve_layers(model, layers)
-    n_batches = len(x) // batch_size
-    q = {name: np.zeros((len(names), n_batches)) for name in labels}
-    for b in range(n_batches):
+    q = {name: np.zeros((len(names), len(x) // batch_size)) for name in labels}
+    for b in range(len(x) // batch_size):
         part = slice(b * batch_size, (b + 1) * batch_size)
         for l, layer_features in enumerate(features.probe(model, x[part], names).values()):
             graph = graphs.knn_graph(layer_features, k)

@@ -191,37 +191,23 @@ def difference_heatmap(ax, q, title: str = "", labels=None) -> None:
 
 
 def ramp(n: int, cmap: str = "viridis_r", start: float = 0.15) -> list:
-    """``n`` colours along ``cmap`` from light (``start``) to dark, for an ordered family of
-    curves (epochs, budgets ε). Introduced in notebook 07_training_dynamics."""
-    cmap = plt.get_cmap(cmap)
-    return [cmap(start + (1 - start) * i / max(1, n - 1)) for i in range(n)]
+    """``n`` colours of ``cmap``, light to dark (epochs, budgets ε). Introduced in notebook 07."""
+    return [plt.get_cmap(cmap)(start + (1 - start) * i / max(1, n - 1)) for i in range(n)]
 
 
 def panels(nrows: int, ncols: int, width: float = 5.2, height: float = 3.8, **kwargs):
-    """A grid of panels, ``(fig, axes)`` with ``axes`` always 2-D (``nrows × ncols``), each
-    ``width × height`` inches; ``kwargs`` go to ``plt.subplots`` (``sharey``, ...).
-    Introduced in notebook 07_training_dynamics."""
+    """``(fig, axes)``, ``axes`` 2-D, panels of ``width × height`` inches; ``kwargs`` to
+    ``plt.subplots``. Introduced in notebook 07_training_dynamics."""
     return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False,
                         **kwargs)
 
 
 def band_curves(ax, frame, x: str, label: str, colors=None, legend_fmt: str = "{}",
                 marker: str = "o") -> None:
-    """Draw a family of curves with bands on ``ax``, one curve per value of column ``label``.
-
-    Args:
-        ax: the axes.
-        frame: tidy DataFrame with columns ``x``, ``label``, ``mean``, ``low`` and ``high``
-            (e.g. ``stats.summarise`` over seeds: the band is the 95 % CI; or mean ± std over
-            batches). A NaN band (one seed) draws the line alone.
-        x, label: column names of the horizontal axis and of the curve's identity; curves are
-            drawn in order of first appearance.
-        colors: ``{label value: colour}``; default :func:`ramp` over the curves.
-        legend_fmt: legend entry of a curve, formatted with its ``label`` value.
-        marker: the line's marker.
-
-    Introduced in notebook 07_training_dynamics (also used by 09_adversarial_inputs).
-    """
+    """One curve with a band per value of column ``label`` of the tidy ``frame`` (columns ``x``,
+    ``label``, ``mean``, ``low``, ``high``: e.g. ``stats.summarise`` over seeds, or mean ± std over
+    batches; a NaN band draws the line alone), in order of first appearance; ``colors``:
+    ``{label value: colour}``, default :func:`ramp`. Introduced in notebook 07_training_dynamics."""
     keys = list(dict.fromkeys(frame[label]))
     colors = colors if colors is not None else dict(zip(keys, ramp(len(keys))))
     for key in keys:
@@ -237,24 +223,10 @@ def band_grid(frame, x: str, label: str, panel: str, row: str | None = None, col
               xlabel: str = "probe point (layer)", ylabel: str = "modularity Q",
               title_fmt: str = "{panel}", legend_fmt: str = "{}", xscale: str = "linear",
               sharey: bool = True, width: float = 5.2, height: float = 3.8):
-    """Small multiples of :func:`band_curves`: one panel per value of column ``panel`` (and one
-    row per value of ``row``, if given), each a family of curves with bands.
-
-    Args:
-        frame: tidy DataFrame with columns ``x``, ``label``, ``panel`` (and ``row``), ``mean``,
-            ``low``, ``high``.
-        title_fmt: a panel's title, formatted with ``panel=`` and ``row=`` values.
-        xscale: ``"linear"`` or ``"log"`` (budgets ε).
-        colors, legend_fmt: as :func:`band_curves`.
-
-    Returns:
-        ``(fig, axes)``, ``axes`` 2-D (rows × panels).
-
-    Raises:
-        ValueError: a column missing from ``frame``.
-
-    Introduced in notebook 07_training_dynamics (also used by 09_adversarial_inputs).
-    """
+    """Small multiples of :func:`band_curves`: one panel per value of column ``panel`` (and one row
+    per value of ``row``); titles ``title_fmt.format(panel=..., row=...)``. Returns ``(fig, axes)``,
+    ``axes`` 2-D. Raises ``ValueError`` naming missing columns. Introduced in notebook
+    07_training_dynamics (also used by 09_adversarial_inputs)."""
     needed = [c for c in (x, label, panel, row, "mean", "low", "high") if c is not None]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
@@ -275,11 +247,10 @@ def band_grid(frame, x: str, label: str, panel: str, row: str | None = None, col
 
 
 def cka_heatmap(ax, matrix, title: str = "") -> None:
-    """Heatmap of a layer × layer linear-CKA matrix (``cka.cka_matrix``) on ``[0, 1]``, bright
-    = alike, layers numbered from 1. Introduced in notebook 07_training_dynamics."""
-    matrix = np.asarray(matrix, dtype=float)
+    """Heatmap of a layer × layer linear CKA matrix on [0, 1] (bright = alike), layers from 1.
+    Introduced in notebook 07_training_dynamics."""
     ticks = np.arange(1, len(matrix) + 1)
-    sns.heatmap(matrix, ax=ax, cmap="magma", vmin=0, vmax=1, square=True, xticklabels=ticks,
+    sns.heatmap(np.asarray(matrix), ax=ax, cmap="magma", vmin=0, vmax=1, square=True, xticklabels=ticks,
                 yticklabels=ticks, cbar_kws={"label": "CKA", "shrink": 0.8})
     ax.set(xlabel="layer j", ylabel="layer i", title=title)
 

@@ -525,27 +525,15 @@ def claim(id: str, paper: str, claim: str, notebook: str, statistic: str,
 
 
 def summarise(frame, by, value: str, confidence: float = 0.95, rule: Rule | None = None):
-    """:func:`mean_ci` of column ``value`` within each group of ``frame.groupby(by)``: one row per
-    group, e.g. a modularity curve's mean over seeds with its between-seed interval at every
-    (model, epoch, layer).
-
-    Each row of a group is one independent unit (one seed's network); a group of one row gets a
-    NaN interval, as :func:`mean_ci` gives.
-
-    Args:
-        frame: a pandas DataFrame, one row per unit and group.
-        by: the grouping column name(s).
-        value: the column summarised (no NaN).
-        confidence: of the intervals.
-        rule: when given, a ``verdict`` column words each group's interval (:func:`verdict`).
+    """:func:`mean_ci` of column ``value`` within each group of ``frame.groupby(by)``, one row per
+    unit (seed) in each group, e.g. a curve's mean over seeds at every (model, layer).
 
     Returns:
-        DataFrame with the ``by`` columns (groups in order of first appearance, so that a
-        figure keeps the order of its input), then ``mean``, ``low``,
-        ``high``, ``n`` (and ``verdict``).
+        DataFrame: the ``by`` columns (groups in order of first appearance), ``mean``, ``low``,
+        ``high``, ``n``, and ``verdict`` (:func:`verdict`) when a ``rule`` is given.
 
     Raises:
-        ValueError: a column missing from ``frame``, NaN values (as :func:`mean_ci`).
+        ValueError: a missing column, or as :func:`mean_ci`.
 
     Introduced in notebook 07_training_dynamics (also used by 09_adversarial_inputs).
     """
@@ -556,13 +544,8 @@ def summarise(frame, by, value: str, confidence: float = 0.95, rule: Rule | None
     if missing:
         raise ValueError(f"frame lacks the column(s) {missing}: summarise needs {[*by, value]}")
     rows = []
-    for key, group in frame.groupby(by, sort=False):
-        key = key if isinstance(key, tuple) else (key,)
-        interval = mean_ci(group[value].to_numpy(dtype=float), confidence)
-        row = {**dict(zip(by, key)), "mean": interval.mean, "low": interval.low,
-               "high": interval.high, "n": interval.n}
-        if rule is not None:
-            row["verdict"] = verdict(interval, rule)
-        rows.append(row)
-    return pd.DataFrame(rows, columns=[*by, "mean", "low", "high", "n",
-                                       *(["verdict"] if rule is not None else [])])
+    for key, group in frame.groupby(by, sort=False):          # key: a tuple (by is a list)
+        i = mean_ci(group[value].to_numpy(dtype=float), confidence)
+        rows.append({**dict(zip(by, key)), "mean": i.mean, "low": i.low, "high": i.high, "n": i.n,
+                     **({"verdict": verdict(i, rule)} if rule is not None else {})})
+    return pd.DataFrame(rows)

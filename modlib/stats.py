@@ -244,11 +244,11 @@ def prediction_interval(values, confidence: float = 0.95, bounds=None) -> Interv
     """Mean of ``values`` and the Student-t interval in which **one more draw** should fall.
 
     ``mean ± t_{n−1, (1+confidence)/2} · s · √(1 + 1/n)`` with ``s`` the sample standard
-    deviation (``ddof=1``; :func:`t_interval`): the right interval to ask whether a *single* run (e.g. the guided
-    removal) differs from a control repeated over seeds (random removal); wider than
-    :func:`mean_ci` by ``√(n + 1)``. Assumes independent, roughly normal draws. ``bounds =
-    (low, high)`` clips the interval to the range the quantity can take (``(0, 100)`` for an
-    accuracy in %).
+    deviation (``ddof=1``; :func:`t_interval`): the right interval to ask whether a *single*
+    run (e.g. the guided removal) differs from a control repeated over seeds (random removal);
+    wider than :func:`mean_ci` by ``√(n + 1)``. Assumes independent, roughly normal draws.
+    ``bounds = (low, high)`` clips the interval to the range the quantity can take (``(0, 100)``
+    for an accuracy in %).
 
     Returns:
         :class:`Interval` (``method="t prediction"``); unpacks as ``mean, low, high``. With one

@@ -190,6 +190,7 @@ def fake_repo(tmp_path, monkeypatch):
            "[first](first.md) [home](../README.md) [gone](gone.md)\n")
     _touch(repo / "docs" / "first.md", "# First\n\n$Q$ and [back](README.md)\n")
     _touch(repo / "docs" / "second.md", "# Second\n")
+    _touch(repo / "docs" / "claims.md", "# How claims are tested\n")   # linked by the ledger
     _touch(repo / "docs" / "unlinked.md", "# Unlinked\n")
     _touch(repo / "data" / "README.md", "# Data\n")
     _touch(repo / "figures" / "05_curves.png", "png")
@@ -215,8 +216,10 @@ def test_stage_a_fake_repository(fake_repo):
     assert staged.folder == out
     assert staged.plan.root == "index.md"
     assert staged.plan.notebooks == ["notebooks/01_a.ipynb", "notebooks/10_late.ipynb"]
-    assert staged.plan.notes == ["docs/README.md", "docs/second.md", "docs/first.md",
-                                 "docs/only_from_notebook.md"]
+    assert staged.plan.notes == ["claims.md", "docs/README.md", "docs/second.md",
+                                 "docs/first.md", "docs/only_from_notebook.md", "docs/claims.md"]
+    ledger = (out / "claims.md").read_text()       # the generated page of the claims ledger
+    assert ledger.startswith("# Claims ledger") and "No claims tested yet" in ledger
     assert (out / "docs" / "only_from_notebook.md").is_file()
     assert staged.plan.appendix == ["data/README.md"]
     assert sorted(staged.files) == ["figures/05_curves.png", "notebooks/profiles.toml"]
@@ -273,7 +276,7 @@ def test_main_says_what_to_run_when_nothing_was_executed(fake_repo, capsys):
     assert "--allow-errors" in capsys.readouterr().err
     assert book.main(["--profile", "smoke", "--stage-only", "--allow-errors"]) == 0
     out = capsys.readouterr()
-    assert "staged 8 pages (2 notebooks)" in out.out
+    assert "staged 10 pages (2 notebooks)" in out.out   # with claims.md and docs/claims.md
     assert "warning: README.md: link to docs/missing.md" in out.err
 
 

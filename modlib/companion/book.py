@@ -11,7 +11,8 @@ What it does, in order:
 1. **stages** a Jupyter Book project in ``build/book/`` (git-ignored, wiped first) that mirrors the
    repository's layout, so that the README's relative links (``figures/…``, ``notebooks/…``,
    ``docs/…``) keep working inside the book: ``README.md`` is the landing page (staged as
-   ``index.md``), ``docs/README.md`` and every page it links are the method notes, and the
+   ``index.md``), the claims ledger of the profile's results is a generated page (``claims.md``,
+   ``report.claims_page``), ``docs/README.md`` and every page it links are the method notes, and the
    *executed* notebooks of the profile
    (``modlib.paths.run_dirs``; nothing is executed again) are copied to ``notebooks/``;
 2. **rewrites links** in every staged page (:func:`rewrite_links`): a link to a repository file
@@ -44,9 +45,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import paths
+from . import report
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[A-Za-z0-9_\-]+\.ipynb$")
 MATHJAX_VERSION = "3"
+CLAIMS_PAGE = "claims.md"   # the generated page of the claims ledger
 LANDING = "index.md"   # README.md's place in the book, so that the site opens on index.html
 MATHJAX_ENTRY = "tex-mml-chtml.js"   # Sphinx's default MathJax 3 component
 BOOK_EXTENSIONS = ("sphinx_togglebutton", "sphinx_copybutton", "myst_nb", "jupyter_book",
@@ -454,8 +457,11 @@ def stage(profile: str = "default", out: Path | None = None, repo_url: str | Non
             return f"{repo_url}/tree/{branch}/{repo_path}"
         return None
 
-    queue = ["README.md"]   # Markdown pages to rewrite, README first
+    queue = ["README.md", CLAIMS_PAGE]   # Markdown pages to rewrite, README first
     markdown_pages["README.md"] = readme.read_text(encoding="utf-8")
+    # the claims ledger of this profile's results, a generated page (companion.report)
+    markdown_pages[CLAIMS_PAGE] = report.claims_page(
+        paths.run_dirs(profile, canonical=(profile == "default"))["metrics"])
 
     # the executed notebooks, with their Markdown links rewritten and a link to the source
     (out / "notebooks").mkdir(exist_ok=True)
@@ -484,7 +490,7 @@ def stage(profile: str = "default", out: Path | None = None, repo_url: str | Non
             if resolved and resolved[0] in written and resolved[0] not in order:
                 order.append(resolved[0])
     order += [p for p in written if p.startswith("docs/") and p not in order]
-    plan.notes = order
+    plan.notes = order = [CLAIMS_PAGE, *order]
     plan.appendix = [p for p in written if p != "README.md" and p not in order]
     for page, text in written.items():
         target = out / (LANDING if page == "README.md" else page)

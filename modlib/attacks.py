@@ -25,6 +25,7 @@ Introduced in notebook 09_adversarial_inputs.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -202,3 +203,16 @@ def success_rate(clean_pred, adv_pred, y) -> float:
     if not correct.any():
         return float("nan")
     return float((adv_pred[correct] != y[correct]).float().mean())
+
+
+def batch_success(clean_pred, adv_pred, y, batch_size: int) -> np.ndarray:
+    """``(N // batch_size,)`` :func:`success_rate` of each consecutive batch (NaN where none was
+    classified correctly). Raises ``ValueError`` unless ``N`` is a positive multiple of
+    ``batch_size``. Introduced in notebook 09_adversarial_inputs."""
+    batch_size = check_int("batch_size", batch_size, low=1)
+    n = len(y)
+    if n == 0 or n % batch_size:
+        raise ValueError(f"y has {n} labels: must be a positive multiple of "
+                         f"batch_size={batch_size} (consecutive batches)")
+    return np.array([success_rate(clean_pred[b:b + batch_size], adv_pred[b:b + batch_size],
+                                  y[b:b + batch_size]) for b in range(0, n, batch_size)])

@@ -445,6 +445,31 @@ def layer_fluctuation(strengths) -> np.ndarray:
     return out
 
 
+def probe_node_layers(model: nn.Module) -> list[int]:
+    """The node layer (index into :func:`node_strengths`) of every probe point's output units: a
+    convolution's outputs, or a residual block's second convolution, where the residual sum lands
+    (VGG-11: 1..8; ResNet-20: 1, 3, ..., 19). Raises ``ValueError`` for a model without
+    ``probe_points()`` or a probe point that is no weight layer. Introduced in notebook
+    07_training_dynamics."""
+    if not hasattr(model, "probe_points"):
+        raise ValueError(f"{type(model).__name__} has no probe_points(): give a network of "
+                         "modlib.models")
+    index = {id(m): i + 1 for i, m in enumerate(weight_layers(model))}
+    modules = dict(model.named_modules())
+    found = [getattr(modules[name], "conv2", modules[name]) for name in model.probe_points()]
+    missing = [n for n, m in zip(model.probe_points(), found) if id(m) not in index]
+    if missing:
+        raise ValueError(f"probe points {missing} are no weight layers of the weight graph")
+    return [index[id(m)] for m in found]
+
+
+def probe_fluctuation(model: nn.Module, input_shape) -> np.ndarray:
+    """``(n_probe_points,)`` layer fluctuation ``Y_l`` (signed strengths, biases included) at each
+    probe point's node layer (:func:`probe_node_layers`), to set beside a modularity curve.
+    Raises ``ValueError`` as those two functions. Introduced in notebook 07_training_dynamics."""
+    return layer_fluctuation(node_strengths(model, input_shape))[probe_node_layers(model)]
+
+
 # --------------------------------------------------------------------------------------------
 # Distributions and divergences
 

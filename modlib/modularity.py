@@ -402,6 +402,47 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, batch_size: in
     return table
 
 
+def batch_curves(model, x, partitions: dict, batch_size: int, k: int = 3,
+                 layers=None) -> dict[str, np.ndarray]:
+    """``Q`` of every probe point's kNN graph for consecutive batches of ``x`` (batch ``b`` is
+    rows ``b·batch_size …``, e.g. attacked versions of the same images), each graph built once and
+    scored under every partition (true and predicted classes; ``docs/dynamics_and_robustness.md``).
+
+    Args:
+        x: ``(n_batches · batch_size, C, H, W)`` inputs; partitions: ``{name: (len(x),) labels}``.
+
+    Returns:
+        ``{name: (L, n_batches) float64}``, ``[l, b]`` batch ``b``'s Q at probe point ``l + 1``.
+
+    Raises:
+        ValueError: no partition, lengths that differ or are no multiple of ``batch_size``,
+            bad ``k`` / ``batch_size``.
+
+    Introduced in notebook 09_adversarial_inputs.
+    """
+    batch_size = check_int("batch_size", batch_size, low=2)
+    k = check_int("k", k, low=1, high=batch_size - 1)
+    if not partitions:
+        raise ValueError("partitions={} is not allowed: give at least one {name: labels}")
+    x = torch.as_tensor(x)
+    if len(x) == 0 or len(x) % batch_size:
+        raise ValueError(f"x has {len(x)} samples: must be a positive multiple of "
+                         f"batch_size={batch_size} (consecutive batches)")
+    labels = {n: data.class_indices(p, name=f"partitions[{n!r}]") for n, p in partitions.items()}
+    for name, y in labels.items():
+        if len(y) != len(x):
+            raise ValueError(f"partitions[{name!r}] has {len(y)} labels but x has {len(x)} samples")
+    names = features.resolve_layers(model, layers)
+    q = {name: np.zeros((len(names), len(x) // batch_size)) for name in labels}
+    for b in range(len(x) // batch_size):
+        part = slice(b * batch_size, (b + 1) * batch_size)
+        for l, layer_features in enumerate(features.probe(model, x[part], names).values()):
+            graph = graphs.knn_graph(layer_features, k)
+            for name, y in labels.items():
+                q[name][l, b] = modularity(graph, y[part])
+    return q
+
+
 def sensitivity_sweep(model, x, y, k_values, n_values, seed: int = 0,
                       progress: bool = True) -> pd.DataFrame:
     """``Q`` of every probe point's kNN graph for every ``k`` in ``k_values`` and ``N`` in

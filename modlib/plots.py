@@ -249,6 +249,71 @@ def difference_heatmap(ax, q, title: str = "", labels=None) -> None:
         ax.set_title(title)
 
 
+def ramp(n: int, cmap: str = "viridis_r", start: float = 0.15) -> list:
+    """``n`` colours of ``cmap``, light to dark (epochs, budgets ε). Introduced in notebook 07."""
+    return [plt.get_cmap(cmap)(start + (1 - start) * i / max(1, n - 1)) for i in range(n)]
+
+
+def panels(nrows: int, ncols: int, width: float = 5.2, height: float = 3.8, **kwargs):
+    """``(fig, axes)``, ``axes`` 2-D, panels of ``width × height`` inches; ``kwargs`` to
+    ``plt.subplots``. Introduced in notebook 07_training_dynamics."""
+    return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False,
+                        **kwargs)
+
+
+def band_curves(ax, frame, x: str, label: str, colors=None, legend_fmt: str = "{}",
+                marker: str = "o") -> None:
+    """One curve with a band per value of column ``label`` of the tidy ``frame`` (columns ``x``,
+    ``label``, ``mean``, ``low``, ``high``: e.g. ``stats.summarise`` over seeds, or mean ± std over
+    batches; a NaN band draws the line alone), in order of first appearance; ``colors``:
+    ``{label value: colour}``, default :func:`ramp`. Introduced in notebook 07_training_dynamics."""
+    keys = list(dict.fromkeys(frame[label]))
+    colors = colors if colors is not None else dict(zip(keys, ramp(len(keys))))
+    for key in keys:
+        part = frame[frame[label] == key].sort_values(x)
+        xs = part[x].to_numpy(dtype=float)
+        line, = ax.plot(xs, part["mean"].to_numpy(dtype=float), marker=marker, markersize=3,
+                        color=colors.get(key), label=legend_fmt.format(key))
+        ax.fill_between(xs, part["low"].to_numpy(dtype=float), part["high"].to_numpy(dtype=float),
+                        color=line.get_color(), alpha=0.18, linewidth=0)
+
+
+def band_grid(frame, x: str, label: str, panel: str, row: str | None = None, colors=None,
+              xlabel: str = "probe point (layer)", ylabel: str = "modularity Q",
+              title_fmt: str = "{panel}", legend_fmt: str = "{}", xscale: str = "linear",
+              sharey: bool = True, width: float = 5.2, height: float = 3.8):
+    """Small multiples of :func:`band_curves`: one panel per value of column ``panel`` (and one row
+    per value of ``row``); titles ``title_fmt.format(panel=..., row=...)``. Returns ``(fig, axes)``,
+    ``axes`` 2-D. Raises ``ValueError`` naming missing columns. Introduced in notebook
+    07_training_dynamics (also used by 09_adversarial_inputs)."""
+    needed = [c for c in (x, label, panel, row, "mean", "low", "high") if c is not None]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise ValueError(f"frame lacks the column(s) {missing}: band_grid needs {needed}")
+    columns = list(dict.fromkeys(frame[panel]))
+    rows = list(dict.fromkeys(frame[row])) if row is not None else [None]
+    fig, axes = panels(len(rows), len(columns), width, height, sharey=sharey)
+    for i, r in enumerate(rows):
+        for j, p in enumerate(columns):
+            ax = axes[i, j]
+            part = frame[(frame[panel] == p) & ((frame[row] == r) if row is not None else True)]
+            band_curves(ax, part, x, label, colors=colors, legend_fmt=legend_fmt)
+            ax.set(xscale=xscale, xlabel=xlabel, title=title_fmt.format(panel=p, row=r))
+            ax.set_ylabel(ylabel if j == 0 else "")
+    axes[0, 0].legend(fontsize=9)
+    fig.tight_layout()
+    return fig, axes
+
+
+def cka_heatmap(ax, matrix, title: str = "") -> None:
+    """Heatmap of a layer × layer linear CKA matrix on [0, 1] (bright = alike), layers from 1.
+    Introduced in notebook 07_training_dynamics."""
+    ticks = np.arange(1, len(matrix) + 1)
+    sns.heatmap(np.asarray(matrix), ax=ax, cmap="magma", vmin=0, vmax=1, square=True, xticklabels=ticks,
+                yticklabels=ticks, cbar_kws={"label": "CKA", "shrink": 0.8})
+    ax.set(xlabel="layer j", ylabel="layer i", title=title)
+
+
 def savegif(animation, name: str, fps: float = 1.0, dpi: float = 90) -> None:
     """Write a ``matplotlib.animation.Animation`` to ``figures/<name>.gif`` with ``PillowWriter``,
     ``fps`` frames per second at ``dpi`` dots per inch, looping.

@@ -524,3 +524,30 @@ def claim(id: str, paper: str, claim: str, notebook: str, statistic: str,
     return {**texts, "effect": _json_float(interval.mean), "ci_low": _json_float(interval.low),
             "ci_high": _json_float(interval.high), "n_seeds": int(interval.n), "verdict": word,
             "rule": rule.text(interval.confidence)}
+
+
+def summarise(frame, by, value: str, confidence: float = 0.95, rule: Rule | None = None):
+    """:func:`mean_ci` of column ``value`` within each group of ``frame.groupby(by)``, one row per
+    unit (seed) in each group, e.g. a curve's mean over seeds at every (model, layer).
+
+    Returns:
+        DataFrame: the ``by`` columns (groups in order of first appearance), ``mean``, ``low``,
+        ``high``, ``n``, and ``verdict`` (:func:`verdict`) when a ``rule`` is given.
+
+    Raises:
+        ValueError: a missing column, or as :func:`mean_ci`.
+
+    Introduced in notebook 07_training_dynamics (also used by 09_adversarial_inputs).
+    """
+    import pandas as pd
+
+    by = [by] if isinstance(by, str) else list(by)
+    missing = [c for c in [*by, value] if c not in frame.columns]
+    if missing:
+        raise ValueError(f"frame lacks the column(s) {missing}: summarise needs {[*by, value]}")
+    rows = []
+    for key, group in frame.groupby(by, sort=False):          # key: a tuple (by is a list)
+        i = mean_ci(group[value].to_numpy(dtype=float), confidence)
+        rows.append({**dict(zip(by, key)), "mean": i.mean, "low": i.low, "high": i.high, "n": i.n,
+                     **({"verdict": verdict(i, rule)} if rule is not None else {})})
+    return pd.DataFrame(rows)

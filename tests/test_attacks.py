@@ -90,6 +90,18 @@ def test_success_rate_by_hand():
     assert np.isnan(attacks.success_rate(torch.tensor([1, 0, 0, 0]), adv, y))
 
 
+def test_batch_success_by_hand():
+    y = torch.tensor([0, 1, 2, 3, 0, 1])
+    clean = torch.tensor([0, 1, 0, 3, 0, 0])       # batch 0: 2 correct, batch 1: 2 correct
+    adv = torch.tensor([1, 1, 0, 0, 2, 0])         # batch 0: 1 of the 2 flipped; batch 1: 2 of 2
+    np.testing.assert_allclose(attacks.batch_success(clean, adv, y, 3), [0.5, 1.0])
+    assert np.isnan(attacks.batch_success(torch.tensor([1, 0]), torch.tensor([1, 0]),
+                                          torch.tensor([0, 1]), 2)[0])
+    with pytest.raises(ValueError, match="y has 6 labels: must be a positive multiple of "
+                                         "batch_size=4"):
+        attacks.batch_success(clean, adv, y, 4)
+
+
 def test_bad_input_names_the_value():
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
     x, y = torch.rand(3, 1, 2, 2), torch.tensor([0, 1, 0])

@@ -213,6 +213,28 @@ def test_models_of_the_companion(arch):
                                rtol=1e-5)
 
 
+@pytest.mark.parametrize("arch, expected", [
+    ("vgg11", [1, 2, 3, 4, 5, 6, 7, 8]),                 # one probe point per convolution
+    ("resnet20", [1, 3, 5, 7, 9, 11, 13, 15, 17, 19]),   # the stem, then each block's conv2
+])
+def test_probe_points_meet_their_node_layers(arch, expected):
+    model = models.build(arch, width=0.25).eval()
+    assert cnt.probe_node_layers(model) == expected
+    # the node layer's units are the probe point's output units
+    shapes = [s.numel() for s in cnt.node_strengths(model, (1, 28, 28))]
+    x = torch.zeros(1, 1, 28, 28)
+    from modlib import features
+    outputs = features.probe(model, x)
+    assert [shapes[i] for i in expected] == [f.shape[1] for f in outputs.values()]
+    y_all = cnt.layer_fluctuation(cnt.node_strengths(model, (1, 28, 28)))
+    np.testing.assert_array_equal(cnt.probe_fluctuation(model, (1, 28, 28)), y_all[expected])
+
+
+def test_probe_node_layers_refuses_models_without_probe_points():
+    with pytest.raises(ValueError, match="no probe_points"):
+        cnt.probe_node_layers(nn.Sequential(nn.Linear(3, 2)))
+
+
 def test_link_weights_order_and_content():
     a, b = nn.Linear(3, 2), nn.Linear(2, 1, bias=False)
     lw = cnt.link_weights(nn.Sequential(a, nn.ReLU(), b))

@@ -125,6 +125,38 @@ def test_curve_on_an_untrained_model():
     np.testing.assert_allclose(streamed["Q_mean"], table["Q_mean"], atol=1e-6)
 
 
+def test_batch_curves_match_the_curve_and_score_every_partition():
+    images = data.synthetic(n_per_class=40, num_classes=4, size=8, noise=0.5, seed=0)
+    model = models.build("vgg11", num_classes=4, width=0.125).eval()
+    table = modularity.modularity_curve(model, images.x, images.y, k=3, n_batches=2,
+                                        batch_size=60, seed=3, progress=False)
+    order = torch.cat(data.stratified_batches(images.y, 2, 60, seed=3))
+    shuffled = images.y[order][torch.randperm(120, generator=torch.Generator().manual_seed(0))]
+    q = modularity.batch_curves(model, images.x[order], {"true": images.y[order],
+                                                          "other": shuffled}, batch_size=60, k=3)
+    assert set(q) == {"true", "other"} and q["true"].shape == (len(model.probe_points()), 2)
+    # the same batches under the true classes: modularity_curve's per-batch columns
+    np.testing.assert_allclose(q["true"], table[["Q_b0", "Q_b1"]].to_numpy(), atol=1e-12)
+    # another partition of the same graph: Q computed directly
+    last = model.probe_points()[-1]
+    f = features.probe(model, images.x[order][60:], [last])[last]
+    expected = modularity.modularity(graphs.knn_graph(f, 3), shuffled[60:])
+    np.testing.assert_allclose(q["other"][-1, 1], expected, atol=1e-12)
+    assert q["other"][-1, 1] < q["true"][-1, 1]          # shuffled labels: less modular
+
+
+def test_batch_curves_refuse_bad_input():
+    images = data.synthetic(n_per_class=10, num_classes=2, size=8)
+    model = models.build("vgg11", num_classes=2, width=0.125)
+    with pytest.raises(ValueError, match="x has 20 samples: must be a positive multiple of "
+                                         "batch_size=15"):
+        modularity.batch_curves(model, images.x, {"true": images.y}, batch_size=15)
+    with pytest.raises(ValueError, match=r"partitions\['p'\] has 19 labels but x has 20"):
+        modularity.batch_curves(model, images.x, {"p": images.y[:-1]}, batch_size=10)
+    with pytest.raises(ValueError, match="at least one"):
+        modularity.batch_curves(model, images.x, {}, batch_size=10)
+
+
 def test_curve_refuses_bad_input():
     images = data.synthetic(n_per_class=10, num_classes=2, size=8)
     model = models.build("vgg11", num_classes=2, width=0.125)

@@ -177,3 +177,37 @@ def test_curves_over_seeds_draws_the_between_seed_interval_and_the_within_band()
     with pytest.raises(ValueError, match="tables is empty"):
         plots.curves_over_seeds(ax, [])
     plt.close(fig)
+
+
+def test_band_grid_draws_one_curve_and_band_per_label():
+    frame = pd.DataFrame({"model": ["a"] * 4 + ["b"] * 4, "epoch": [0, 0, 1, 1] * 2,
+                          "layer": [1, 2] * 4, "mean": [0.1, 0.2, 0.3, 0.6] * 2})
+    frame["low"], frame["high"] = frame["mean"] - 0.05, frame["mean"] + 0.05
+    fig, axes = plots.band_grid(frame, x="layer", label="epoch", panel="model",
+                                legend_fmt="epoch {}")
+    assert axes.shape == (1, 2)
+    ax = axes[0, 0]
+    assert [line.get_label() for line in ax.get_lines()] == ["epoch 0", "epoch 1"]
+    assert list(ax.get_lines()[1].get_ydata()) == [0.3, 0.6]
+    assert len(ax.collections) == 2                             # one band per curve
+    band = ax.collections[1].get_paths()[0].vertices[:, 1]
+    assert band.min() == pytest.approx(0.25) and band.max() == pytest.approx(0.65)
+    assert ax.get_title() == "a"
+    assert plots.ramp(3)[0] != plots.ramp(3)[-1]
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['seed'\]"):
+        plots.band_grid(frame, x="layer", label="epoch", panel="model", row="seed")
+    plt.close("all")
+
+
+def test_band_grid_rows_and_cka_heatmap():
+    frame = pd.DataFrame({"arch": ["a"] * 4, "part": ["true", "true", "pred", "pred"],
+                          "eps": [0.1, 0.2] * 2, "setting": ["x"] * 4, "mean": [0.5, 0.4, 0.3, 0.2],
+                          "low": [float("nan")] * 4, "high": [float("nan")] * 4})
+    fig, axes = plots.band_grid(frame, x="eps", label="setting", panel="arch", row="part",
+                                xscale="log", title_fmt="{panel}, {row}")
+    assert axes.shape == (2, 1) and axes[1, 0].get_title() == "a, pred"
+    assert axes[0, 0].get_xscale() == "log"
+    fig, axes = plots.panels(1, 1)
+    plots.cka_heatmap(axes[0, 0], [[1.0, 0.5], [0.5, 1.0]], title="t")
+    assert axes[0, 0].get_title() == "t"
+    plt.close("all")

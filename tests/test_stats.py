@@ -214,3 +214,24 @@ def test_verdict_on_resampled_seeds_never_flips():
         b = stats.mean_ci(0.01 * rng.standard_normal(5))
         if {stats.verdict(a, rule), stats.verdict(b, rule)} == {"supported", "refuted"}:
             assert a.high < b.low or b.high < a.low
+
+
+def test_summarise_gives_one_interval_per_group():
+    import pandas as pd
+    from scipy import stats as sps
+
+    frame = pd.DataFrame({"model": ["a", "b", "a", "b", "a", "b", "c"], "layer": 1,
+                          "q": [0.3, -0.3, 0.35, -0.2, 0.4, -0.4, 0.5]})
+    table = stats.summarise(frame, ["model", "layer"], "q", rule=stats.Rule(0.0, "greater"))
+    assert table.columns.tolist() == ["model", "layer", "mean", "low", "high", "n", "verdict"]
+    a = table.set_index("model").loc["a"]
+    expected = sps.ttest_1samp([0.3, 0.35, 0.4], 0).confidence_interval(0.95)
+    assert a["mean"] == pytest.approx(0.35) and a["n"] == 3
+    assert (a["low"], a["high"]) == pytest.approx((expected.low, expected.high))
+    assert table["verdict"].tolist() == ["supported", "refuted", "inconclusive"]   # c: one seed
+    assert np.isnan(table.set_index("model").loc["c", "low"])
+    plain = stats.summarise(frame, "model", "q")
+    assert "verdict" not in plain.columns and plain["model"].tolist() == ["a", "b", "c"]
+    assert stats.summarise(frame.iloc[::-1], "model", "q")["model"].tolist() == ["c", "b", "a"]
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['seed'\]"):
+        stats.summarise(frame, "seed", "q")

@@ -17,10 +17,12 @@ towards the lower column index (as ``heapq.nlargest`` in the original code), so 
 deterministic. An all-zero feature vector has similarity 0 to everything: its node gets no edges
 of its own (it may still be isolated).
 
-Step 1 is scale-free: each row is divided by its largest absolute entry before its norm is
-taken, so features of any finite magnitude (1e20 or 1e-30 in float32) give the same graph. The
-original code's guard ``max(‖x_i‖, 1e-8)`` differs from this only for rows of norm below 1e-8,
-which it shrinks instead of normalising.
+Step 1 is the plain ``x_i / ‖x_i‖₂`` for ordinary rows, so the weights equal those of paper A's
+normalise-then-multiply bit for bit; only rows whose norm would overflow or underflow (entries
+near 1e20 or 1e-25 in float32) are first divided by their largest absolute entry, so features of
+any finite magnitude give the same graph (:func:`normalize_rows`). The original code's guard
+``max(‖x_i‖, 1e-8)`` differs from this only for rows of norm below 1e-8, which it shrinks instead
+of normalising.
 
 The tiling loop (:func:`similarity_tiles`) and the symmetrisation (:func:`symmetric_adjacency`)
 are shared with :mod:`modlib.sparsification` (paper B's dense graph and its sparsifications).
@@ -95,16 +97,25 @@ def _check_k(k, n: int) -> int:
 
 
 def normalize_rows(features: torch.Tensor) -> torch.Tensor:
-    """Rows scaled to unit L2 norm; all-zero rows stay zero.
+    """Rows scaled to unit L2 norm, ``x̂_i = x_i / ‖x_i‖₂``; all-zero rows stay zero.
 
-    Each row is first divided by its largest absolute entry, so that the norm can neither
-    overflow (entries near 1e20 in float32) nor underflow (entries near 1e-25): cosine similarity
-    is scale-free, and so is this.
+    Ordinary rows take the plain path, ``features / features.norm(dim=1, keepdim=True)``, bit for
+    bit (paper A's normalise-then-multiply). Only a row whose plain norm overflows (entries near
+    1e20 in float32: ``‖x_i‖`` is infinite) or may have lost digits to underflow
+    (``‖x_i‖ < tiny^(1/4)``, about 3e-10 in float32 and 1e-77 in float64, where squares of its
+    entries can be subnormal) is first divided by its largest absolute entry and then
+    normalised, so that features of any finite magnitude give the same cosines. Both paths are
+    computed with ``torch.where`` (no data-dependent branch), so this runs unchanged on any device,
+    the ``meta`` device included.
     """
+    norm = features.norm(dim=1, keepdim=True)
+    plain = torch.isfinite(norm) & (norm >= torch.finfo(features.dtype).tiny ** 0.25)
+    one = torch.ones_like(norm)
     scale = features.abs().amax(dim=1, keepdim=True)
-    scaled = features / torch.where(scale > 0, scale, torch.ones_like(scale))
-    norm = scaled.norm(dim=1, keepdim=True)            # >= 1 for any non-zero row
-    return scaled / torch.where(norm > 0, norm, torch.ones_like(norm))
+    scaled = features / torch.where(scale > 0, scale, one)
+    scaled_norm = scaled.norm(dim=1, keepdim=True)      # >= 1 for any non-zero row
+    rescaled = scaled / torch.where(scaled_norm > 0, scaled_norm, one)
+    return torch.where(plain, features / torch.where(plain, norm, one), rescaled)
 
 
 def cosine_similarity(features, zero_diagonal: bool = True) -> torch.Tensor:

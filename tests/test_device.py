@@ -108,3 +108,21 @@ def test_node_strengths_unroll_on_the_device(arch):
     strengths = cnt.node_strengths(model, (1, 28, 28))
     assert {s.device.type for s in strengths} == {"meta"}
     assert strengths[0].shape == (28 * 28,) and strengths[-1].shape == (10,)
+
+
+def test_gpu_check_cpu_fallback_passes(capsys):
+    """``make gpu-check`` without CUDA: the same checks with the CPU on both sides (a small
+    run: the synthetic set, one architecture, a batch of 4 for the paper-shape step)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_check", path)
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    code = gpu_check.main(["--device", "cpu", "--archs", "resnet20", "--dataset", "synthetic",
+                           "--paper-archs", "resnet20", "--paper-batch", "4"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "no CUDA device: CPU fallback" in out and "gpu-check passed" in out
+    assert out.count("ok  ") == 6 and "FAIL" not in out

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import os
 import sys
 import time
 
@@ -125,6 +126,8 @@ def main(argv=None) -> int:
     eval_split = data.balanced_subset(test_full, -(-args.eval // 10), seed=1)
     probe_x = data.balanced_subset(test_full, -(-args.probe // 10), seed=2).x
     n_train = len(train_split)
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the start "
+          "(timings under load are noisy: rerun on a quiet machine)")
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"{n_train} training images in {args.steps} steps of {batch}, {len(eval_split)} "
           f"evaluated, {len(probe_x)} probed; best of {args.repeat}")
@@ -139,7 +142,7 @@ def main(argv=None) -> int:
         best = {key: float("inf") for key in ("fit", "plain", "plain_cl", "eval", "plain_eval",
                                               "probe", "plain_probe")}
         results = {}
-        for _ in range(args.repeat):
+        for repeat in range(args.repeat):
             # dropout draws from the global generator: every run starts from the same state
             model = copy.deepcopy(initial)
             torch.manual_seed(config.seed)
@@ -157,17 +160,16 @@ def main(argv=None) -> int:
                                            device, torch.channels_last))
             best["plain_cl"], results["plain_cl"] = min(best["plain_cl"], t), model
             trained = results["fit"].to(device)
-            t, results["eval"] = timed(lambda: train.evaluate(trained, eval_split, device=device))
-            best["eval"] = min(best["eval"], t)
-            t, results["plain_eval"] = timed(lambda: plain_evaluate(
-                trained, eval_split.x, eval_split.y, 1000, device))
-            best["plain_eval"] = min(best["plain_eval"], t)
             names = trained.probe_points()
-            t, results["probe"] = timed(lambda: features.probe(trained, probe_x, names))
-            best["probe"] = min(best["probe"], t)
-            t, results["plain_probe"] = timed(lambda: plain_probe(trained, probe_x, names, 500,
-                                                                  device))
-            best["plain_probe"] = min(best["plain_probe"], t)
+            jobs = {"eval": lambda: train.evaluate(trained, eval_split, device=device),
+                    "plain_eval": lambda: plain_evaluate(trained, eval_split.x, eval_split.y,
+                                                         1000, device),
+                    "probe": lambda: features.probe(trained, probe_x, names),
+                    "plain_probe": lambda: plain_probe(trained, probe_x, names, 500, device)}
+            sequence = list(jobs) if repeat % 2 == 0 else list(jobs)[::-1]   # none always first
+            for key in sequence:
+                t, results[key] = timed(jobs[key])
+                best[key] = min(best[key], t)
         fit_state = results["fit"].state_dict()
         plain_state = results["plain_cl"].to(memory_format=torch.contiguous_format).state_dict()
         if any(not torch.equal(fit_state[k].cpu(), plain_state[k].cpu()) for k in fit_state):
@@ -186,6 +188,7 @@ def main(argv=None) -> int:
                   f"fit/plain-channels-last {arch} {rate['fit'] / rate['plain_cl']:.2f}",
                   f"evaluate/plain {arch} {rate['eval'] / rate['plain_eval']:.2f}",
                   f"probe/plain {arch} {rate['probe'] / rate['plain_probe']:.2f}"]
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
     print("\n".join(lines))
     for failure in failures:
         print(f"error: {failure}", file=sys.stderr)

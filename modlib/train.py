@@ -9,7 +9,8 @@ configuration) before use, read with ``torch.load(weights_only=True)``; a damage
 aside and retrained (``docs/cache.md``). Besides the final weights, every run keeps its weights
 at epoch 0 (the initialisation) and after each epoch (:func:`load_epoch`).
 
-Training is deterministic on the CPU for a given seed: one seed drives torch, numpy and Python's
+Training is deterministic on the CPU for a given seed and number of threads (the thread count
+changes how convolutions sum, docs/training.md): one seed drives torch, numpy and Python's
 ``random``; batches come from a seeded ``torch.Generator``. A model is returned in the same state
 whether it was trained now or loaded, so a first run and every later one give the same numbers.
 """
@@ -232,7 +233,9 @@ def fit(model: nn.Module, train: data.ImageSplit, test: data.ImageSplit, config:
     """Train ``model`` in place with SGD as ``config`` says; return the per-epoch history.
 
     ``epoch_callback(epoch, model)``, if given, runs after each epoch (used to save per-epoch
-    checkpoints); it sees the model in channels-last layout. The model ends in ``eval()`` mode,
+    checkpoints); it sees the model in channels-last layout. Loss and accuracy are summed on the
+    device (float64, as Python's floats), so a GPU is not synchronised at every step
+    (``benchmarks/bench_train.py`` times this against a plain loop). The model ends in ``eval()`` mode,
     in the standard (contiguous) memory layout, without gradients.
     """
     device = torch.device(device)

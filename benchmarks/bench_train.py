@@ -142,23 +142,18 @@ def main(argv=None) -> int:
         best = {key: float("inf") for key in ("fit", "plain", "plain_cl", "eval", "plain_eval",
                                               "probe", "plain_probe")}
         results = {}
+        trainers = {
+            "fit": lambda m: train.fit(m, train_split, tiny_test, config, device, progress=False),
+            "plain": lambda m: plain_fit(m, train_split.x, train_split.y, order, config, device),
+            "plain_cl": lambda m: plain_fit(m, train_split.x, train_split.y, order, config,
+                                            device, torch.channels_last)}
         for repeat in range(args.repeat):
-            # dropout draws from the global generator: every run starts from the same state
-            model = copy.deepcopy(initial)
-            torch.manual_seed(config.seed)
-            t, _ = timed(lambda: train.fit(model, train_split, tiny_test, config, device,
-                                           progress=False))
-            best["fit"], results["fit"] = min(best["fit"], t), model
-            model = copy.deepcopy(initial)
-            torch.manual_seed(config.seed)
-            t, _ = timed(lambda: plain_fit(model, train_split.x, train_split.y, order, config,
-                                           device))
-            best["plain"] = min(best["plain"], t)
-            model = copy.deepcopy(initial)
-            torch.manual_seed(config.seed)
-            t, _ = timed(lambda: plain_fit(model, train_split.x, train_split.y, order, config,
-                                           device, torch.channels_last))
-            best["plain_cl"], results["plain_cl"] = min(best["plain_cl"], t), model
+            keys = list(trainers)
+            for key in keys[repeat % 3:] + keys[:repeat % 3]:   # each goes first in turn
+                model = copy.deepcopy(initial)
+                torch.manual_seed(config.seed)   # dropout draws from the global generator
+                t, _ = timed(lambda: trainers[key](model))
+                best[key], results[key] = min(best[key], t), model
             trained = results["fit"].to(device)
             names = trained.probe_points()
             jobs = {"eval": lambda: train.evaluate(trained, eval_split, device=device),

@@ -12,12 +12,13 @@ PROFILE ?= default
 NOTEBOOKS ?=
 SUBMISSIONS ?=
 
-.PHONY: help setup data figures test bench book book-browser book-test student grade clean
+.PHONY: help setup data figures test bench gpu-check book book-browser book-test student grade clean
 
 help:
 	@echo "make figures   run every notebook (PROFILE=$(PROFILE)) and write figures/, results/ and build/"
 	@echo "make test      unit tests and smoke runs of the notebooks"
 	@echo "make bench     time modlib's core against plain references and print the ratios"
+	@echo "make gpu-check train, measure and compare on a CUDA device against the CPU (CPU fallback without one)"
 	@echo "make book      HTML book (executed notebooks of PROFILE, method notes, API reference) in build/book/_build/html"
 	@echo "make book-test build the book, open every page in headless chromium (installed as root)"
 	@echo "make student   student copies of the notebooks (solutions stripped) and autograders in build/course/"
@@ -29,7 +30,7 @@ help:
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,course]"
+	$(PY) -m pip install --quiet -e ".[dev,course,cluster]"
 	-git rev-parse --git-dir >/dev/null 2>&1 && $(VENV)/bin/nbstripout --install
 	touch $@
 
@@ -71,6 +72,10 @@ test: data
 
 bench: setup
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+# The GPU path on a CUDA device: smoke-recipe training, Q against the CPU, paper-shape step times
+gpu-check: setup
+	$(PY) benchmarks/gpu_check.py
 
 # The book: Jupyter Book 1.x (execution off) renders the notebooks that make figures executed,
 # the method notes, and an API reference that Sphinx autodoc generates from modlib's docstrings;

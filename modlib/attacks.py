@@ -44,14 +44,16 @@ def _mean_std(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
 def to_pixels(x: torch.Tensor, dataset: str) -> torch.Tensor:
     """Undo ``data.load``'s normalisation: ``(N, C, H, W)`` normalised → pixels in [0, 1]
     (clipped, to absorb float rounding)."""
-    mean, std = _mean_std(dataset)
-    return (torch.as_tensor(x) * std + mean).clamp_(0.0, 1.0)
+    x = torch.as_tensor(x)
+    mean, std = (t.to(x.device) for t in _mean_std(dataset))
+    return (x * std + mean).clamp_(0.0, 1.0)
 
 
 def normalise(pixels: torch.Tensor, dataset: str) -> torch.Tensor:
     """Pixels in [0, 1] → the normalised inputs the models were trained on (``data.NORMALISATION``)."""
-    mean, std = _mean_std(dataset)
-    return (torch.as_tensor(pixels) - mean) / std
+    pixels = torch.as_tensor(pixels)
+    mean, std = (t.to(pixels.device) for t in _mean_std(dataset))
+    return (pixels - mean) / std
 
 
 class PixelSpaceModel(nn.Module):
@@ -134,7 +136,9 @@ def attack(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: f
         batch_size: inputs per forward/backward pass.
 
     Returns:
-        ``(N, C, H, W)`` float32 pixels with ``|x' − x|_∞ <= eps`` and ``0 <= x' <= 1``.
+        ``(N, C, H, W)`` float32 pixels with ``|x' − x|_∞ <= eps`` and ``0 <= x' <= 1``, on
+        ``x``'s device (the passes run on the model's; the random start is drawn on the CPU, so
+        it is the same on any device).
 
     Raises:
         ValueError: an unknown ``name`` (listing ``ATTACKS``), ``eps`` outside [0, 1], inputs
@@ -163,7 +167,7 @@ def attack(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: f
             xb = x[start:start + batch_size].to(device)
             yb = y[start:start + batch_size].to(device)
             out.append(run(model, xb, yb, eps, steps=steps, step_size=step_size,
-                           random_start=random_start, generator=generator).cpu())
+                           random_start=random_start, generator=generator).to(x.device))
     finally:
         model.train(was_training)
     return torch.cat(out)
@@ -171,13 +175,15 @@ def attack(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: f
 
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """``(N,)`` int64 predicted classes of ``model`` for inputs ``x`` (eval mode)."""
+    """``(N,)`` int64 predicted classes of ``model`` for inputs ``x`` (eval mode), on ``x``'s
+    device (the passes run on the model's)."""
+    x = torch.as_tensor(x)
     was_training = model.training
     model.eval()
     parameter = next(model.parameters(), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
     try:
-        return torch.cat([model(x[i:i + batch_size].to(device)).argmax(1).cpu()
+        return torch.cat([model(x[i:i + batch_size].to(device)).argmax(1).to(x.device)
                           for i in range(0, len(x), batch_size)])
     finally:
         model.train(was_training)

@@ -141,6 +141,7 @@ def cka_from_grams(k, l, *, unbiased: bool = False) -> float:
     if k.shape != l.shape:
         raise ValueError(f"Gram matrices of different shapes {tuple(k.shape)} and "
                          f"{tuple(l.shape)}: CKA compares two representations of the same inputs")
+    l = l.to(k.device)
     return _cosine(center_gram(k, unbiased), center_gram(l, unbiased), "these Gram matrices")
 
 
@@ -179,6 +180,7 @@ def layer_grams(model, x, layers=None, batch_size: int = 500) -> dict[str, torch
 
     One forward pass of ``features.probe``; each layer's activations are turned into their Gram
     matrix and dropped at once, so what is kept is L × N² numbers however wide the layers are.
+    Activations and Gram matrices stay on the model's device (a GPU does the ``X Xᵀ`` products).
 
     Args:
         model: a network from ``modlib.models`` (or any module with ``layers`` given).
@@ -191,7 +193,7 @@ def layer_grams(model, x, layers=None, batch_size: int = 500) -> dict[str, torch
 
     Introduced in notebook 07_training_dynamics.
     """
-    outputs = features.probe(model, x, layers, batch_size=batch_size)
+    outputs = features.probe(model, x, layers, batch_size=batch_size, device=None)
     grams = {}
     for name in list(outputs):
         grams[name] = gram(outputs.pop(name))
@@ -239,11 +241,11 @@ def cka_matrix(grams_a, grams_b=None, *, unbiased: bool = False) -> np.ndarray:
     Introduced in notebook 07_training_dynamics.
     """
     _, a = _stack_centred(grams_a, unbiased, "grams_a")
-    b = a if grams_b is None else _stack_centred(grams_b, unbiased, "grams_b")[1]
+    b = a if grams_b is None else _stack_centred(grams_b, unbiased, "grams_b")[1].to(a.device)
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"grams_a and grams_b come from different numbers of inputs "
                          f"(N²={a.shape[1]} vs {b.shape[1]}): use the same inputs for both")
-    return (a @ b.T).numpy()
+    return (a @ b.T).cpu().numpy()
 
 
 def paired_cka(grams_a, grams_b, *, unbiased: bool = False) -> np.ndarray:
@@ -261,7 +263,8 @@ def paired_cka(grams_a, grams_b, *, unbiased: bool = False) -> np.ndarray:
                          "same probe points on both sides")
     _, a = _stack_centred(grams_a, unbiased, "grams_a")
     _, b = _stack_centred(grams_b, unbiased, "grams_b")
+    b = b.to(a.device)
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"grams_a and grams_b come from different numbers of inputs "
                          f"(N²={a.shape[1]} vs {b.shape[1]}): use the same inputs for both")
-    return (a * b).sum(1).numpy()
+    return (a * b).sum(1).cpu().numpy()

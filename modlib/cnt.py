@@ -82,7 +82,7 @@ class _Op:
     def backward(self, g: torch.Tensor) -> torch.Tensor:
         if self.bwd is not None:
             return self.bwd(g)
-        x = torch.zeros((1, *self.in_shape), dtype=DTYPE, requires_grad=True)
+        x = torch.zeros((1, *self.in_shape), dtype=DTYPE, device=g.device, requires_grad=True)
         with torch.enable_grad():
             y = self.fwd(x)
             (grad,) = torch.autograd.grad(y, x, g)
@@ -138,8 +138,9 @@ def _children(module: nn.Module, name: str):
 class _Walker:
     """Walks a supported model once, building the node layers and edges of its weight graph."""
 
-    def __init__(self, absolute: bool, shapes: bool = True):
+    def __init__(self, absolute: bool, shapes: bool = True, device=None):
         self.absolute = absolute
+        self.device = torch.device("cpu") if device is None else device
         self.graph = _Graph()
         self.with_shapes = shapes
 
@@ -179,7 +180,7 @@ class _Walker:
 
     def parameter_free(self, module, state, op):
         src, ops, shape, _ = state
-        out_shape = _shape_after(op.fwd, shape)
+        out_shape = _shape_after(op.fwd, shape, self.device)
         return src, [*ops, op], out_shape, False
 
     def max_relay(self, module, name, shape):
@@ -212,7 +213,7 @@ class _Walker:
                 return F.linear(x, w)
         op = _Op(fwd, shape)
         try:
-            out_shape = _shape_after(fwd, shape)
+            out_shape = _shape_after(fwd, shape, self.device)
         except RuntimeError as err:
             raise ValueError(f"{type(module).__name__} at {name!r} does not accept input of "
                              f"shape {tuple(shape)}: {err}") from err
@@ -258,16 +259,22 @@ class _Walker:
             branch = self.walk(child, child_name, branch)
         dst, _, out_shape, _ = branch
         shortcut = _Op(block.shortcut, shape)
-        if _shape_after(shortcut.fwd, shape) != out_shape:
+        if _shape_after(shortcut.fwd, shape, self.device) != out_shape:
             raise _unsupported(block, name, "the shortcut's output shape differs from the "
                                "residual branch's")
         self.graph.edges.append(_Edge(src, dst, [*ops, shortcut]))
         return dst, [], out_shape, False
 
 
-def _shape_after(fn, shape) -> tuple:
+def _shape_after(fn, shape, device) -> tuple:
     with torch.no_grad():
-        return tuple(fn(torch.zeros((1, *shape), dtype=DTYPE)).shape[1:])
+        return tuple(fn(torch.zeros((1, *shape), dtype=DTYPE, device=device)).shape[1:])
+
+
+def _device(model: nn.Module) -> torch.device:
+    """Where the model's parameters are (the CPU for a model without any)."""
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
 
 
 def _check_input_shape(model: nn.Module, input_shape) -> tuple:
@@ -283,7 +290,7 @@ def _check_input_shape(model: nn.Module, input_shape) -> tuple:
     model.eval()
     try:
         with torch.no_grad():
-            out = model(torch.zeros((1, *input_shape), dtype=dtype))
+            out = model(torch.zeros((1, *input_shape), dtype=dtype, device=_device(model)))
     except RuntimeError as err:
         raise ValueError(f"input_shape={input_shape} does not fit {type(model).__name__}: "
                          f"{str(err).splitlines()[0]}") from err
@@ -294,7 +301,7 @@ def _check_input_shape(model: nn.Module, input_shape) -> tuple:
 
 def _build(model: nn.Module, input_shape, absolute: bool) -> _Graph:
     input_shape, out_shape = _check_input_shape(model, input_shape)
-    walker = _Walker(absolute)
+    walker = _Walker(absolute, device=_device(model))
     walker.graph.add_layer(input_shape, None, None)
     src, ops, shape, _ = walker.walk(model, "", (0, [], input_shape, False))
     graph = walker.graph
@@ -393,7 +400,8 @@ def node_strengths(model: nn.Module, input_shape, *, absolute: bool = False,
         bias: add each unit's bias (BatchNorm-folded where applicable) to its in-strength.
 
     Returns:
-        ``L + 1`` float64 tensors, ``strengths[l]: (n_l,)``.
+        ``L + 1`` float64 tensors, ``strengths[l]: (n_l,)``, on the model's device (a model on
+        a GPU is unrolled there).
 
     Raises:
         ValueError: an unsupported module (named, with what is supported), or an ``input_shape``
@@ -402,17 +410,19 @@ def node_strengths(model: nn.Module, input_shape, *, absolute: bool = False,
     Introduced in notebook 08_complex_networks.
     """
     graph = _build(model, input_shape, absolute)
-    strengths = [torch.zeros(graph.shapes[l], dtype=DTYPE) for l in range(len(graph.shapes))]
+    device = _device(model)
+    strengths = [torch.zeros(graph.shapes[l], dtype=DTYPE, device=device)
+                 for l in range(len(graph.shapes))]
     for l, b in enumerate(graph.biases):
         if bias and b is not None:
             view = (-1,) + (1,) * (len(graph.shapes[l]) - 1)
             strengths[l] += b.view(view)
     for edge in graph.edges:
-        x = torch.ones((1, *graph.shapes[edge.src]), dtype=DTYPE)
+        x = torch.ones((1, *graph.shapes[edge.src]), dtype=DTYPE, device=device)
         for op in edge.ops:                       # in-strengths of dst: M·1
             x = op.fwd(x)
         strengths[edge.dst] += x[0]
-        g = torch.ones((1, *graph.shapes[edge.dst]), dtype=DTYPE)
+        g = torch.ones((1, *graph.shapes[edge.dst]), dtype=DTYPE, device=device)
         for op in reversed(edge.ops):             # out-strengths of src: Mᵀ·1
             g = op.backward(g)
         strengths[edge.src] += g[0]

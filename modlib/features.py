@@ -62,19 +62,24 @@ def _check_inputs(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-@torch.no_grad()
-def probe(model: nn.Module, x: torch.Tensor, layers=None,
-          batch_size: int = 500) -> dict[str, torch.Tensor]:
+def probe(model: nn.Module, x: torch.Tensor, layers=None, batch_size: int = 500,
+          device: str | torch.device | None = "cpu") -> dict[str, torch.Tensor]:
     """Outputs of the probe points for inputs ``x``.
 
+    The forward passes run under ``torch.inference_mode`` (no autograd bookkeeping at all); the
+    outputs are concatenated after it, so they are ordinary tensors.
+
     Args:
-        model: the network; run in ``eval()`` mode (restored afterwards) without gradients.
+        model: the network, on any device (the inputs follow it); run in ``eval()`` mode
+            (restored afterwards) without gradients.
         x: ``(N, C, H, W)`` inputs (any ``(N, ...)`` the model accepts).
         layers: module names; default ``model.probe_points()``.
         batch_size: inputs per forward pass (bounds the memory of the pass itself).
+        device: where the features are returned: ``"cpu"`` (default) or ``None`` for the model's
+            device (on a GPU the kNN graphs and their modularity are then computed there too).
 
     Returns:
-        ``{name: (N, D_name) float32}`` on the CPU, in the order of ``layers``.
+        ``{name: (N, D_name) float32}`` on ``device``, in the order of ``layers``.
 
     Raises:
         ValueError: empty ``x``, or a name that is not a module of ``model``.
@@ -83,20 +88,22 @@ def probe(model: nn.Module, x: torch.Tensor, layers=None,
     check_int("batch_size", batch_size, low=1)
     names = resolve_layers(model, layers)
     modules = dict(model.named_modules())
-    device = _model_device(model)
+    model_device = _model_device(model)
+    out = model_device if device is None else torch.device(device)
     chunks: dict[str, list[torch.Tensor]] = {name: [] for name in names}
 
     def hook_for(name):
         def hook(module, inputs, output):
-            chunks[name].append(flatten(output).cpu())
+            chunks[name].append(flatten(output).to(out))
         return hook
 
     handles = [modules[name].register_forward_hook(hook_for(name)) for name in names]
     was_training = model.training
     model.eval()
     try:
-        for start in range(0, len(x), batch_size):
-            model(x[start:start + batch_size].to(device))
+        with torch.inference_mode():
+            for start in range(0, len(x), batch_size):
+                model(x[start:start + batch_size].to(model_device))
     finally:
         for handle in handles:
             handle.remove()
@@ -105,12 +112,13 @@ def probe(model: nn.Module, x: torch.Tensor, layers=None,
 
 
 @torch.no_grad()
-def iter_probe(model: nn.Module, x: torch.Tensor,
-               layers=None) -> Iterator[tuple[str, torch.Tensor]]:
+def iter_probe(model: nn.Module, x: torch.Tensor, layers=None,
+               device: str | torch.device | None = "cpu") -> Iterator[tuple[str, torch.Tensor]]:
     """Yield ``(name, (N, D) float32)`` for each probe point, holding one layer at a time.
 
     For each layer the forward pass stops as soon as that layer has produced its output, so only
-    one layer's activations (plus the running pass) live in memory.
+    one layer's activations (plus the running pass) live in memory. ``device`` is where the
+    features are returned, as in :func:`probe`.
 
     Raises:
         ValueError: empty ``x``, or a name that is not a module of ``model``.
@@ -118,7 +126,8 @@ def iter_probe(model: nn.Module, x: torch.Tensor,
     x = _check_inputs(x)
     names = resolve_layers(model, layers)
     modules = dict(model.named_modules())
-    device = _model_device(model)
+    model_device = _model_device(model)
+    out = model_device if device is None else torch.device(device)
     was_training = model.training
     model.eval()
     try:
@@ -126,12 +135,12 @@ def iter_probe(model: nn.Module, x: torch.Tensor,
             caught = {}
 
             def hook(module, inputs, output):
-                caught["output"] = flatten(output).cpu()
+                caught["output"] = flatten(output).to(out)
                 raise _StopForward
 
             handle = modules[name].register_forward_hook(hook)
             try:
-                model(x.to(device))
+                model(x.to(model_device))
             except _StopForward:
                 pass
             finally:

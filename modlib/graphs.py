@@ -17,10 +17,12 @@ towards the lower column index (as ``heapq.nlargest`` in the original code), so 
 deterministic. An all-zero feature vector has similarity 0 to everything: its node gets no edges
 of its own (it may still be isolated).
 
-Step 1 is scale-free: each row is divided by its largest absolute entry before its norm is
-taken, so features of any finite magnitude (1e20 or 1e-30 in float32) give the same graph. The
-original code's guard ``max(‖x_i‖, 1e-8)`` differs from this only for rows of norm below 1e-8,
-which it shrinks instead of normalising.
+Step 1 is the plain ``x_i / ‖x_i‖₂`` for ordinary rows, so the weights equal those of paper A's
+normalise-then-multiply bit for bit; only rows whose norm would overflow or underflow (entries
+near 1e20 or 1e-25 in float32) are first divided by their largest absolute entry, so features of
+any finite magnitude give the same graph (:func:`normalize_rows`). The original code's guard
+``max(‖x_i‖, 1e-8)`` differs from this only for rows of norm below 1e-8, which it shrinks instead
+of normalising.
 
 The tiling loop (:func:`similarity_tiles`) and the symmetrisation (:func:`symmetric_adjacency`)
 are shared with :mod:`modlib.sparsification` (paper B's dense graph and its sparsifications).
@@ -95,16 +97,25 @@ def _check_k(k, n: int) -> int:
 
 
 def normalize_rows(features: torch.Tensor) -> torch.Tensor:
-    """Rows scaled to unit L2 norm; all-zero rows stay zero.
+    """Rows scaled to unit L2 norm, ``x̂_i = x_i / ‖x_i‖₂``; all-zero rows stay zero.
 
-    Each row is first divided by its largest absolute entry, so that the norm can neither
-    overflow (entries near 1e20 in float32) nor underflow (entries near 1e-25): cosine similarity
-    is scale-free, and so is this.
+    Ordinary rows take the plain path, ``features / features.norm(dim=1, keepdim=True)``, bit for
+    bit (paper A's normalise-then-multiply). Only a row whose plain norm overflows (entries near
+    1e20 in float32: ``‖x_i‖`` is infinite) or may have lost digits to underflow
+    (``‖x_i‖ < tiny^(1/4)``, about 3e-10 in float32 and 1e-77 in float64, where squares of its
+    entries can be subnormal) is first divided by its largest absolute entry and then
+    normalised, so that features of any finite magnitude give the same cosines. Both paths are
+    computed with ``torch.where`` (no data-dependent branch), so this runs unchanged on any device,
+    the ``meta`` device included.
     """
+    norm = features.norm(dim=1, keepdim=True)
+    plain = torch.isfinite(norm) & (norm >= torch.finfo(features.dtype).tiny ** 0.25)
+    one = torch.ones_like(norm)
     scale = features.abs().amax(dim=1, keepdim=True)
-    scaled = features / torch.where(scale > 0, scale, torch.ones_like(scale))
-    norm = scaled.norm(dim=1, keepdim=True)            # >= 1 for any non-zero row
-    return scaled / torch.where(norm > 0, norm, torch.ones_like(norm))
+    scaled = features / torch.where(scale > 0, scale, one)
+    scaled_norm = scaled.norm(dim=1, keepdim=True)      # >= 1 for any non-zero row
+    rescaled = scaled / torch.where(scaled_norm > 0, scaled_norm, one)
+    return torch.where(plain, features / torch.where(plain, norm, one), rescaled)
 
 
 def cosine_similarity(features, zero_diagonal: bool = True) -> torch.Tensor:
@@ -153,11 +164,14 @@ def symmetric_adjacency(rows: torch.Tensor, cols: torch.Tensor, values: torch.Te
     Paper A's symmetrisation ``(A_dir + A_dirᵀ) / 2`` is this with ``values / 2``; a list of
     unique pairs ``i < j`` (paper B's sparsifications) gives ``A_ij = S_ij``. The entries are
     sorted once with NumPy (torch's CPU sort and ``coalesce`` are ~10x slower) and the result is
-    built already coalesced.
+    built already coalesced. The ``O(edges)`` lists go to the CPU for NumPy; the result is on
+    ``values``' device.
 
     Returns:
-        torch sparse COO (coalesced), or dense with ``dense=True``; ``values``' dtype.
+        torch sparse COO (coalesced), or dense with ``dense=True``; ``values``' dtype and device.
     """
+    device = values.device
+    rows, cols, values = rows.cpu(), cols.cpu(), values.cpu()
     lo, hi = torch.minimum(rows, cols), torch.maximum(rows, cols)
     keys, inverse = np.unique((lo * n + hi).numpy(), return_inverse=True)
     summed = torch.zeros(len(keys), dtype=values.dtype).index_add_(
@@ -171,7 +185,7 @@ def symmetric_adjacency(rows: torch.Tensor, cols: torch.Tensor, values: torch.Te
     order = torch.from_numpy(np.argsort((both_rows * n + both_cols).numpy(), kind="stable"))
     adjacency = torch.sparse_coo_tensor(torch.stack([both_rows[order], both_cols[order]]),
                                         both_values[order], (n, n), check_invariants=False,
-                                        is_coalesced=True)
+                                        is_coalesced=True).to(device)
     return adjacency.to_dense() if dense else adjacency
 
 
@@ -188,7 +202,7 @@ def _top_k(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         crowded = values[:, k - 1] == values[:, k]
         values, columns = values[:, :k].contiguous(), columns[:, :k].contiguous()
     else:
-        crowded = torch.zeros(len(s), dtype=torch.bool)
+        crowded = torch.zeros(len(s), dtype=torch.bool, device=s.device)
     if crowded.any():
         order = torch.sort(s[crowded], dim=1, descending=True, stable=True).indices[:, :k]
         columns[crowded] = order
@@ -218,13 +232,15 @@ def knn_graph(features, k: int, block_size: int = 1024, dense: bool = False) -> 
 
     Args:
         features: ``(N, D)`` array or tensor, one row per sample (float32; float64 is kept).
+            A CUDA tensor is processed on its GPU (tiles and top-k lists); only the ``N·k`` edge
+            list visits the CPU, for the symmetrisation.
         k: neighbours per node, ``1 <= k < N``.
         block_size: tile side (memory ``O(block_size² + N·k)``).
         dense: return a dense ``(N, N)`` tensor instead of a sparse one.
 
     Returns:
         Symmetric adjacency ``A`` without self-loops, ``(N, N)`` torch sparse COO (coalesced) or
-        dense, with between ``N·k/2`` and ``N·k`` undirected edges; ``A_ij = S_ij`` for mutual
+        dense, on ``features``' device, with between ``N·k/2`` and ``N·k`` undirected edges; ``A_ij = S_ij`` for mutual
         neighbours, ``S_ij / 2`` for one-way ones.
 
     Raises:
@@ -237,8 +253,8 @@ def knn_graph(features, k: int, block_size: int = 1024, dense: bool = False) -> 
     n = len(x)
     k = _check_k(k, n)
     block_size = check_int("block_size", block_size, low=1)
-    best_values = torch.full((n, k), -torch.inf, dtype=x.dtype)
-    best_columns = torch.full((n, k), n, dtype=torch.long)
+    best_values = torch.full((n, k), -torch.inf, dtype=x.dtype, device=x.device)
+    best_columns = torch.full((n, k), n, dtype=torch.long, device=x.device)
 
     def update(rows: slice, tile: torch.Tensor, column_offset: int) -> None:
         values, columns = _top_k(tile, min(k, tile.shape[1]))
@@ -253,7 +269,7 @@ def knn_graph(features, k: int, block_size: int = 1024, dense: bool = False) -> 
         else:
             update(rows_i, tile, j0)
             update(rows_j, tile.T.contiguous(), i0)
-    rows = torch.arange(n).repeat_interleave(k)
+    rows = torch.arange(n, device=x.device).repeat_interleave(k)
     return symmetric_adjacency(rows, best_columns.flatten(), best_values.flatten() / 2, n, dense)
 
 
@@ -268,7 +284,7 @@ def knn_graph_from_similarity(similarity, k: int, dense: bool = False) -> torch.
     k = _check_k(k, n)
     s.fill_diagonal_(0.0)
     values, columns = _top_k(s, k)
-    rows = torch.arange(n).repeat_interleave(k)
+    rows = torch.arange(n, device=s.device).repeat_interleave(k)
     return symmetric_adjacency(rows, columns.flatten(), values.flatten() / 2, n, dense)
 
 

@@ -56,7 +56,7 @@ def modularity(adjacency, labels) -> float:
     adjacency = graphs.as_adjacency(adjacency)
     rows, cols, weights = graphs.edge_list(adjacency)
     n = adjacency.shape[0]
-    y = data.class_indices(labels, n)
+    y = data.class_indices(labels, n).to(rows.device)    # a CUDA graph is summed on its GPU
     bad = ~torch.isfinite(weights)
     if bad.any():
         i, j = int(rows[bad][0]), int(cols[bad][0])
@@ -76,14 +76,16 @@ def modularity(adjacency, labels) -> float:
                          f"negative ones ({-positive:g}) cancel, so modularity (which divides "
                          "by it) is undefined")
     intra = weights[y[rows] == y[cols]].sum()
-    strength = torch.zeros(n, dtype=torch.float64).index_add_(0, rows, weights)
-    class_strength = torch.zeros(int(y.max()) + 1, dtype=torch.float64).index_add_(0, y, strength)
+    strength = torch.zeros(n, dtype=torch.float64, device=rows.device).index_add_(0, rows, weights)
+    class_strength = torch.zeros(int(y.max()) + 1, dtype=torch.float64,
+                                 device=rows.device).index_add_(0, y, strength)
     return float(intra / total - ((class_strength / total) ** 2).sum())
 
 
 def _check_symmetric(rows, cols, weights, n: int) -> None:
     """Every entry (i, j, w) must have its mirror (j, i, w): compare the entries sorted by
     (i, j) with those sorted by (j, i)."""
+    rows, cols, weights = rows.cpu(), cols.cpu(), weights.cpu()      # NumPy's sort
     forward, backward = (rows * n + cols).numpy(), (cols * n + rows).numpy()
     by_forward, by_backward = np.argsort(forward), np.argsort(backward)
     w = weights.numpy()
@@ -121,7 +123,7 @@ def intra_class_share(adjacency, labels) -> float:
     """
     adjacency = graphs.as_adjacency(adjacency)
     rows, cols, weights = graphs.edge_list(adjacency)
-    y = data.class_indices(labels, adjacency.shape[0])
+    y = data.class_indices(labels, adjacency.shape[0]).to(rows.device)
     if torch.isnan(weights).any():
         raise ValueError("adjacency contains NaN weights")
     total = weights.sum()
@@ -380,8 +382,8 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, batch_size: in
     for b, idx in enumerate(progress_bar(batches, desc=f"modularity curve ({graph})",
                                          unit="batch", disable=not progress)):
         xb, yb = x[idx], y[idx]
-        outputs = (features.iter_probe(model, xb, names) if stream
-                   else features.probe(model, xb, names).items())
+        outputs = (features.iter_probe(model, xb, names, device=None) if stream  # model's device
+                   else features.probe(model, xb, names, device=None).items())
         for l, (_, layer_features) in enumerate(outputs):
             adjacency = _layer_graph(layer_features, graph, k, p, tau)
             q[l, b] = np.nan if adjacency is None else modularity(adjacency, yb)

@@ -9,7 +9,8 @@ configuration) before use, read with ``torch.load(weights_only=True)``; a damage
 aside and retrained (``docs/cache.md``). Besides the final weights, every run keeps its weights
 at epoch 0 (the initialisation) and after each epoch (:func:`load_epoch`).
 
-Training is deterministic on the CPU for a given seed: one seed drives torch, numpy and Python's
+Training is deterministic on the CPU for a given seed and number of threads (the thread count
+changes how convolutions sum, docs/training.md): one seed drives torch, numpy and Python's
 ``random``; batches come from a seeded ``torch.Generator``. A model is returned in the same state
 whether it was trained now or loaded, so a first run and every later one give the same numbers.
 """
@@ -188,21 +189,28 @@ def build_model(config: TrainConfig, split: data.ImageSplit) -> nn.Module:
     return models.remove_units(model, config.remove) if config.remove else model
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate(model: nn.Module, split: data.ImageSplit, batch_size: int = 1000,
              device: str | torch.device = "cpu") -> tuple[float, float]:
-    """Return ``(accuracy, mean cross-entropy)`` of ``model`` on ``split``, in eval mode."""
+    """Return ``(accuracy, mean cross-entropy)`` of ``model`` on ``split``, in eval mode.
+
+    Runs under ``torch.inference_mode`` and sums on the device (one synchronisation at the end,
+    not two per batch); the sums are the same float64 additions as Python's, so the numbers are
+    the same bit for bit on the CPU.
+    """
     was_training = model.training
     model.eval()
-    correct, loss = 0, 0.0
+    device = torch.device(device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    loss = torch.zeros((), dtype=torch.float64, device=device)
     for start in range(0, len(split), batch_size):
         xb = split.x[start:start + batch_size].to(device)
         yb = split.y[start:start + batch_size].to(device)
         logits = model(xb)
-        loss += nn.functional.cross_entropy(logits, yb, reduction="sum").item()
-        correct += (logits.argmax(1) == yb).sum().item()
+        loss += nn.functional.cross_entropy(logits, yb, reduction="sum").double()
+        correct += (logits.argmax(1) == yb).sum()
     model.train(was_training)
-    return correct / len(split), loss / len(split)
+    return correct.item() / len(split), loss.item() / len(split)
 
 
 def _augment(xb: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -225,7 +233,9 @@ def fit(model: nn.Module, train: data.ImageSplit, test: data.ImageSplit, config:
     """Train ``model`` in place with SGD as ``config`` says; return the per-epoch history.
 
     ``epoch_callback(epoch, model)``, if given, runs after each epoch (used to save per-epoch
-    checkpoints); it sees the model in channels-last layout. The model ends in ``eval()`` mode,
+    checkpoints); it sees the model in channels-last layout. Loss and accuracy are summed on the
+    device (float64, as Python's floats), so a GPU is not synchronised at every step
+    (``benchmarks/bench_train.py`` times this against a plain loop). The model ends in ``eval()`` mode,
     in the standard (contiguous) memory layout, without gradients.
     """
     device = torch.device(device)
@@ -247,7 +257,10 @@ def fit(model: nn.Module, train: data.ImageSplit, test: data.ImageSplit, config:
     bar = progress_bar(total=config.epochs * steps_per_epoch, disable=not progress,
                        desc=f"{config.arch} on {config.dataset}", unit="step")
     for epoch in range(1, config.epochs + 1):
-        start, loss_sum, correct = time.perf_counter(), 0.0, 0
+        start = time.perf_counter()
+        # sums on the device: no synchronisation per step (float64, as Python's float would be)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        correct = torch.zeros((), dtype=torch.long, device=device)
         order = torch.randperm(len(train), generator=g)
         for step in range(steps_per_epoch):
             idx = order[step * config.batch_size:(step + 1) * config.batch_size]
@@ -262,14 +275,15 @@ def fit(model: nn.Module, train: data.ImageSplit, test: data.ImageSplit, config:
             loss.backward()
             optimizer.step()
             scheduler.step()
-            loss_sum += loss.item() * len(idx)
-            correct += (logits.argmax(1) == yb).sum().item()
+            loss_sum += loss.detach().double() * len(idx)
+            correct += (logits.argmax(1) == yb).sum()
             bar.update()
-            bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}", refresh=False)
+            if progress and step % 10 == 0:     # .item() waits for the device: not every step
+                bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}", refresh=False)
         test_accuracy, test_loss = evaluate(model, test, device=device)
         model.train()
-        history.append({"epoch": epoch, "train_loss": loss_sum / len(train),
-                        "train_accuracy": correct / len(train), "test_loss": test_loss,
+        history.append({"epoch": epoch, "train_loss": loss_sum.item() / len(train),
+                        "train_accuracy": correct.item() / len(train), "test_loss": test_loss,
                         "test_accuracy": test_accuracy,
                         "seconds": round(time.perf_counter() - start, 2)})
         bar.set_postfix(epoch=epoch, test_acc=f"{test_accuracy:.4f}")

@@ -171,3 +171,69 @@ def test_adjacency_kinds_and_string_labels():
     np.testing.assert_array_equal(weights.numpy(), dense[rows.numpy(), cols.numpy()])
     with pytest.raises(ValueError, match=r"square \(N, N\) matrix, got \(3, 4\)"):
         graphs.edge_list(scipy.sparse.csr_matrix(np.ones((3, 4))))
+
+
+def _directed_top_k_reference(s: np.ndarray, k: int) -> np.ndarray:
+    """Paper A's steps 3-4 on a given similarity matrix, heapq per row, in its own dtype."""
+    s = s.copy()
+    np.fill_diagonal(s, 0.0)
+    directed = np.zeros_like(s)
+    for i, row in enumerate(s):
+        for j in heapq.nlargest(k, range(len(row)), key=row.__getitem__):
+            directed[i, j] = row[j]
+    return (directed + directed.T) / 2
+
+
+@pytest.mark.parametrize("n,d,k,block_size", [(300, 64, 5, 64), (257, 33, 7, 100),
+                                              (400, 512, 3, 1024)])
+def test_ordinary_float32_weights_equal_plain_normalise_then_multiply_bit_for_bit(
+        n, d, k, block_size):
+    """For ordinary float32 features the tiled engine gives the weights of plain row
+    normalisation followed by one matrix product, bit for bit (a mutual pair S_ij, a one-way
+    pair S_ij / 2: both exact in float32)."""
+    torch.manual_seed(n + d)
+    features = torch.randn(n, d).relu() * 3.0            # post-ReLU-like, some zero entries
+    plain = features / features.norm(dim=1, keepdim=True)
+    assert torch.equal(graphs.normalize_rows(features), plain)
+    s = (plain @ plain.T).numpy()
+    expected = _directed_top_k_reference(s, k)
+    assert expected.dtype == np.float32
+    got = graphs.knn_graph(features, k, block_size=block_size, dense=True)
+    assert got.dtype == torch.float32
+    np.testing.assert_array_equal(got.numpy(), expected)
+    assert torch.equal(graphs.cosine_similarity(features), torch.from_numpy(
+        np.where(np.eye(n, dtype=bool), np.float32(0), s)))
+
+
+def test_only_rows_that_overflow_or_underflow_take_the_rescaling_path():
+    torch.manual_seed(1)
+    features = torch.randn(40, 16)
+    features[5] *= 1e20          # ‖x‖² overflows float32: the plain norm is inf
+    features[9] *= 1e-30         # squares underflow: the plain norm is 0 or lost digits
+    features[12] = 0.0
+    plain = features / features.norm(dim=1, keepdim=True)
+    assert torch.all(plain[5] == 0) and torch.isinf(plain[9]).all()   # x / inf, x / 0
+    got = graphs.normalize_rows(features)
+    ordinary = torch.ones(40, dtype=torch.bool)
+    ordinary[[5, 9, 12]] = False
+    assert torch.equal(got[ordinary], plain[ordinary])               # bit for bit
+    reference = features.double() / features.double().norm(dim=1, keepdim=True)
+    torch.testing.assert_close(got[[5, 9]].double(), reference[[5, 9]], atol=1e-7, rtol=0)
+    assert torch.all(got[12] == 0)
+    # the graph of such mixed features is the float64 graph
+    expected = _directed_top_k_reference((reference @ reference.T).nan_to_num().numpy(), 3)
+    np.testing.assert_allclose(graphs.knn_graph(features, 3, dense=True).numpy(), expected,
+                               atol=1e-6, rtol=0)
+
+
+def test_engine_is_device_agnostic_on_the_meta_device():
+    """The normalisation and the tiles have no data-dependent branch: on the meta device
+    (shapes and dtypes only) they run and keep shape, dtype and device."""
+    x = torch.empty(70, 9, device="meta")
+    x_hat = graphs.normalize_rows(x)
+    assert x_hat.device.type == "meta" and x_hat.shape == (70, 9) and x_hat.dtype == x.dtype
+    tiles = list(graphs.similarity_tiles(x_hat, 32))
+    assert [(i, j, tuple(t.shape)) for i, j, t in tiles] == [
+        (0, 0, (32, 32)), (0, 32, (32, 32)), (0, 64, (32, 6)), (32, 32, (32, 32)),
+        (32, 64, (32, 6)), (64, 64, (6, 6))]
+    assert all(t.device.type == "meta" for _, _, t in tiles)

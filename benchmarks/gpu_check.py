@@ -132,20 +132,20 @@ def main(argv=None) -> int:
 
         # 2. the modularity curve on the device and on the CPU
         per_class = min(50, len(test_full) // len(test_full.classes))
-        n_batches, batch_size = 2, per_class * len(test_full.classes) // 2
+        n_batches, graph_size = 2, per_class * len(test_full.classes) // 2
         on_device = model.to(device)
         q_device = modularity.modularity_curve(on_device, test_full.x, test_full.y, k=3,
-                                               n_batches=n_batches, batch_size=batch_size,
+                                               n_batches=n_batches, graph_size=graph_size,
                                                progress=False)
         on_cpu = copy.deepcopy(model).to(cpu)
         q_cpu = modularity.modularity_curve(on_cpu, test_full.x, test_full.y, k=3,
-                                            n_batches=n_batches, batch_size=batch_size,
+                                            n_batches=n_batches, graph_size=graph_size,
                                             progress=False)
         dq = np.abs(q_device["Q_mean"].to_numpy() - q_cpu["Q_mean"].to_numpy()).max()
         check(dq <= args.q_tol, f"modularity curve, {device.type} vs cpu: max |ΔQ| = {dq:.2e} "
                                 f"over {len(q_cpu)} layers (tolerance {args.q_tol:g})")
-        x = test_full.x[:batch_size]
-        y = test_full.y[:batch_size]
+        x = test_full.x[:graph_size]
+        y = test_full.y[:graph_size]
         layer = model.probe_points()[len(model.probe_points()) // 2]
         f = features.probe(on_cpu, x, [layer])[layer]
         q_engine_cpu = modularity.modularity(graphs.knn_graph(f, 3), y)

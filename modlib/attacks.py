@@ -211,14 +211,14 @@ def success_rate(clean_pred, adv_pred, y) -> float:
     return float((adv_pred[correct] != y[correct]).float().mean())
 
 
-def batch_success(clean_pred, adv_pred, y, batch_size: int) -> np.ndarray:
-    """``(N // batch_size,)`` :func:`success_rate` of each consecutive batch (NaN where none was
+def batch_success(clean_pred, adv_pred, y, graph_size: int) -> np.ndarray:
+    """``(N // graph_size,)`` :func:`success_rate` of each consecutive batch (NaN where none was
     classified correctly). Raises ``ValueError`` unless ``N`` is a positive multiple of
-    ``batch_size``. Introduced in notebook 09_adversarial_inputs."""
-    batch_size = check_int("batch_size", batch_size, low=1)
+    ``graph_size``. Introduced in notebook 09_adversarial_inputs."""
+    graph_size = check_int("graph_size", graph_size, low=1)
     n = len(y)
-    if n == 0 or n % batch_size:
+    if n == 0 or n % graph_size:
         raise ValueError(f"y has {n} labels: must be a positive multiple of "
-                         f"batch_size={batch_size} (consecutive batches)")
-    return np.array([success_rate(clean_pred[b:b + batch_size], adv_pred[b:b + batch_size],
-                                  y[b:b + batch_size]) for b in range(0, n, batch_size)])
+                         f"graph_size={graph_size} (consecutive batches)")
+    return np.array([success_rate(clean_pred[b:b + graph_size], adv_pred[b:b + graph_size],
+                                  y[b:b + graph_size]) for b in range(0, n, graph_size)])

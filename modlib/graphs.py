@@ -20,7 +20,7 @@ of its own (it may still be isolated).
 Step 1 is the plain ``x_i / ‖x_i‖₂`` for ordinary rows, so the weights equal those of paper A's
 normalise-then-multiply bit for bit; only rows whose norm would overflow or underflow (entries
 near 1e20 or 1e-25 in float32) are first divided by their largest absolute entry, so features of
-any finite magnitude give the same graph (:func:`normalize_rows`). The original code's guard
+any finite magnitude give the same graph (:func:`normalise_rows`). The original code's guard
 ``max(‖x_i‖, 1e-8)`` differs from this only for rows of norm below 1e-8, which it shrinks instead
 of normalising.
 
@@ -96,7 +96,7 @@ def _check_k(k, n: int) -> int:
     return k
 
 
-def normalize_rows(features: torch.Tensor) -> torch.Tensor:
+def normalise_rows(features: torch.Tensor) -> torch.Tensor:
     """Rows scaled to unit L2 norm, ``x̂_i = x_i / ‖x_i‖₂``; all-zero rows stay zero.
 
     Ordinary rows take the plain path, ``features / features.norm(dim=1, keepdim=True)``, bit for
@@ -133,7 +133,7 @@ def cosine_similarity(features, zero_diagonal: bool = True) -> torch.Tensor:
 
     Introduced in notebook 02_similarity_histograms.
     """
-    x = normalize_rows(as_features(features))
+    x = normalise_rows(as_features(features))
     s = x @ x.T
     if zero_diagonal:
         s.fill_diagonal_(0.0)
@@ -261,7 +261,7 @@ def knn_graph(features, k: int, block_size: int = 1024, dense: bool = False) -> 
         best_values[rows], best_columns[rows] = _merge_top_k(
             best_values[rows], best_columns[rows], values, columns + column_offset, k)
 
-    for i0, j0, tile in similarity_tiles(normalize_rows(x), block_size):
+    for i0, j0, tile in similarity_tiles(normalise_rows(x), block_size):
         rows_i, rows_j = slice(i0, i0 + tile.shape[0]), slice(j0, j0 + tile.shape[1])
         if i0 == j0:
             tile.fill_diagonal_(0.0)            # ignore self-similarity, as the paper's code
@@ -336,6 +336,28 @@ def edge_list(adjacency) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return rows[keep], cols[keep], weights[keep]
     rows, cols = torch.nonzero(a, as_tuple=True)
     return rows, cols, a[rows, cols].double()
+
+
+def intra_class_weight(rows: torch.Tensor, cols: torch.Tensor, weights: torch.Tensor,
+                       classes: torch.Tensor) -> torch.Tensor:
+    """``P_intra``: the share of the total edge weight that joins two nodes of the same class,
+    the first term of modularity ``Q = Σ_c (e_c − a_c²)`` (``docs/modularity_curves.md``).
+
+    The one place ``P_intra`` is computed: :func:`modlib.modularity.modularity`,
+    :func:`modlib.modularity.intra_class_share` and
+    :func:`modlib.sparsification.graph_stats` all call it.
+
+    Args:
+        rows, cols, weights: an edge list as :func:`edge_list` gives it (both directions).
+        classes: ``(N,)`` integer class of each node, on the edge list's device.
+
+    Returns:
+        a 0-dimensional float64 tensor (NaN-free only for a non-zero total weight; the callers
+        check the total first and raise with their own wording).
+
+    Introduced in notebook 05_modularity_curves.
+    """
+    return weights[classes[rows] == classes[cols]].sum() / weights.sum()
 
 
 def to_networkx(adjacency, labels=None) -> nx.Graph:

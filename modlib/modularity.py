@@ -75,11 +75,11 @@ def modularity(adjacency, labels) -> float:
         raise ValueError(f"the total edge weight is 0: positive weights ({positive:g}) and "
                          f"negative ones ({-positive:g}) cancel, so modularity (which divides "
                          "by it) is undefined")
-    intra = weights[y[rows] == y[cols]].sum()
     strength = torch.zeros(n, dtype=torch.float64, device=rows.device).index_add_(0, rows, weights)
     class_strength = torch.zeros(int(y.max()) + 1, dtype=torch.float64,
                                  device=rows.device).index_add_(0, y, strength)
-    return float(intra / total - ((class_strength / total) ** 2).sum())
+    p_intra = graphs.intra_class_weight(rows, cols, weights, y)
+    return float(p_intra - ((class_strength / total) ** 2).sum())
 
 
 def _check_symmetric(rows, cols, weights, n: int) -> None:
@@ -129,7 +129,7 @@ def intra_class_share(adjacency, labels) -> float:
     total = weights.sum()
     if len(weights) == 0 or total == 0:
         raise ValueError("the graph has no edges (total weight 0): P_intra is undefined")
-    return float(weights[y[rows] == y[cols]].sum() / total)
+    return float(graphs.intra_class_weight(rows, cols, weights, y))
 
 
 # --------------------------------------------------------------------------------------------
@@ -309,14 +309,14 @@ def _layer_graph(layer_features, graph: str, k: int, p: float, tau: float):
     return adjacency
 
 
-def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, batch_size: int = 500,
+def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, graph_size: int = 500,
                      seed: int = 0, layers=None, stream: bool = False,
                      progress: bool = True, graph: str = "knn", p: float = 0.01,
                      tau: float = 0.9, null_permutations: int = 0) -> pd.DataFrame:
     """Modularity of every probe point's graph, mean ± std over disjoint batches.
 
     Paper A's protocol (its official code; ``docs/modularity_curves.md``): ``n_batches`` disjoint
-    batches of ``batch_size`` samples, one kNN graph per batch and layer, ``Q`` under the
+    batches of ``graph_size`` samples, one kNN graph per batch and layer, ``Q`` under the
     ground-truth classes, mean and (population) standard deviation over batches. Our batches are
     class-balanced and seeded (``data.stratified_batches``) rather than the first test images in
     file order. With ``graph="top-fraction"`` or ``"threshold"`` the same protocol gives paper B's
@@ -324,10 +324,10 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, batch_size: in
 
     Args:
         model: a network from ``modlib.models`` (or any module, with ``layers`` given).
-        x: ``(N, C, H, W)`` inputs, ``N >= n_batches * batch_size``.
+        x: ``(N, C, H, W)`` inputs, ``N >= n_batches * graph_size``.
         y: ``(N,)`` class labels (integers, strings or any hashable values).
-        k: neighbours per node, ``1 <= k < batch_size`` (``graph="knn"``).
-        n_batches, batch_size: the batches (paper: 5 × 500).
+        k: neighbours per node, ``1 <= k < graph_size`` (``graph="knn"``).
+        n_batches, graph_size: the batches (paper: 5 × 500).
         seed: drives the batches.
         layers: module names; default ``model.probe_points()``.
         stream: hold one layer's activations at a time (``features.iter_probe``).
@@ -352,20 +352,20 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, batch_size: in
         graph has no edge.
 
     Raises:
-        ValueError: bad ``k``, ``n_batches``, ``batch_size``, ``graph``, ``p``, ``tau`` or
+        ValueError: bad ``k``, ``n_batches``, ``graph_size``, ``graph``, ``p``, ``tau`` or
             ``null_permutations`` (0, or an integer >= 2), too few samples, ``x`` and ``y`` of
             different lengths, or unknown layers.
 
     Introduced in notebook 05_modularity_curves.
     """
     n_batches = check_int("n_batches", n_batches, low=1)
-    batch_size = check_int("batch_size", batch_size, low=2)
+    graph_size = check_int("graph_size", graph_size, low=2)
     k = check_int("k", k, low=1)
     check_choice("graph", graph, GRAPH_KINDS)
     p = check_float("p", p, low=0.0, high=1.0, low_open=True)
     tau = check_float("tau", tau, low=-1.0, high=1.0)
-    if k >= batch_size:
-        raise ValueError(f"k={k} is not allowed: must be < batch_size={batch_size} (the number "
+    if k >= graph_size:
+        raise ValueError(f"k={k} is not allowed: must be < graph_size={graph_size} (the number "
                          "of samples in each graph)")
     check_seed("seed", seed)
     null_permutations = check_int("null_permutations", null_permutations, low=0)
@@ -376,7 +376,7 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, batch_size: in
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} samples but y has {len(y)} labels")
     names = features.resolve_layers(model, layers)
-    batches = data.stratified_batches(y, n_batches, batch_size, seed)
+    batches = data.stratified_batches(y, n_batches, graph_size, seed)
     q = np.zeros((len(names), n_batches))
     null = np.full((len(names), n_batches, null_permutations), np.nan)
     for b, idx in enumerate(progress_bar(batches, desc=f"modularity curve ({graph})",
@@ -404,40 +404,40 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, batch_size: in
     return table
 
 
-def batch_curves(model, x, partitions: dict, batch_size: int, k: int = 3,
+def batch_curves(model, x, partitions: dict, graph_size: int, k: int = 3,
                  layers=None) -> dict[str, np.ndarray]:
     """``Q`` of every probe point's kNN graph for consecutive batches of ``x`` (batch ``b`` is
-    rows ``b·batch_size …``, e.g. attacked versions of the same images), each graph built once and
+    rows ``b·graph_size …``, e.g. attacked versions of the same images), each graph built once and
     scored under every partition (true and predicted classes; ``docs/dynamics_and_robustness.md``).
 
     Args:
-        x: ``(n_batches · batch_size, C, H, W)`` inputs; partitions: ``{name: (len(x),) labels}``.
+        x: ``(n_batches · graph_size, C, H, W)`` inputs; partitions: ``{name: (len(x),) labels}``.
 
     Returns:
         ``{name: (L, n_batches) float64}``, ``[l, b]`` batch ``b``'s Q at probe point ``l + 1``.
 
     Raises:
-        ValueError: no partition, lengths that differ or are no multiple of ``batch_size``,
-            bad ``k`` / ``batch_size``.
+        ValueError: no partition, lengths that differ or are no multiple of ``graph_size``,
+            bad ``k`` / ``graph_size``.
 
     Introduced in notebook 09_adversarial_inputs.
     """
-    batch_size = check_int("batch_size", batch_size, low=2)
-    k = check_int("k", k, low=1, high=batch_size - 1)
+    graph_size = check_int("graph_size", graph_size, low=2)
+    k = check_int("k", k, low=1, high=graph_size - 1)
     if not partitions:
         raise ValueError("partitions={} is not allowed: give at least one {name: labels}")
     x = torch.as_tensor(x)
-    if len(x) == 0 or len(x) % batch_size:
+    if len(x) == 0 or len(x) % graph_size:
         raise ValueError(f"x has {len(x)} samples: must be a positive multiple of "
-                         f"batch_size={batch_size} (consecutive batches)")
+                         f"graph_size={graph_size} (consecutive batches)")
     labels = {n: data.class_indices(p, name=f"partitions[{n!r}]") for n, p in partitions.items()}
     for name, y in labels.items():
         if len(y) != len(x):
             raise ValueError(f"partitions[{name!r}] has {len(y)} labels but x has {len(x)} samples")
     names = features.resolve_layers(model, layers)
-    q = {name: np.zeros((len(names), len(x) // batch_size)) for name in labels}
-    for b in range(len(x) // batch_size):
-        part = slice(b * batch_size, (b + 1) * batch_size)
+    q = {name: np.zeros((len(names), len(x) // graph_size)) for name in labels}
+    for b in range(len(x) // graph_size):
+        part = slice(b * graph_size, (b + 1) * graph_size)
         for l, layer_features in enumerate(features.probe(model, x[part], names).values()):
             graph = graphs.knn_graph(layer_features, k)
             for name, y in labels.items():

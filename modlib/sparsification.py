@@ -30,7 +30,8 @@ from scipy.sparse.csgraph import connected_components
 
 from .checks import check_choice, check_float, check_int
 from .data import class_indices
-from .graphs import as_adjacency, as_features, as_similarity, edge_list, normalize_rows
+from .graphs import (as_adjacency, as_features, as_similarity, edge_list, intra_class_weight,
+                     normalise_rows)
 from .graphs import similarity_tiles, symmetric_adjacency
 
 
@@ -43,7 +44,7 @@ def _feature_tiles(features, block_size: int):
     """``(N, tiles)``: the tiles of the features' cosine similarities covering every pair once."""
     x = as_features(features)
     block_size = check_int("block_size", block_size, low=1)
-    return len(x), similarity_tiles(normalize_rows(x), block_size)
+    return len(x), similarity_tiles(normalise_rows(x), block_size)
 
 
 def _similarity_tiles(similarity):
@@ -341,5 +342,7 @@ def graph_stats(adjacency, labels=None) -> dict:
         r, c, w = rows[off_diagonal].numpy(), cols[off_diagonal].numpy(), weights[off_diagonal]
         same = torch.from_numpy(y[r] == y[c])
         stats["intra_edges"] = float(same.double().mean()) if len(r) else float("nan")
-        stats["intra_weight"] = float(w[same].sum() / w.sum()) if len(r) else float("nan")
+        stats["intra_weight"] = (float(intra_class_weight(rows[off_diagonal], cols[off_diagonal],
+                                                          w, torch.from_numpy(y)))
+                                 if len(r) else float("nan"))
     return stats

@@ -98,7 +98,7 @@ def test_batch_success_by_hand():
     assert np.isnan(attacks.batch_success(torch.tensor([1, 0]), torch.tensor([1, 0]),
                                           torch.tensor([0, 1]), 2)[0])
     with pytest.raises(ValueError, match="y has 6 labels: must be a positive multiple of "
-                                         "batch_size=4"):
+                                         "graph_size=4"):
         attacks.batch_success(clean, adv, y, 4)
 
 

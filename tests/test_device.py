@@ -42,7 +42,7 @@ def test_the_fake_device_catches_what_cuda_would(fake_cuda):
 
 
 def test_knn_engine_stays_on_the_device(fake_cuda, monkeypatch):
-    """normalize_rows, the tiles, the running top-k lists and the edge list of knn_graph."""
+    """normalise_rows, the tiles, the running top-k lists and the edge list of knn_graph."""
     captured = {}
 
     def capture(rows, cols, values, n, dense=False):
@@ -53,7 +53,7 @@ def test_knn_engine_stays_on_the_device(fake_cuda, monkeypatch):
     monkeypatch.setattr(graphs, "_top_k", lambda s, k: s.topk(k, dim=1))    # tie repair: an if
     monkeypatch.setattr(graphs, "symmetric_adjacency", capture)          # NumPy: the CPU part
     x = torch.randn(70, 12, device="cuda")
-    x_hat = graphs.normalize_rows(x)
+    x_hat = graphs.normalise_rows(x)
     assert x_hat.device == CUDA and x_hat.shape == (70, 12)
     assert all(tile.device == CUDA for _, _, tile in graphs.similarity_tiles(x_hat, 32))
     graphs.knn_graph(x, 3, block_size=32)

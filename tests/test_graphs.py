@@ -194,7 +194,7 @@ def test_ordinary_float32_weights_equal_plain_normalise_then_multiply_bit_for_bi
     torch.manual_seed(n + d)
     features = torch.randn(n, d).relu() * 3.0            # post-ReLU-like, some zero entries
     plain = features / features.norm(dim=1, keepdim=True)
-    assert torch.equal(graphs.normalize_rows(features), plain)
+    assert torch.equal(graphs.normalise_rows(features), plain)
     s = (plain @ plain.T).numpy()
     expected = _directed_top_k_reference(s, k)
     assert expected.dtype == np.float32
@@ -213,7 +213,7 @@ def test_only_rows_that_overflow_or_underflow_take_the_rescaling_path():
     features[12] = 0.0
     plain = features / features.norm(dim=1, keepdim=True)
     assert torch.all(plain[5] == 0) and torch.isinf(plain[9]).all()   # x / inf, x / 0
-    got = graphs.normalize_rows(features)
+    got = graphs.normalise_rows(features)
     ordinary = torch.ones(40, dtype=torch.bool)
     ordinary[[5, 9, 12]] = False
     assert torch.equal(got[ordinary], plain[ordinary])               # bit for bit
@@ -230,10 +230,21 @@ def test_engine_is_device_agnostic_on_the_meta_device():
     """The normalisation and the tiles have no data-dependent branch: on the meta device
     (shapes and dtypes only) they run and keep shape, dtype and device."""
     x = torch.empty(70, 9, device="meta")
-    x_hat = graphs.normalize_rows(x)
+    x_hat = graphs.normalise_rows(x)
     assert x_hat.device.type == "meta" and x_hat.shape == (70, 9) and x_hat.dtype == x.dtype
     tiles = list(graphs.similarity_tiles(x_hat, 32))
     assert [(i, j, tuple(t.shape)) for i, j, t in tiles] == [
         (0, 0, (32, 32)), (0, 32, (32, 32)), (0, 64, (32, 6)), (32, 32, (32, 32)),
         (32, 64, (32, 6)), (64, 64, (6, 6))]
     assert all(t.device.type == "meta" for _, _, t in tiles)
+
+
+def test_intra_class_weight_by_hand():
+    # path 0-1-2-3 with weights 1, 2, 3; classes {0, 1} and {2, 3}: same-class weight 1 + 3 of 6
+    a = torch.zeros(4, 4, dtype=torch.float64)
+    for i, j, w in [(0, 1, 1.0), (1, 2, 2.0), (2, 3, 3.0)]:
+        a[i, j] = a[j, i] = w
+    rows, cols, weights = graphs.edge_list(a)
+    share = graphs.intra_class_weight(rows, cols, weights, torch.tensor([0, 0, 1, 1]))
+    assert float(share) == pytest.approx(4 / 6, abs=1e-15)
+    assert float(graphs.intra_class_weight(rows, cols, weights, torch.tensor([0, 1, 0, 1]))) == 0

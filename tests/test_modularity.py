@@ -111,7 +111,7 @@ def test_curve_on_an_untrained_model():
     images = data.synthetic(n_per_class=40, num_classes=4, size=8, noise=0.5, seed=0)
     model = models.build("resnet20", num_classes=4, width=0.25).eval()
     table = modularity.modularity_curve(model, images.x, images.y, k=3, n_batches=2,
-                                        batch_size=60, seed=0, progress=False)
+                                        graph_size=60, seed=0, progress=False)
     assert list(table.columns[:4]) == ["layer", "name", "Q_mean", "Q_std"]
     assert table["name"].tolist() == model.probe_points()
     assert len(table) == 10 and {"Q_b0", "Q_b1"} <= set(table.columns)
@@ -121,7 +121,7 @@ def test_curve_on_an_untrained_model():
     assert (table["Q_mean"] < 1 - 1 / 4).all()
     # streaming one layer at a time gives the same numbers
     streamed = modularity.modularity_curve(model, images.x, images.y, k=3, n_batches=2,
-                                           batch_size=60, seed=0, stream=True, progress=False)
+                                           graph_size=60, seed=0, stream=True, progress=False)
     np.testing.assert_allclose(streamed["Q_mean"], table["Q_mean"], atol=1e-6)
 
 
@@ -129,11 +129,11 @@ def test_batch_curves_match_the_curve_and_score_every_partition():
     images = data.synthetic(n_per_class=40, num_classes=4, size=8, noise=0.5, seed=0)
     model = models.build("vgg11", num_classes=4, width=0.125).eval()
     table = modularity.modularity_curve(model, images.x, images.y, k=3, n_batches=2,
-                                        batch_size=60, seed=3, progress=False)
+                                        graph_size=60, seed=3, progress=False)
     order = torch.cat(data.stratified_batches(images.y, 2, 60, seed=3))
     shuffled = images.y[order][torch.randperm(120, generator=torch.Generator().manual_seed(0))]
     q = modularity.batch_curves(model, images.x[order], {"true": images.y[order],
-                                                          "other": shuffled}, batch_size=60, k=3)
+                                                          "other": shuffled}, graph_size=60, k=3)
     assert set(q) == {"true", "other"} and q["true"].shape == (len(model.probe_points()), 2)
     # the same batches under the true classes: modularity_curve's per-batch columns
     np.testing.assert_allclose(q["true"], table[["Q_b0", "Q_b1"]].to_numpy(), atol=1e-12)
@@ -149,23 +149,23 @@ def test_batch_curves_refuse_bad_input():
     images = data.synthetic(n_per_class=10, num_classes=2, size=8)
     model = models.build("vgg11", num_classes=2, width=0.125)
     with pytest.raises(ValueError, match="x has 20 samples: must be a positive multiple of "
-                                         "batch_size=15"):
-        modularity.batch_curves(model, images.x, {"true": images.y}, batch_size=15)
+                                         "graph_size=15"):
+        modularity.batch_curves(model, images.x, {"true": images.y}, graph_size=15)
     with pytest.raises(ValueError, match=r"partitions\['p'\] has 19 labels but x has 20"):
-        modularity.batch_curves(model, images.x, {"p": images.y[:-1]}, batch_size=10)
+        modularity.batch_curves(model, images.x, {"p": images.y[:-1]}, graph_size=10)
     with pytest.raises(ValueError, match="at least one"):
-        modularity.batch_curves(model, images.x, {}, batch_size=10)
+        modularity.batch_curves(model, images.x, {}, graph_size=10)
 
 
 def test_curve_refuses_bad_input():
     images = data.synthetic(n_per_class=10, num_classes=2, size=8)
     model = models.build("vgg11", num_classes=2, width=0.125)
-    with pytest.raises(ValueError, match="k=20 is not allowed: must be < batch_size=20"):
-        modularity.modularity_curve(model, images.x, images.y, k=20, n_batches=1, batch_size=20)
+    with pytest.raises(ValueError, match="k=20 is not allowed: must be < graph_size=20"):
+        modularity.modularity_curve(model, images.x, images.y, k=20, n_batches=1, graph_size=20)
     with pytest.raises(ValueError, match="only 20 samples"):
-        modularity.modularity_curve(model, images.x, images.y, n_batches=3, batch_size=10)
+        modularity.modularity_curve(model, images.x, images.y, n_batches=3, graph_size=10)
     with pytest.raises(ValueError, match="x has 20 samples but y has 19"):
-        modularity.modularity_curve(model, images.x, images.y[:-1], n_batches=1, batch_size=10)
+        modularity.modularity_curve(model, images.x, images.y[:-1], n_batches=1, graph_size=10)
 
 
 def test_scipy_sparse_adjacency_and_string_labels_are_accepted():
@@ -301,9 +301,9 @@ def test_graph_modularity_of_each_kind_equals_networkx(graph, builder, value):
 def test_curves_of_paper_b_graphs():
     d = data.synthetic(n_per_class=40, seed=0)
     model = models.build("vgg11", width=0.125, in_channels=d.x.shape[1]).eval()
-    knn = modularity.modularity_curve(model, d.x, d.y, k=3, n_batches=2, batch_size=60,
+    knn = modularity.modularity_curve(model, d.x, d.y, k=3, n_batches=2, graph_size=60,
                                       progress=False)
-    top = modularity.modularity_curve(model, d.x, d.y, n_batches=2, batch_size=60,
+    top = modularity.modularity_curve(model, d.x, d.y, n_batches=2, graph_size=60,
                                       progress=False, graph="top-fraction", p=0.05)
     assert top["name"].tolist() == knn["name"].tolist() == model.probe_points()
     assert np.isfinite(top["Q_mean"]).all() and not np.allclose(top["Q_mean"], knn["Q_mean"])
@@ -400,14 +400,14 @@ def test_null_refuses_bad_input():
     images = data.synthetic(n_per_class=10, num_classes=2, size=8)
     model = models.build("vgg11", num_classes=2, width=0.125)
     with pytest.raises(ValueError, match="null_permutations=1 is not allowed"):
-        modularity.modularity_curve(model, images.x, images.y, n_batches=1, batch_size=10,
+        modularity.modularity_curve(model, images.x, images.y, n_batches=1, graph_size=10,
                                     null_permutations=1)
 
 
 def test_curve_with_its_null():
     images = data.synthetic(n_per_class=30, num_classes=3, size=8, noise=0.5, seed=0)
     model = models.build("vgg11", num_classes=3, width=0.125).eval()
-    kwargs = dict(k=3, n_batches=2, batch_size=30, seed=0, progress=False)
+    kwargs = dict(k=3, n_batches=2, graph_size=30, seed=0, progress=False)
     plain = modularity.modularity_curve(model, images.x, images.y, **kwargs)
     table = modularity.modularity_curve(model, images.x, images.y, null_permutations=50,
                                         **kwargs)

@@ -247,7 +247,10 @@ def _identity(config: PopulationConfig, index: int, spec: dict, epoch: int) -> d
 def _train_member(config: PopulationConfig, index: int, folder: str, xtr, ytr, xte, yte,
                   classes) -> dict:
     """Train (or load, or resume) member ``index``; return its per-epoch rows and how many
-    epochs were trained now. Runs inside a joblib worker."""
+    epochs were trained now. Runs inside a joblib worker.
+
+    Long because the look-up of the last verified epoch, the resume and the per-epoch writes
+    happen under one lock: split into functions, the lock's extent would no longer be visible."""
     # one thread per member: parallelism is across members, and a member's weights must not
     # depend on how many threads its worker had (loky workers, threads and the main process differ)
     torch.set_num_threads(1)

@@ -137,20 +137,6 @@ def test_only_other_packages_types_may_lack_a_target(target, ignored):
     assert any(re.fullmatch(p, target) for p in patterns) is ignored
 
 
-def test_book_functions_are_short():
-    # each step of the staging is a function a reader can hold in view; a longer one must say
-    # why in its docstring ("Long because ...")
-    import ast
-
-    source = Path(book.__file__).read_text(encoding="utf-8")
-    long = [f"{node.name}: {node.end_lineno - node.lineno + 1} lines"
-            for node in ast.walk(ast.parse(source))
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-            and node.end_lineno - node.lineno + 1 > 60
-            and "Long because" not in (ast.get_docstring(node) or "")]
-    assert not long, long
-
-
 def _public_docstrings():
     """``(qualified name, kind, docstring)`` of the public functions, classes and methods that
     the API reference shows (autodoc's ``:members:``: defined in the module, with a docstring)."""

@@ -335,7 +335,7 @@ def write_synthetic_cifar10(archive: Path, train_per_class: int = 100, test_per_
                                                *images(test_per_class))
 
     def write(tmp: Path) -> None:
-        with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, \
+        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz, \
                 tarfile.open(fileobj=gz, mode="w") as tar:
             for name, payload in members.items():
                 entry = tarfile.TarInfo(f"{SYNTHETIC_CIFAR10_FOLDER}/{name}")

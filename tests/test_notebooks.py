@@ -112,6 +112,7 @@ def test_bad_value_fails_with_a_clear_message():
     assert "k=0 is not allowed: must be an integer in [1, 49]" in result.stderr
 
 
+@pytest.mark.slow
 def test_unknown_name_fails_before_running():
     result = drive("05_modularity_curves", "--profile", "smoke", "-p", "kk", "5", timeout=60)
     assert result.returncode == 1

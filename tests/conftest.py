@@ -30,13 +30,22 @@ import pytest  # noqa: E402
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 
 
+# the notebooks' runs, longest first (as measured on a 2-core machine); others follow in order
+LONGEST_FIRST = ["06_layer_pruning", "08_complex_networks", "04_community_visualisation",
+                 "07_training_dynamics", "03_graph_sparsification", "09_adversarial_inputs"]
+
+
 def pytest_collection_modifyitems(config, items):
-    """Start the notebook runs first: they are the long ones, so the two workers share them and
+    """Start the notebook runs first, the longest of them first: the two workers share them and
     the short unit tests fill the gaps at the end (the order is the same on every worker)."""
     heavy = {"paper_profile": 0, "notebooks": 1, "slow": 2}
 
     def rank(item):
-        return min((heavy[m.name] for m in item.iter_markers() if m.name in heavy), default=3)
+        group = min((heavy[m.name] for m in item.iter_markers() if m.name in heavy), default=3)
+        notebook = getattr(item, "callspec", None) and item.callspec.params.get("notebook")
+        order = (LONGEST_FIRST.index(notebook) if notebook in LONGEST_FIRST
+                 else len(LONGEST_FIRST) + (0 if notebook else 1))
+        return group, order
 
     items.sort(key=rank)      # stable: the collection order within each group
 

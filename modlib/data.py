@@ -66,7 +66,7 @@ CIFAR10_TEST_BATCH = "test_batch"
 SYNTHETIC_CIFAR10 = "cifar10-synthetic"
 SYNTHETIC_CIFAR10_ARCHIVE = "cifar10-synthetic-python.tar.gz"
 SYNTHETIC_CIFAR10_FOLDER = "cifar10-synthetic-batches-py"
-SYNTHETIC_CIFAR10_PER_CLASS = {"train": 100, "test": 50}
+SYNTHETIC_CIFAR10_PER_CLASS = {"train": 200, "test": 100}
 
 # Per-channel mean and std used to normalise each dataset (train-set statistics; CIFAR values as in
 # paper A's code, docs/training.md).
@@ -283,7 +283,7 @@ def read_cifar_archive(archive: Path, folder: str, train: bool):
     return torch.from_numpy(images.copy()), torch.from_numpy(labels), classes
 
 
-def write_synthetic_cifar10(archive: Path, train_per_class: int = 100, test_per_class: int = 50,
+def write_synthetic_cifar10(archive: Path, train_per_class: int = 200, test_per_class: int = 100,
                             seed: int = 0) -> Path:
     """Write a synthetic stand-in for CIFAR-10 in the real archive's layout (atomically).
 

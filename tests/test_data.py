@@ -105,9 +105,9 @@ def test_synthetic_cifar10_has_the_real_layout_and_says_it_is_synthetic(tmp_path
         names = sorted(tar.getnames())
     assert names == sorted(f"cifar10-synthetic-batches-py/{n}" for n in (
         "README", "batches.meta", "test_batch", *(f"data_batch_{i}" for i in range(1, 6))))
-    assert train.x.shape == (1000, 3, 32, 32) and test.x.shape == (500, 3, 32, 32)
-    assert torch.bincount(train.y).tolist() == [100] * 10
-    assert torch.bincount(test.y).tolist() == [50] * 10
+    assert train.x.shape == (2000, 3, 32, 32) and test.x.shape == (1000, 3, 32, 32)
+    assert torch.bincount(train.y).tolist() == [200] * 10
+    assert torch.bincount(test.y).tolist() == [100] * 10
     assert train.classes == tuple(f"synthetic {c}" for c in range(10))
     assert train.name == "cifar10-synthetic/train"
     # pixels near CIFAR-10's channel statistics, so its normalisation applies: mean near 0

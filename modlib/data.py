@@ -245,7 +245,10 @@ def ensure_cifar10(download: bool = False) -> Path:
     if not archive.is_file() and download:
         from torchvision.datasets.utils import download_url
 
-        download_url(CIFAR10_URL, str(archive.parent), CIFAR10_ARCHIVE)
+        try:
+            download_url(CIFAR10_URL, str(archive.parent), CIFAR10_ARCHIVE)
+        except (OSError, RuntimeError):
+            pass  # no network: fall through to the instructions below
     if not archive.is_file():
         raise FileNotFoundError(
             f"dataset 'cifar10' was not found: put the original archive {CIFAR10_ARCHIVE} "
@@ -271,13 +274,19 @@ def read_cifar_archive(archive: Path, folder: str, train: bool):
     import tarfile
 
     names = CIFAR10_TRAIN_BATCHES if train else (CIFAR10_TEST_BATCH,)
+    wanted = {f"{folder}/{name}": name for name in ("batches.meta", *names)}
+    found = {}
     with tarfile.open(archive, "r:gz") as tar:
-        def unpickle(name):
-            with tar.extractfile(f"{folder}/{name}") as f:
-                return pickle.load(f, encoding="bytes")
-
-        classes = [c.decode() for c in unpickle("batches.meta")[b"label_names"]]
-        batches = [unpickle(name) for name in names]
+        for member in tar:                      # one pass: a gzip stream is read front to back
+            if member.name in wanted:
+                with tar.extractfile(member) as f:
+                    found[wanted[member.name]] = pickle.load(f, encoding="bytes")
+    missing = [name for name in wanted.values() if name not in found]
+    if missing:
+        raise DataIntegrityError(f"{archive} lacks {folder}/{missing[0]}: not an archive in "
+                                 "CIFAR-10's python layout")
+    classes = [c.decode() for c in found["batches.meta"][b"label_names"]]
+    batches = [found[name] for name in names]
     images = np.concatenate([b[b"data"] for b in batches]).reshape(-1, 3, 32, 32)
     labels = np.concatenate([np.asarray(b[b"labels"], dtype=np.int64) for b in batches])
     return torch.from_numpy(images.copy()), torch.from_numpy(labels), classes

@@ -134,6 +134,8 @@ def test_cifar_archive_reader_follows_the_documented_byte_order(tmp_path):
     assert images[0, 2, 31, 31] == row[3071]
     assert labels[:4].tolist() == batch[b"labels"]   # 20 images in 5 batches of 4
     assert classes[9] == "synthetic 9"
+    with pytest.raises(data.DataIntegrityError, match="lacks cifar-10-batches-py/batches.meta"):
+        data.read_cifar_archive(archive, data.CIFAR10_FOLDER, train=False)
     with pytest.raises(ValueError, match="train_per_class=0 is not allowed"):
         data.write_synthetic_cifar10(tmp_path / "bad.tar.gz", 0)
     assert not (tmp_path / "bad.tar.gz").exists()

@@ -12,11 +12,13 @@ PROFILE ?= default
 NOTEBOOKS ?=
 SUBMISSIONS ?=
 
-.PHONY: help setup data figures test bench gpu-check book book-browser book-test student grade clean
+.PHONY: help setup data figures test test-fast test-paper bench gpu-check book book-browser book-test student grade clean
 
 help:
 	@echo "make figures   run every notebook (PROFILE=$(PROFILE)) and write figures/, results/ and build/"
 	@echo "make test      unit tests and smoke runs of the notebooks"
+	@echo "make test-fast unit tests only (no notebook runs, no training over a few seconds)"
+	@echo "make test-paper every notebook under the paper profile on a synthetic CIFAR-10 stand-in"
 	@echo "make bench     time modlib's core against plain references and print the ratios"
 	@echo "make gpu-check train, measure and compare on a CUDA device against the CPU (CPU fallback without one)"
 	@echo "make book      HTML book (executed notebooks of PROFILE, method notes, API reference) in build/book/_build/html"
@@ -64,11 +66,23 @@ figures: data
 	$(PY) -m modlib.companion.run $(NOTEBOOKS) --profile $(PROFILE)
 	@if [ "$(PROFILE)" = default ]; then $(PY) -m modlib.companion.report; fi
 
-# Two pytest workers: the notebooks' smoke runs spend much of their time starting kernels and
-# importing, so two at a time use both cores of a laptop (TEST_WORKERS=0 runs in one process).
+# Two pytest workers, one thread each: the notebooks' smoke runs spend much of their time starting
+# kernels and importing, so two at a time use both cores of a laptop (TEST_WORKERS=0 runs in one
+# process). The smoke networks are trained once per run and shared (tests/conftest.py).
+#   make test        unit tests and the smoke runs of every notebook
+#   make test-fast   unit tests only: no notebook runs, no training over a few seconds
+#   make test-paper  every notebook under --profile paper on the synthetic CIFAR-10 stand-in
 TEST_WORKERS ?= 2
+PYTEST := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest \
+	$(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS))
 test: data
-	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS))
+	$(PYTEST) -m "not paper_profile"
+
+test-fast: data
+	$(PYTEST) -m "not notebooks and not slow and not paper_profile"
+
+test-paper: data
+	$(PYTEST) -m paper_profile
 
 bench: setup
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

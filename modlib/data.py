@@ -7,10 +7,17 @@ Fashion-MNIST is the default and is real data. :func:`ensure_fashion_mnist` look
    installed by ``make data``), which it decompresses into the cache,
 3. through torchvision's download (when the machine reaches the internet),
 
-and verifies every decompressed file by SHA-256 before torchvision reads it. MNIST, CIFAR-10/100
-and SVHN load through torchvision when they are already under ``data/cache/`` (or with
-``download=True``). scikit-learn's ``digits`` (8x8 images) and a seeded ``synthetic`` set work
-offline and serve the tests.
+and verifies every decompressed file by SHA-256 before torchvision reads it. CIFAR-10 (the paper
+profile's data) is read from its original archive ``data/cache/cifar-10-python.tar.gz`` (where
+torchvision's download puts it), verified by SHA-256 first. MNIST, CIFAR-100 and SVHN load through
+torchvision when they are already under ``data/cache/`` (or with ``download=True``).
+
+Offline stand-ins serve the tests: scikit-learn's ``digits`` (8x8 images), a seeded ``synthetic``
+set, and ``cifar10-synthetic``, generated images in the real CIFAR-10 archive's file layout
+(3 x 32 x 32, ten classes, pickled batches) so that the paper profile runs end to end without the
+real data. The stand-in is labelled synthetic everywhere (its name, its class names, its batch
+labels, a README in its archive) and lives in ``data/cache/cifar10-synthetic/``, never at the real
+set's path.
 
 Every split comes back as an :class:`ImageSplit` of normalised float32 tensors held in memory: the
 datasets are small, and plain tensors keep training loops simple and fast on a CPU.
@@ -30,7 +37,8 @@ import torch
 from . import paths, store
 from .checks import check_choice, check_int, check_seed
 
-DATASETS = ("fashion-mnist", "mnist", "cifar10", "cifar100", "svhn", "digits", "synthetic")
+DATASETS = ("fashion-mnist", "mnist", "cifar10", "cifar100", "svhn", "digits", "synthetic",
+            "cifar10-synthetic")
 SPLITS = ("train", "test")
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -46,6 +54,20 @@ FASHION_MNIST_SHA256 = {
 }
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
+# CIFAR-10, python version: the archive as published (170,498,071 bytes), verified whole.
+CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
+CIFAR10_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_FOLDER = "cifar-10-batches-py"           # the folder inside the archive
+CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR10_TEST_BATCH = "test_batch"
+
+# The synthetic stand-in: the same file layout under names that cannot be taken for the real set.
+SYNTHETIC_CIFAR10 = "cifar10-synthetic"
+SYNTHETIC_CIFAR10_ARCHIVE = "cifar10-synthetic-python.tar.gz"
+SYNTHETIC_CIFAR10_FOLDER = "cifar10-synthetic-batches-py"
+SYNTHETIC_CIFAR10_PER_CLASS = {"train": 200, "test": 100}
+
 # Per-channel mean and std used to normalise each dataset (train-set statistics; CIFAR values as in
 # paper A's code, docs/training.md).
 NORMALISATION = {
@@ -56,6 +78,8 @@ NORMALISATION = {
     "svhn": ((0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)),
     "digits": ((0.3036,), (0.3819,)),
     "synthetic": ((0.0,), (1.0,)),
+    # CIFAR-10's values: the stand-in is generated with these channel statistics
+    "cifar10-synthetic": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
 }
 
 
@@ -180,6 +204,184 @@ def _gunzip(source: Path, target: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# CIFAR-10 and its synthetic stand-in: one archive layout, read by one function
+
+
+def verify_cifar10(archive: Path) -> None:
+    """Check the CIFAR-10 archive against ``CIFAR10_SHA256`` (the whole file, before anything in it
+    is read).
+
+    Raises:
+        FileNotFoundError: the archive is missing.
+        DataIntegrityError: its SHA-256 differs (the message names both checksums and what to do).
+    """
+    if not archive.is_file():
+        raise FileNotFoundError(f"CIFAR-10 archive {archive} is missing")
+    stat = archive.stat()
+    if (archive, stat.st_size, stat.st_mtime_ns) in _VERIFIED:
+        return
+    actual = sha256(archive)
+    if actual != CIFAR10_SHA256:
+        raise DataIntegrityError(
+            f"CIFAR-10 archive {archive} is corrupt or not the original: SHA-256 {actual}, "
+            f"expected {CIFAR10_SHA256}. Delete it and fetch it again ({CIFAR10_URL}).")
+    _VERIFIED.add((archive, stat.st_size, stat.st_mtime_ns))
+
+
+_VERIFIED: set = set()          # archives verified in this process (path, size, mtime)
+
+
+def ensure_cifar10(download: bool = False) -> Path:
+    """The verified CIFAR-10 archive ``data/cache/cifar-10-python.tar.gz``; return its path.
+
+    torchvision's ``CIFAR10(root, download=True)`` leaves the archive at this path, so a cache filled
+    by torchvision works as it is. With ``download``, a missing archive is fetched first.
+
+    Raises:
+        DataIntegrityError: the archive fails its SHA-256 check.
+        FileNotFoundError: no archive and no download; the message says where to put it.
+    """
+    archive = paths.cache_dir() / CIFAR10_ARCHIVE
+    if not archive.is_file() and download:
+        from torchvision.datasets.utils import download_url
+
+        try:
+            download_url(CIFAR10_URL, str(archive.parent), CIFAR10_ARCHIVE)
+        except (OSError, RuntimeError):
+            pass  # no network: fall through to the instructions below
+    if not archive.is_file():
+        raise FileNotFoundError(
+            f"dataset 'cifar10' was not found: put the original archive {CIFAR10_ARCHIVE} "
+            f"(SHA-256 {CIFAR10_SHA256}) into {archive.parent}, or call "
+            "modlib.data.load('cifar10', download=True) on a machine with internet access.")
+    verify_cifar10(archive)
+    return archive
+
+
+def read_cifar_archive(archive: Path, folder: str, train: bool):
+    """Images, labels and class names of one split of an archive in CIFAR-10's python layout.
+
+    The layout (``cifar-10-python.tar.gz``): ``<folder>/data_batch_1`` .. ``data_batch_5`` and
+    ``<folder>/test_batch``, each a pickled dict with ``b"data"``, ``(n, 3072) uint8`` rows (the
+    red, green and blue 32 x 32 planes, row-major) and ``b"labels"``, a list of ints; and
+    ``<folder>/batches.meta`` with ``b"label_names"``. Only a verified archive (SHA-256) or one that
+    :func:`write_synthetic_cifar10` wrote is read: pickles are trusted by their source.
+
+    Returns:
+        ``(images: (N, 3, 32, 32) uint8 tensor, labels: (N,) int64 tensor, classes: list[str])``.
+    """
+    import pickle
+    import tarfile
+
+    names = CIFAR10_TRAIN_BATCHES if train else (CIFAR10_TEST_BATCH,)
+    wanted = {f"{folder}/{name}": name for name in ("batches.meta", *names)}
+    found = {}
+    with tarfile.open(archive, "r:gz") as tar:
+        for member in tar:                      # one pass: a gzip stream is read front to back
+            if member.name in wanted:
+                with tar.extractfile(member) as f:
+                    found[wanted[member.name]] = pickle.load(f, encoding="bytes")
+    missing = [name for name in wanted.values() if name not in found]
+    if missing:
+        raise DataIntegrityError(f"{archive} lacks {folder}/{missing[0]}: not an archive in "
+                                 "CIFAR-10's python layout")
+    classes = [c.decode() for c in found["batches.meta"][b"label_names"]]
+    batches = [found[name] for name in names]
+    images = np.concatenate([b[b"data"] for b in batches]).reshape(-1, 3, 32, 32)
+    labels = np.concatenate([np.asarray(b[b"labels"], dtype=np.int64) for b in batches])
+    return torch.from_numpy(images.copy()), torch.from_numpy(labels), classes
+
+
+def write_synthetic_cifar10(archive: Path, train_per_class: int = 200, test_per_class: int = 100,
+                            seed: int = 0) -> Path:
+    """Write a synthetic stand-in for CIFAR-10 in the real archive's layout (atomically).
+
+    Ten classes, each a smooth random colour prototype (a 4 x 4 pattern upsampled to 32 x 32) plus
+    per-pixel noise, with CIFAR-10's channel means and standard deviations, so that the paper
+    recipe's normalisation applies. The files are those of ``cifar-10-python.tar.gz`` (five
+    training batches, a test batch, ``batches.meta``; see :func:`read_cifar_archive`) inside the
+    folder ``cifar10-synthetic-batches-py``; class names ``"synthetic 0"`` .. ``"synthetic 9"``,
+    every batch label and a ``README`` say the images are synthetic. The bytes depend only on the
+    arguments (fixed pickle protocol, tar and gzip timestamps).
+
+    Raises:
+        ValueError: a count below 1 or a bad seed, before anything is written.
+
+    Returns:
+        ``archive``.
+    """
+    import io
+    import pickle
+    import tarfile
+
+    check_int("train_per_class", train_per_class, low=1)
+    check_int("test_per_class", test_per_class, low=1)
+    rng = np.random.default_rng(check_seed("seed", seed))
+    mean = np.array(NORMALISATION["cifar10"][0]).reshape(1, 3, 1, 1)
+    std = np.array(NORMALISATION["cifar10"][1]).reshape(1, 3, 1, 1)
+    coarse = torch.from_numpy(rng.standard_normal((10, 3, 4, 4)))
+    prototypes = torch.nn.functional.interpolate(coarse, size=(32, 32), mode="bilinear",
+                                                 align_corners=False).numpy()
+
+    def images(per_class):
+        labels = np.repeat(np.arange(10), per_class)
+        rng.shuffle(labels)
+        pixels = prototypes[labels] * 0.7 + 0.7 * rng.standard_normal((len(labels), 3, 32, 32))
+        pixels = np.clip(255 * (mean + std * pixels), 0, 255).round().astype(np.uint8)
+        return pixels.reshape(len(labels), 3072), labels
+
+    members = {"README": ("SYNTHETIC stand-in for CIFAR-10 written by modlib.data."
+                          "write_synthetic_cifar10: generated images in CIFAR-10's file layout, "
+                          "for tests. Not CIFAR-10; no real image is in it.\n").encode()}
+    members["batches.meta"] = pickle.dumps(
+        {b"label_names": [f"synthetic {c}".encode() for c in range(10)],
+         b"num_cases_per_batch": 2 * train_per_class, b"num_vis": 3072}, protocol=2)
+    x, y = images(train_per_class)
+    for i, (part_x, part_y) in enumerate(zip(np.array_split(x, 5), np.array_split(y, 5))):
+        members[CIFAR10_TRAIN_BATCHES[i]] = _cifar_batch(
+            f"synthetic training batch {i + 1} of 5 (not CIFAR-10)", part_x, part_y)
+    members[CIFAR10_TEST_BATCH] = _cifar_batch("synthetic testing batch 1 of 1 (not CIFAR-10)",
+                                               *images(test_per_class))
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz, \
+                tarfile.open(fileobj=gz, mode="w") as tar:
+            for name, payload in members.items():
+                entry = tarfile.TarInfo(f"{SYNTHETIC_CIFAR10_FOLDER}/{name}")
+                entry.size, entry.mtime = len(payload), 0
+                tar.addfile(entry, io.BytesIO(payload))
+
+    return store.atomic_write(archive, write)
+
+
+def _cifar_batch(label: str, x: np.ndarray, y: np.ndarray) -> bytes:
+    import pickle
+
+    return pickle.dumps({b"batch_label": label.encode(), b"labels": [int(v) for v in y],
+                         b"data": np.ascontiguousarray(x),
+                         b"filenames": [f"synthetic_{i:05d}.png".encode() for i in range(len(y))]},
+                        protocol=2)
+
+
+def ensure_synthetic_cifar10() -> Path:
+    """The synthetic CIFAR-10 stand-in's archive in ``data/cache/cifar10-synthetic/``, written on
+    first use (:func:`write_synthetic_cifar10` with ``SYNTHETIC_CIFAR10_PER_CLASS``, seed 0).
+
+    Never the real set's path: the real archive is ``data/cache/cifar-10-python.tar.gz``.
+    """
+    archive = paths.cache_dir() / SYNTHETIC_CIFAR10 / SYNTHETIC_CIFAR10_ARCHIVE
+    if not archive.is_file():
+        import filelock
+
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        with filelock.FileLock(archive.parent / f"{archive.name}.lock"):
+            if not archive.is_file():
+                write_synthetic_cifar10(archive, SYNTHETIC_CIFAR10_PER_CLASS["train"],
+                                        SYNTHETIC_CIFAR10_PER_CLASS["test"], seed=0)
+    return archive
+
+
+# --------------------------------------------------------------------------------------------
 # Loading
 
 
@@ -207,6 +409,8 @@ _INFO = {
     "svhn": DatasetInfo(73257, 26032, 10, (3, 32, 32)),
     "digits": DatasetInfo(1347, 450, 10, (1, 8, 8)),
     "synthetic": DatasetInfo(800, 400, 4, (1, 16, 16)),
+    "cifar10-synthetic": DatasetInfo(10 * SYNTHETIC_CIFAR10_PER_CLASS["train"],
+                                     10 * SYNTHETIC_CIFAR10_PER_CLASS["test"], 10, (3, 32, 32)),
 }
 
 
@@ -239,7 +443,7 @@ def load(name: str, split: str = "test", download: bool = False) -> ImageSplit:
     Raises:
         ValueError: unknown ``name`` or ``split``.
         FileNotFoundError: the dataset is not on disk (the message says how to get it).
-        DataIntegrityError: a Fashion-MNIST file fails its SHA-256 check.
+        DataIntegrityError: a Fashion-MNIST file or the CIFAR-10 archive fails its SHA-256 check.
     """
     check_choice("dataset", name, DATASETS)
     check_choice("split", split, SPLITS)
@@ -249,6 +453,12 @@ def load(name: str, split: str = "test", download: bool = False) -> ImageSplit:
     elif name == "synthetic":
         return synthetic(n_per_class=200 if train else 100, seed=0 if train else 1,
                          name=f"synthetic/{split}")
+    elif name == "cifar10":
+        images, labels, classes = read_cifar_archive(ensure_cifar10(download), CIFAR10_FOLDER,
+                                                     train)
+    elif name == SYNTHETIC_CIFAR10:
+        images, labels, classes = read_cifar_archive(ensure_synthetic_cifar10(),
+                                                     SYNTHETIC_CIFAR10_FOLDER, train)
     else:
         images, labels, classes = _torchvision(name, train, download)
     mean, std = NORMALISATION[name]
@@ -268,9 +478,8 @@ def _torchvision(name: str, train: bool, download: bool):
         if name == "mnist":
             ds = tvd.MNIST(root, train=train, download=download)
             return ds.data.unsqueeze(1), ds.targets, [str(c) for c in range(10)]
-        if name in ("cifar10", "cifar100"):
-            cls = tvd.CIFAR10 if name == "cifar10" else tvd.CIFAR100
-            ds = cls(root, train=train, download=download)
+        if name == "cifar100":
+            ds = tvd.CIFAR100(root, train=train, download=download)
             images = torch.from_numpy(ds.data).permute(0, 3, 1, 2)
             return images, torch.tensor(ds.targets), ds.classes
         ds = tvd.SVHN(root / "svhn", split="train" if train else "test", download=download)

@@ -226,13 +226,15 @@ FINETUNE_RECIPES = {
     "cpu-3epoch": dict(epochs=1, lr=0.01, train_per_class=200),
     "smoke": dict(epochs=1, lr=0.02, train_per_class=50),
     "paper-cifar10": dict(epochs=150, lr=0.01, train_per_class=0),
+    "paper-synthetic": dict(epochs=1, lr=0.01, train_per_class=10),
 }
 """The training after a removal that goes with each training recipe (``train.RECIPES``), the same
 for every variant of a comparison: ``cpu-3epoch`` one epoch on 200 images per class at peak lr
 0.01 (short, so that notebook 06 can fine-tune about a hundred networks in minutes: it recovers
 part of what a removal costs, the same part for every variant); ``smoke`` one epoch on 50 per
 class; ``paper-cifar10`` paper A's full 150-epoch schedule, meant with ``init="scratch"`` (paper A
-retrains the shallower network from scratch). Introduced in notebook 06_layer_pruning."""
+retrains the shallower network from scratch); ``paper-synthetic`` (tests of the paper profile) one
+epoch on 10 per class. Introduced in notebook 06_layer_pruning."""
 
 
 def finetune_settings(recipe: str, init: str = "inherit", seed: int = 0) -> dict:

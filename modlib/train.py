@@ -504,9 +504,9 @@ RECIPES = {
                       lr=0.05, weight_decay=5e-4, schedule="onecycle")),
     "smoke": Recipe(
         "smoke",
-        "Fashion-MNIST, 200 training images per class, 2 epochs, width 0.25: seconds, for CI",
+        "Fashion-MNIST, 100 training images per class, 2 epochs, width 0.25: seconds, for CI",
         widths={}, default_width=0.25,
-        settings=dict(dataset="fashion-mnist", epochs=2, train_per_class=200, batch_size=64,
+        settings=dict(dataset="fashion-mnist", epochs=2, train_per_class=100, batch_size=32,
                       lr=0.05, weight_decay=5e-4, schedule="onecycle")),
     "paper-cifar10": Recipe(
         "paper-cifar10",
@@ -516,6 +516,15 @@ RECIPES = {
         settings=dict(dataset="cifar10", epochs=150, train_per_class=0, batch_size=256, lr=0.01,
                       weight_decay=5e-3, schedule="multistep", milestones=(50, 100),
                       augment=True)),
+    "paper-synthetic": Recipe(
+        "paper-synthetic",
+        "for tests of the paper profile only: paper A's optimiser, schedule and augmentation on the "
+        "synthetic CIFAR-10 stand-in (generated images, not CIFAR-10), 20 images per class, "
+        "2 epochs, width 0.125: seconds, the numbers mean nothing",
+        widths={}, default_width=0.125,
+        settings=dict(dataset="cifar10-synthetic", epochs=2, train_per_class=20, batch_size=32,
+                      lr=0.01, weight_decay=5e-3, schedule="multistep", milestones=(1,),
+                      augment=True)),
 }
 
 
@@ -523,7 +532,8 @@ def recipe_configs(recipe: str, archs, seed: int = 0) -> list[TrainConfig]:
     """One :class:`TrainConfig` per architecture under the named recipe; nothing is trained.
 
     Args:
-        recipe: a key of ``RECIPES`` (``"cpu-3epoch"``, ``"smoke"``, ``"paper-cifar10"``).
+        recipe: a key of ``RECIPES`` (``"cpu-3epoch"``, ``"smoke"``, ``"paper-cifar10"``;
+            ``"paper-synthetic"`` for tests).
         archs: non-empty list of names from ``models.ARCHITECTURES``, no repeats.
         seed: one seed for initialisation, batch order and the training subset.
 

@@ -46,6 +46,7 @@ def test_mlp_has_counts_but_no_receptive_field():
     assert math.isnan(summary["receptive_field"]) and math.isnan(summary["compression"])
 
 
+@pytest.mark.slow
 def test_known_depths_and_receptive_fields_at_224():
     # depths by the usual naming; receptive fields at the last feature map as published for
     # these layouts (VGG-16: 212, Araujo et al. 2019, Table 1; ResNet-50 v1.5 (torchvision,

@@ -185,6 +185,7 @@ def test_autograder_holds_public_and_hidden_tests_with_their_points(built):
     assert _score(tests["exercise_2"], {"squares": [0, 1, 4, 9]}) == 0.0
 
 
+@pytest.mark.slow
 @needs_sandbox
 def test_grading_master_and_untouched_student_copies():
     """otter runs the master copy (full marks on every exercise) and the untouched student copy

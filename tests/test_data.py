@@ -88,6 +88,72 @@ def test_torchvision_dataset_missing_gives_instructions(tmp_path, monkeypatch):
     monkeypatch.setenv("MODLIB_CACHE_DIR", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="download=True"):
         data.load("cifar10", "test")
+    with pytest.raises(FileNotFoundError, match="download=True"):
+        data.load("svhn", "test")
+
+
+def test_synthetic_cifar10_has_the_real_layout_and_says_it_is_synthetic(tmp_path, monkeypatch):
+    import tarfile
+
+    monkeypatch.setenv("MODLIB_CACHE_DIR", str(tmp_path))
+    train, test = data.load("cifar10-synthetic", "train"), data.load("cifar10-synthetic", "test")
+    archive = tmp_path / "cifar10-synthetic" / "cifar10-synthetic-python.tar.gz"
+    assert archive.is_file()
+    # written only below cifar10-synthetic/, never at the real set's paths
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cifar10-synthetic"]
+    with tarfile.open(archive) as tar:
+        names = sorted(tar.getnames())
+    assert names == sorted(f"cifar10-synthetic-batches-py/{n}" for n in (
+        "README", "batches.meta", "test_batch", *(f"data_batch_{i}" for i in range(1, 6))))
+    assert train.x.shape == (2000, 3, 32, 32) and test.x.shape == (1000, 3, 32, 32)
+    assert torch.bincount(train.y).tolist() == [200] * 10
+    assert torch.bincount(test.y).tolist() == [100] * 10
+    assert train.classes == tuple(f"synthetic {c}" for c in range(10))
+    assert train.name == "cifar10-synthetic/train"
+    # pixels near CIFAR-10's channel statistics, so its normalisation applies: mean near 0
+    assert train.x.mean(dim=(0, 2, 3)).abs().max() < 0.2
+    assert 0.5 < float(train.x.std()) < 1.5
+    # the same bytes every time
+    again = data.write_synthetic_cifar10(tmp_path / "again.tar.gz")
+    assert data.sha256(again) == data.sha256(archive)
+
+
+def test_cifar_archive_reader_follows_the_documented_byte_order(tmp_path):
+    import pickle
+    import tarfile
+
+    archive = data.write_synthetic_cifar10(tmp_path / "s.tar.gz", 2, 1, seed=5)
+    with tarfile.open(archive) as tar:
+        batch = pickle.load(tar.extractfile("cifar10-synthetic-batches-py/data_batch_1"),
+                            encoding="bytes")
+    images, labels, classes = data.read_cifar_archive(archive, data.SYNTHETIC_CIFAR10_FOLDER,
+                                                      train=True)
+    assert images.dtype == torch.uint8 and images.shape == (20, 3, 32, 32)
+    row = batch[b"data"][0]                          # red plane, then green, then blue
+    assert images[0, 1, 0, :].tolist() == row[1024:1056].tolist()
+    assert images[0, 2, 31, 31] == row[3071]
+    assert labels[:4].tolist() == batch[b"labels"]   # 20 images in 5 batches of 4
+    assert classes[9] == "synthetic 9"
+    with pytest.raises(data.DataIntegrityError, match="lacks cifar-10-batches-py/batches.meta"):
+        data.read_cifar_archive(archive, data.CIFAR10_FOLDER, train=False)
+    with pytest.raises(ValueError, match="train_per_class=0 is not allowed"):
+        data.write_synthetic_cifar10(tmp_path / "bad.tar.gz", 0)
+    assert not (tmp_path / "bad.tar.gz").exists()
+
+
+def test_cifar10_archive_is_verified_by_sha256(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODLIB_CACHE_DIR", str(tmp_path))
+    # an archive in the real layout (the stand-in's bytes under CIFAR-10's folder name)
+    monkeypatch.setattr(data, "SYNTHETIC_CIFAR10_FOLDER", data.CIFAR10_FOLDER)
+    fake = data.write_synthetic_cifar10(tmp_path / data.CIFAR10_ARCHIVE, 2, 1)
+    digest = data.sha256(fake)
+    with pytest.raises(data.DataIntegrityError) as caught:
+        data.load("cifar10", "test")
+    assert digest in str(caught.value) and data.CIFAR10_SHA256 in str(caught.value)
+    monkeypatch.setattr(data, "CIFAR10_SHA256", digest)        # as if it were the original
+    test = data.load("cifar10", "test")
+    assert test.x.shape == (10, 3, 32, 32) and test.name == "cifar10/test"
+    assert data.CIFAR10_SHA256 == digest and len(data.CIFAR10_SHA256) == 64
 
 
 def test_balanced_subset():
@@ -116,7 +182,7 @@ def test_stratified_batches_are_disjoint_and_balanced():
         [b.tolist() for b in data.stratified_batches(y, 5, 200, seed=0)]
 
 
-@pytest.mark.parametrize("name", ["fashion-mnist", "digits", "synthetic"])
+@pytest.mark.parametrize("name", ["fashion-mnist", "digits", "synthetic", "cifar10-synthetic"])
 def test_info_matches_the_loaded_data(name):
     info = data.info(name)
     train, test = data.load(name, "train"), data.load(name, "test")

@@ -88,7 +88,7 @@ def test_every_check_belongs_to_a_notebook():
 
 @pytest.mark.notebooks
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
-def test_notebook_smoke_run(notebook):
+def test_notebook_smoke_run(notebook, smoke_models):
     result = drive(notebook, "--profile", "smoke")
     assert result.returncode == 0, result.stdout + result.stderr
     dirs = paths.run_dirs("smoke", canonical=False)
@@ -112,6 +112,7 @@ def test_bad_value_fails_with_a_clear_message():
     assert "k=0 is not allowed: must be an integer in [1, 49]" in result.stderr
 
 
+@pytest.mark.slow
 def test_unknown_name_fails_before_running():
     result = drive("05_modularity_curves", "--profile", "smoke", "-p", "kk", "5", timeout=60)
     assert result.returncode == 1
@@ -120,7 +121,7 @@ def test_unknown_name_fails_before_running():
 
 
 @pytest.mark.notebooks
-def test_readme_example_leaves_figures_untouched():
+def test_readme_example_leaves_figures_untouched(smoke_models):
     """The README's example commands (a smoke run, an override of the default profile) write
     below build/<profile>/ and leave the committed figures/ and results/ byte-identical."""
     committed = [paths.root() / "figures", paths.root() / "results"]

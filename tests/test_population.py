@@ -108,6 +108,7 @@ def _weights(pop):
             for m, e in zip(pop.table.member, pop.table.epoch)}
 
 
+@pytest.mark.slow
 def test_backends_agree_and_reruns_load(fresh_cache, monkeypatch):
     config = tiny(arch="cnn")
     with joblib.parallel_config(backend="threading"):

@@ -171,6 +171,7 @@ print(json.dumps({"from_cache": result.from_cache, "acc": result.test_accuracy})
 """
 
 
+@pytest.mark.slow
 def test_concurrent_runs_train_once(tmp_path):
     env = {**os.environ, "MODLIB_CACHE_DIR": str(tmp_path), "OMP_NUM_THREADS": "1",
            "PYTHONPATH": str(Path(train.__file__).resolve().parent.parent)}

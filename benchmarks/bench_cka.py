@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 import numpy as np
+from timing import best_time
 
 from modlib import cka
 
@@ -29,15 +29,6 @@ def reference_cka(x: np.ndarray, y: np.ndarray) -> float:
     y = y - y.mean(0)
     return float(np.linalg.norm(y.T @ x) ** 2
                  / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)))
-
-
-def best_time(fn, repeat: int) -> tuple[float, float]:
-    times, value = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        value = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), value
 
 
 def main(argv=None) -> int:

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 import networkx as nx
 import numpy as np
+from timing import best_time
 
 from modlib import graphs, modularity
 
@@ -33,15 +33,6 @@ def reference_null(adjacency, labelings: np.ndarray) -> np.ndarray:
                        for c in np.unique(relabelled)]
         out.append(nx.community.modularity(graph, communities, weight="weight"))
     return np.array(out)
-
-
-def best_time(fn, repeat: int):
-    times, value = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        value = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), value
 
 
 def main(argv=None) -> int:

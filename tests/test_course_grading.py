@@ -165,6 +165,7 @@ EXPECTED = {   # student: (graded, the reason its note must give)
 }
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(NO_SANDBOX is not None, reason=f"no bubblewrap sandbox here: {NO_SANDBOX}")
 def test_a_class_with_hostile_submissions(graded):
     """One test (a single grading run, so that pytest's workers do not repeat it)."""

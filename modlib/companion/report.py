@@ -58,8 +58,10 @@ def render() -> str:
     order = {name: i for i, name in enumerate(models.ARCHITECTURES)}
     for arch in sorted(dict.fromkeys([*trained_models, *curve_models]),
                        key=lambda a: order.get(a, len(order))):
-        accuracy = trained_models.get(arch, {}).get(
-            "test_accuracy", curve_models.get(arch, {}).get("test_accuracy"))
+        # notebook 05's numbers are means over its training seeds: take its accuracy too, so a
+        # row never mixes one network's accuracy with the curves of several
+        accuracy = curve_models.get(arch, {}).get(
+            "test_accuracy", trained_models.get(arch, {}).get("test_accuracy"))
         q = curve_models.get(arch, {}).get("Q_mean") or []
         lines.append(f"| {arch} | {_pct(accuracy)} | {_num(q[0] if q else None)} | "
                      f"{_num(q[-1] if q else None)} | {len(q) or '–'} |")
@@ -70,6 +72,10 @@ def render() -> str:
             notes.append(f"Q of the raw input pixels: {pixels:.3f}.")
         notes.append(f"kNN graphs with k = {curves.get('k')}, N = {curves.get('graph_size')} "
                      f"test images, mean over {curves.get('n_batches')} class-balanced batches.")
+        seeds = curves.get("seeds") or []
+        if len(seeds) > 1:
+            notes.append(f"Accuracy and Q are means over {len(seeds)} independently trained "
+                         "networks per architecture (one per training seed).")
     profile = (curves or trained).get("profile", "default")
     notes.append(f"Generated from `results/` ({profile} profile) by `python -m modlib.companion.report`.")
     return "\n".join(lines) + "\n\n" + " ".join(notes)

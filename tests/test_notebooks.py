@@ -86,17 +86,24 @@ def test_every_check_belongs_to_a_notebook():
     assert {p.stem for p in CHECKS_DIR.glob("*.py")} <= set(NOTEBOOKS)
 
 
-@pytest.mark.notebooks
-@pytest.mark.parametrize("notebook", NOTEBOOKS)
-def test_notebook_smoke_run(notebook, smoke_models):
-    result = drive(notebook, "--profile", "smoke")
+def run_and_read(notebook: str, profile: str, *overrides: str, timeout: int = 600):
+    """Run one notebook through the driver under ``profile`` (non-canonical), check that it
+    succeeded and that its prose holds no number the run does not show; return the run's
+    folders and its metrics."""
+    result = drive(notebook, "--profile", profile, *overrides, timeout=timeout)
     assert result.returncode == 0, result.stdout + result.stderr
-    dirs = paths.run_dirs("smoke", canonical=False)
+    dirs = paths.run_dirs(profile, canonical=False)
     executed = dirs["notebooks"] / f"{notebook}.ipynb"
     assert executed.is_file()
     typed = unsupported_prose_numbers(executed)
     assert not typed, f"numbers in {notebook}'s prose that the run does not show: {typed}"
-    metrics = json.loads((dirs["metrics"] / f"{notebook}.json").read_text())
+    return dirs, json.loads((dirs["metrics"] / f"{notebook}.json").read_text())
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_notebook_smoke_run(notebook, smoke_models):
+    dirs, metrics = run_and_read(notebook, "smoke")
     metrics_check(notebook)(metrics)
     manifest = json.loads((dirs["figures"] / "MANIFEST.json").read_text())
     figures = [name for name, e in manifest.items() if e["notebook"].endswith(f"{notebook}.ipynb")]

@@ -11,16 +11,13 @@ that the real CIFAR-10's cache path was never written. ``make test-paper`` runs 
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from modlib import data, paths
 from modlib.companion import run
 
-from test_notebooks import NOTEBOOKS, unsupported_prose_numbers
+from test_notebooks import NOTEBOOKS, run_and_read
 
 # the paper profile's values that these runs override: for every notebook that declares them,
 # then per notebook; only the names a notebook declares are passed (the test below checks that
@@ -69,17 +66,7 @@ def test_tiny_overrides_name_declared_parameters_only():
 @pytest.mark.paper_profile
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
 def test_notebook_paper_profile_run(notebook, synthetic_cifar10):
-    result = subprocess.run(
-        [sys.executable, "-m", "modlib.companion.run", notebook, "--profile", "paper",
-         *tiny_overrides(notebook)],
-        capture_output=True, text=True, timeout=900, env=os.environ.copy(), cwd=paths.root())
-    assert result.returncode == 0, result.stdout + result.stderr
-    dirs = paths.run_dirs("paper", canonical=False)
-    executed = dirs["notebooks"] / f"{notebook}.ipynb"
-    assert executed.is_file()
-    typed = unsupported_prose_numbers(executed)
-    assert not typed, f"numbers in {notebook}'s prose that the run does not show: {typed}"
-    metrics = json.loads((dirs["metrics"] / f"{notebook}.json").read_text())
+    dirs, metrics = run_and_read(notebook, "paper", *tiny_overrides(notebook), timeout=900)
     assert metrics.get("profile", "paper") == "paper"
     if "recipe" in metrics:
         assert metrics["recipe"] == "paper-synthetic"

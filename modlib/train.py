@@ -9,9 +9,11 @@ configuration) before use, read with ``torch.load(weights_only=True)``; a damage
 aside and retrained (``docs/cache.md``). Besides the final weights, every run keeps its weights
 at epoch 0 (the initialisation) and after each epoch (:func:`load_epoch`).
 
-Training is deterministic on the CPU for a given seed and number of threads (the thread count
-changes how convolutions sum, docs/training.md): one seed drives torch, numpy and Python's
-``random``; batches come from a seeded ``torch.Generator``. A model is returned in the same state
+Training is deterministic on the CPU for a given seed: one seed drives torch, numpy and Python's
+``random``; batches come from a seeded ``torch.Generator``; and every CPU run trains on
+``TRAIN_THREADS`` (one) intra-op thread, because the thread count changes how convolutions sum
+(docs/training.md), so the weights do not depend on the machine's number of cores.
+:func:`load_or_train_many` uses the cores instead by training one network per worker process. A model is returned in the same state
 whether it was trained now or loaded, so a first run and every later one give the same numbers.
 """
 
@@ -21,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import numbers
+import os
 import random
 import time
 from collections.abc import Iterable
@@ -35,7 +38,8 @@ from .progress import bar as progress_bar
 from . import cache, data, models, paths
 from .checks import check_choice, check_float, check_int, check_seed
 
-CODE_VERSION = 1
+CODE_VERSION = 2      # 2: every CPU run trains on TRAIN_THREADS threads
+TRAIN_THREADS = 1
 SCHEDULES = ("onecycle", "multistep", "constant")
 
 
@@ -440,9 +444,76 @@ def _train(config: TrainConfig, test: data.ImageSplit, device: str, progress: bo
         _save(epoch_checkpoint_path(config, epoch), m, checkpoint_identity(config, epoch), {})
 
     save_epoch(0, model)
-    history = fit(model, train, test, config, resolve_device(device), progress, save_epoch)
+    device = resolve_device(device)
+    with _threads(TRAIN_THREADS if device.type == "cpu" else torch.get_num_threads()):
+        history = fit(model, train, test, config, device, progress, save_epoch)
     _save(config.checkpoint_path(), model, checkpoint_identity(config), {"history": history})
     return history
+
+
+@contextlib.contextmanager
+def _threads(n: int):
+    """Run the block on ``n`` intra-op threads, then restore the count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def load_or_train_many(configs, n_jobs: int = -1, device: str = "auto",
+                       progress: bool = True) -> list[TrainedModel]:
+    """:func:`load_or_train` for many configurations, the uncached ones trained in parallel.
+
+    On the CPU, the networks missing from the cache train first, one per joblib worker process
+    (each on ``TRAIN_THREADS`` threads, as in :func:`load_or_train`, so the weights are the same
+    bit for bit), with a progress bar counting networks; on a GPU they train one after another.
+    Then every model is loaded, in the order of ``configs``. A fine-tuning's parent must already
+    be cached, or the workers wait for the one that trains it.
+
+    Args:
+        configs: :class:`TrainConfig` objects; one asked for twice trains once.
+        n_jobs: worker processes, joblib's meaning (``-1``: one per core); not 0.
+        device: as for :func:`load_or_train`.
+        progress: show the progress bar.
+
+    Returns:
+        one :class:`TrainedModel` per config, in order.
+
+    Raises:
+        TypeError: an item that is not a :class:`TrainConfig`.
+        ValueError: ``n_jobs`` is 0.
+
+    Introduced in notebook 01_train_models.
+    """
+    configs = list(configs)
+    for i, config in enumerate(configs):
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"configs[{i}]={config!r} is not a modlib.train.TrainConfig")
+    if check_int("n_jobs", n_jobs) == 0:
+        raise ValueError("n_jobs=0 is not allowed: use a positive count or -1 (every core)")
+    missing = list({c.key(): c for c in configs
+                    if not c.checkpoint_path().exists()}.values())
+    if len(missing) > 1 and resolve_device(device).type == "cpu":
+        import joblib
+        workers = min(len(missing), joblib.effective_n_jobs(n_jobs))
+        bar = progress_bar(total=len(missing), disable=not progress or workers < 2, unit="network",
+                           desc=f"training {len(missing)} networks, {workers} at a time")
+        runner = joblib.Parallel(n_jobs=workers, return_as="generator_unordered")
+        cache_dir = str(paths.cache_dir())      # a reused worker may have started elsewhere
+        for _ in runner(joblib.delayed(_train_quietly)(c, device, cache_dir) for c in missing
+                        if workers > 1):
+            bar.update()
+        bar.close()
+    return [load_or_train(c, device=device, progress=progress) for c in configs]
+
+
+def _train_quietly(config: TrainConfig, device: str, cache_dir: str) -> str:
+    """A joblib task: load or train ``config`` into ``cache_dir``, return its key (not the model)."""
+    os.environ["MODLIB_CACHE_DIR"] = cache_dir
+    load_or_train(config, device=device, progress=False)
+    return config.key()
 
 
 def _save(path: Path, model: nn.Module, identity: dict, extra: dict) -> None:

@@ -195,9 +195,9 @@ def test_cache_key_covers_every_field():
     keys = {base.key()} | {dataclasses.replace(base, **{k: v}).key() for k, v in changes.items()}
     assert len(keys) == len(changes) + 1
     # recorded before the pruning fields existed: unset, they leave ordinary keys (and so the
-    # users' caches) alone; only a CODE_VERSION bump may change this value
+    # users' caches) alone; only a CODE_VERSION bump may change this value (2: one thread)
     default_vgg11 = train.TrainConfig("vgg11", width=0.25, epochs=3, train_per_class=3000)
-    assert default_vgg11.key() == "7d02e94a3205"
+    assert default_vgg11.key() == "58d1ceec4daf"    # CODE_VERSION 2
 
 
 def test_bad_configs_are_refused():
@@ -262,3 +262,28 @@ def test_config_values_are_normalised_and_checked():
         train.TrainConfig("vgg11", gamma=float("nan"))
     with pytest.raises(TypeError, match="remove='features.1' must be a list of unit names"):
         train.TrainConfig("vgg11", remove="features.1")
+
+
+@pytest.mark.slow
+def test_training_many_in_parallel_gives_the_sequential_weights(tmp_path, monkeypatch):
+    configs = [train.TrainConfig(arch, **{**TINY, "seed": seed})
+               for arch, seed in [("resnet20", 3), ("vgg11", 3), ("resnet20", 4)]]
+    monkeypatch.setenv("MODLIB_CACHE_DIR", str(tmp_path / "parallel"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)       # training runs on TRAIN_THREADS whatever the caller's setting
+    try:
+        parallel = train.load_or_train_many(configs + configs[:1], n_jobs=2, progress=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert len(parallel) == 4 and parallel[3].history == parallel[0].history
+    monkeypatch.setenv("MODLIB_CACHE_DIR", str(tmp_path / "sequential"))
+    for config, found in zip(configs, parallel):
+        alone = train.load_or_train(config, device="cpu", progress=False)
+        assert not alone.from_cache
+        assert [h["train_loss"] for h in alone.history] == [h["train_loss"] for h in found.history]
+        assert_same_weights(alone.model, found.model)
+    with pytest.raises(TypeError, match=r"configs\[1\]='vgg11' is not a modlib.train.TrainConfig"):
+        train.load_or_train_many([configs[0], "vgg11"])
+    with pytest.raises(ValueError, match="n_jobs=0 is not allowed"):
+        train.load_or_train_many(configs, n_jobs=0)

@@ -68,13 +68,14 @@ figures: data
 
 # Two pytest workers, one thread each: the notebooks' smoke runs spend much of their time starting
 # kernels and importing, so two at a time use both cores of a laptop (TEST_WORKERS=0 runs in one
-# process). The smoke networks are trained once per run and shared (tests/conftest.py).
+# process). --dist worksteal: a worker that runs out of tests takes pending ones from the other
+# (the default hands each worker a fixed chunk, and one sat idle for most of the run). The smoke networks are trained once per run and shared (tests/conftest.py).
 #   make test        unit tests and the smoke runs of every notebook
 #   make test-fast   unit tests only: no notebook runs, no training over a few seconds
 #   make test-paper  every notebook under --profile paper on the synthetic CIFAR-10 stand-in
 TEST_WORKERS ?= 2
 PYTEST := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest \
-	$(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS))
+	$(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist worksteal)
 test: data
 	$(PYTEST) -m "not paper_profile"
 

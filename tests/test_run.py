@@ -35,7 +35,7 @@ def test_notebook_conventions(notebook):
         assert comment.strip(), f"parameter without a comment: {line}"
     declared = run.declared_parameters(notebook)
     assert len(declared) == len(assignments), "papermill could not parse some parameter lines"
-    assert "profile" in declared and "seed" in declared
+    assert "profile" in declared and ({"seed", "seeds"} & set(declared)), "no seed parameter"
 
 
 # How many graphs per layer a notebook draws is sized to its runtime budget: 07 and 09 repeat

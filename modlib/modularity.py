@@ -1,24 +1,8 @@
 """Newman's modularity Q of a weighted graph under a partition, and modularity curves of models.
 
-For a symmetric weighted adjacency ``A`` without self-loops and a partition ``c`` (by default the
-ground-truth class of each sample), paper A's ECCV poster (Lu et al., ECCV 2022, arXiv 2111.12485)
-and Newman, Phys. Rev. E 70, 056131 (2004) give (``docs/modularity_curves.md``)::
-
-    Q = 1/(2W) · Σ_ij [ A_ij − s_i s_j / (2W) ] · δ(c_i, c_j)
-
-with node strength ``s_i = Σ_j A_ij`` and total weight ``2W = Σ_ij A_ij``. Summing over classes
-gives the form networkx evaluates (``networkx.community.modularity``, resolution 1)::
-
-    Q = Σ_c [ e_c − a_c² ],   e_c = (weight inside class c) / (2W),   a_c = (strength of c) / (2W)
-
-This module computes it from the edge list in float64, in ``O(edges + N)`` time and memory; the
-tests check it against networkx to 1e-9.
-
-The *modularity curve* of a model is ``Q_1 … Q_L`` over its probe points, each ``Q_l`` the
-modularity of the kNN graph (``graphs.knn_graph``) of layer ``l``'s features under the class
-partition, averaged over disjoint class-balanced batches (``docs/modularity_curves.md``). Paper
-B's curves (Q of the top-fraction or τ-threshold subgraph of the dense similarity graph,
-notebook 03) come from the same function with ``graph="top-fraction"`` or ``"threshold"``.
+``Q = 1/(2W) · Σ_ij [A_ij − s_i s_j / (2W)] · δ(c_i, c_j)`` (Newman, Phys. Rev. E 70, 056131,
+2004; paper A, Lu et al., ECCV 2022, arXiv 2111.12485), computed from the edge list in float64.
+Method, curves and the null: ``docs/modularity_curves.md``.
 """
 
 from __future__ import annotations
@@ -29,21 +13,20 @@ import torch
 from .progress import bar as progress_bar
 
 from . import data, features, graphs, sparsification
-from .checks import check_choice, check_float, check_int, check_seed
+from .checks import check_choice, check_float, check_int, check_int_list, check_seed
 
 
 def modularity(adjacency, labels) -> float:
-    """Newman's weighted modularity ``Q`` of the partition ``labels`` (formula above; paper A,
-    Lu et al., ECCV 2022, arXiv:2111.12485, and its released code).
+    """Newman's weighted modularity ``Q`` of the partition ``labels`` (formula above;
+    ``docs/modularity_curves.md``, step 4).
 
     Args:
-        adjacency: symmetric ``(N, N)`` weights without self-loops: a dense or sparse torch
-            tensor, a NumPy array or a SciPy sparse matrix. Zero entries are no edges.
-        labels: ``(N,)`` community (class) of each node: integers, strings or any hashable
-            values; empty classes are fine.
+        adjacency: symmetric ``(N, N)`` weights without self-loops (dense or sparse torch, NumPy,
+            SciPy sparse); zero entries are no edges.
+        labels: ``(N,)`` class of each node (any hashable values).
 
     Returns:
-        ``Q`` as a Python float, in ``[-1/2, 1)`` for non-negative weights.
+        ``Q``, in ``[-1/2, 1)`` for non-negative weights.
 
     Raises:
         ValueError: non-square or asymmetric adjacency, self-loops, NaN or infinite weights, a
@@ -83,8 +66,7 @@ def modularity(adjacency, labels) -> float:
 
 
 def _check_symmetric(rows, cols, weights, n: int) -> None:
-    """Every entry (i, j, w) must have its mirror (j, i, w): compare the entries sorted by
-    (i, j) with those sorted by (j, i)."""
+    """Raise unless every entry (i, j, w) has its mirror (j, i, w)."""
     rows, cols, weights = rows.cpu(), cols.cpu(), weights.cpu()      # NumPy's sort
     forward, backward = (rows * n + cols).numpy(), (cols * n + rows).numpy()
     by_forward, by_backward = np.argsort(forward), np.argsort(backward)
@@ -102,18 +84,10 @@ def knn_modularity(layer_features, labels, k: int = 3) -> float:
 
 
 def intra_class_share(adjacency, labels) -> float:
-    """``P_intra``: the share of the total edge weight that joins two nodes of the same class.
+    """``P_intra = Σ_c e_c``: the share of the total edge weight inside classes, in ``[0, 1]``
+    for non-negative weights (``Q ≈ P_intra − 1/C``, ``docs/modularity_curves.md``).
 
-    ``P_intra = Σ_c e_c``, the first term of ``Q = Σ_c (e_c − a_c²)``; with ``C`` balanced
-    classes ``Σ_c a_c² ≈ 1/C``, so ``Q ≈ P_intra − 1/C`` (``docs/modularity_curves.md``). It is
-    also paper B's "intra-class" quantity as this project reads it (notebook 03).
-
-    Args:
-        adjacency: symmetric ``(N, N)`` weights (dense or sparse tensor, or NumPy array).
-        labels: ``(N,)`` class of each node (integers, strings or any hashable values).
-
-    Returns:
-        a float in ``[0, 1]`` for non-negative weights.
+    ``adjacency`` and ``labels`` as :func:`modularity` takes them.
 
     Raises:
         ValueError: labels of the wrong length, NaN weights, or a graph without edges.
@@ -139,19 +113,13 @@ _NULL_CHUNK = 4_000_000          # (permutations × edge entries) evaluated at o
 
 
 def _edges_float64(adjacency):
-    """The edge list of a validated adjacency as NumPy arrays (rows, cols, float64 weights)."""
+    """``(rows, cols, float64 weights)`` of an adjacency as NumPy arrays."""
     rows, cols, weights = graphs.edge_list(graphs.as_adjacency(adjacency))
     return rows.numpy(), cols.numpy(), weights.numpy().astype(np.float64)
 
 
 def _q_of_labelings(rows, cols, weights, labelings: np.ndarray, n_classes: int) -> np.ndarray:
-    """``Q`` of one fixed graph under each row of ``labelings`` ``(P, N)`` (class indices).
-
-    ``Q = e_in / 2W − Σ_c (S_c / 2W)²`` with ``e_in`` the weight of the edge entries whose ends
-    share a class and ``S_c`` the summed node strength of class ``c``: the graph's edges and
-    strengths are computed once, each labeling costs one comparison per edge entry and one
-    ``bincount`` over the nodes, all labelings of a chunk at once.
-    """
+    """``(P,)`` ``Q`` of one graph under each row of ``labelings`` ``(P, N)``, in chunks."""
     n = labelings.shape[1]
     total = weights.sum()
     strength = np.bincount(rows, weights=weights, minlength=n)
@@ -181,30 +149,19 @@ def permutation_null(adjacency, labels, n_permutations: int = 200, seed=0,
                      return_null: bool = False) -> dict:
     """``Q`` of a graph under ``labels`` against ``Q`` of the same graph under permuted labels.
 
-    The null hypothesis is "the classes are unrelated to the graph": every permutation of the
-    labels over the nodes is then as likely as the true assignment. The graph (its edges, node
-    strengths, total weight) is fixed and the class sizes are kept; only which node carries which
-    label changes. With ``Q_π`` the modularity under permutation ``π``:
-
-        null_mean = mean(Q_π),  null_std = std(Q_π) (ddof=1),  z = (Q − null_mean) / null_std,
-        p = (1 + #{π : Q_π >= Q}) / (1 + n_permutations)
-
-    ``p`` is the one-sided Monte-Carlo permutation p-value (Phipson & Smyth, Stat. Appl. Genet.
-    Mol. Biol. 9, 2010): never 0, at least ``1 / (1 + n_permutations)``. Under the null ``Q`` is
-    close to but not exactly 0 (slightly negative for a kNN graph, whose neighbours of one node
-    are not independent draws); ``z`` and ``p`` say whether a small or negative ``Q`` is chance
-    (``docs/modularity_curves.md``, "Is a small Q chance?").
+    ``z = (Q − mean(Q_π)) / std(Q_π)`` (ddof=1) and the one-sided Monte-Carlo p-value
+    ``p = (1 + #{π : Q_π >= Q}) / (1 + n_permutations)``, never 0 (Phipson & Smyth, Stat. Appl.
+    Genet. Mol. Biol. 9, 2010; ``docs/modularity_curves.md``, "Is a small Q chance?").
 
     Args:
-        adjacency: symmetric ``(N, N)`` weights, as :func:`modularity` takes them.
-        labels: ``(N,)`` class of each node (integers, strings or any hashable values).
+        adjacency, labels: as :func:`modularity` takes them.
         n_permutations: number of random permutations, >= 2.
-        seed: seed of the permutations (an int, or a ``numpy.random.SeedSequence``).
+        seed: an int or a ``numpy.random.SeedSequence``.
         return_null: also return the permuted ``Q`` values under ``"null"`` ``(n_permutations,)``.
 
     Returns:
         ``{"q", "null_mean", "null_std", "z", "p"}`` (floats; ``z`` is NaN when every
-        permutation gives the same ``Q``, e.g. a single class), plus ``"null"`` if asked.
+        permutation gives the same ``Q``), plus ``"null"`` if asked.
 
     Raises:
         ValueError: as :func:`modularity` (bad adjacency or labels), ``n_permutations < 2``.
@@ -231,27 +188,13 @@ def permutation_null(adjacency, labels, n_permutations: int = 200, seed=0,
 
 def null_modularity(layer_features, labels, k: int = 3, n_permutations: int = 200,
                     seed: int = 0) -> dict:
-    """``Q`` of one layer's kNN graph under the true labels, read against the label-permutation
-    null (:func:`permutation_null`; the graph is built once, the permutations only relabel it).
-
-    Args:
-        layer_features: ``(N, D)`` float features of N samples.
-        labels: ``(N,)`` class of each sample.
-        k: neighbours per node, ``1 <= k < N`` (``graphs.knn_graph``).
-        n_permutations: number of label permutations, >= 2.
-        seed: seed of the permutations.
+    """:func:`permutation_null` of the kNN graph (``k`` neighbours) of ``(N, D)`` features.
 
     Returns:
-        ``{"q", "null_mean", "null_std", "z", "p"}``; ``p = (1 + #{null >= q}) / (1 +
-        n_permutations)``, never 0.
+        ``{"q", "null_mean", "null_std", "z", "p"}``.
 
     Raises:
         ValueError: bad ``k``, ``n_permutations`` or ``seed``, labels of the wrong length.
-
-    No degree-preserving rewiring null is offered: Q's second term is already the expectation
-    under the configuration model (degrees kept, edges placed at random), and rewiring a
-    weighted kNN graph does not keep node strengths, so it would answer a different question
-    (``docs/modularity_curves.md``).
 
     Introduced in notebook 05_modularity_curves.
     """
@@ -262,26 +205,17 @@ def null_modularity(layer_features, labels, k: int = 3, n_permutations: int = 20
 
 
 GRAPH_KINDS = ("knn", "top-fraction", "threshold")
-"""The graphs a modularity curve can be computed on, paper A's kNN graph (parameter ``k``) and
-paper B's important subgraph of the dense similarity graph as notebook 03 builds it, either the
-top fraction ``p`` of all pairs or every pair with similarity ``>= tau``."""
+"""Graphs of a curve: paper A's kNN graph, paper B's top-fraction or threshold subgraph."""
 
 
 def graph_modularity(layer_features, labels, graph: str = "knn", k: int = 3, p: float = 0.01,
                      tau: float = 0.9) -> float:
-    """``Q`` of one layer's graph of kind ``graph`` (see :data:`GRAPH_KINDS`) under ``labels``.
-
-    Args:
-        layer_features: ``(N, D)`` float features of N samples.
-        labels: ``(N,)`` integer classes.
-        graph: ``"knn"`` (``k`` neighbours, ``graphs.knn_graph``), ``"top-fraction"`` (the
-            ``ceil(p · N(N−1)/2)`` most similar pairs, ``sparsification.top_fraction_graph``) or
-            ``"threshold"`` (pairs with ``S_ij >= tau``, ``sparsification.threshold_graph``).
+    """``Q`` under ``labels`` of the graph of kind ``graph`` (``"knn"``, ``"top-fraction"`` or
+    ``"threshold"``) of ``(N, D)`` features (``docs/similarity_graphs.md``).
 
     Returns:
-        ``Q``; NaN when a top-fraction or threshold graph has no edge (a threshold above every
-        similarity). A kNN graph without edges (all-zero features) raises, as
-        :func:`modularity` does.
+        ``Q``; NaN for a top-fraction or threshold graph without edges (a kNN graph without
+        edges raises, as :func:`modularity` does).
 
     Raises:
         ValueError: an unknown ``graph`` or a bad parameter of its rule.
@@ -296,8 +230,7 @@ def graph_modularity(layer_features, labels, graph: str = "knn", k: int = 3, p: 
 
 
 def _layer_graph(layer_features, graph: str, k: int, p: float, tau: float):
-    """The graph of kind ``graph`` of one layer's features; ``None`` for a top-fraction or
-    threshold graph without edges."""
+    """The graph of kind ``graph`` of one layer; ``None`` for an empty non-kNN graph."""
     if graph == "knn":
         return graphs.knn_graph(layer_features, k)
     if graph == "top-fraction":
@@ -313,43 +246,23 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, graph_size: in
                      seed: int = 0, layers=None, stream: bool = False,
                      progress: bool = True, graph: str = "knn", p: float = 0.01,
                      tau: float = 0.9, null_permutations: int = 0) -> pd.DataFrame:
-    """Modularity of every probe point's graph, mean ± std over disjoint batches.
-
-    Paper A's protocol (its official code; ``docs/modularity_curves.md``): ``n_batches`` disjoint
-    batches of ``graph_size`` samples, one kNN graph per batch and layer, ``Q`` under the
-    ground-truth classes, mean and (population) standard deviation over batches. Our batches are
-    class-balanced and seeded (``data.stratified_batches``) rather than the first test images in
-    file order. With ``graph="top-fraction"`` or ``"threshold"`` the same protocol gives paper B's
-    curves (:func:`graph_modularity`); a layer where some batch's graph has no edge gets NaN.
+    """Modularity of every probe point's graph, mean ± (population) std over ``n_batches``
+    disjoint class-balanced batches of ``graph_size`` samples (paper A's protocol, 5 × 500;
+    ``docs/modularity_curves.md``, step 5).
 
     Args:
-        model: a network from ``modlib.models`` (or any module, with ``layers`` given).
-        x: ``(N, C, H, W)`` inputs, ``N >= n_batches * graph_size``.
-        y: ``(N,)`` class labels (integers, strings or any hashable values).
-        k: neighbours per node, ``1 <= k < graph_size`` (``graph="knn"``).
-        n_batches, graph_size: the batches (paper: 5 × 500).
-        seed: drives the batches.
+        x: ``(N, C, H, W)`` inputs, ``N >= n_batches * graph_size``; y: ``(N,)`` labels.
+        k: neighbours per node, ``1 <= k < graph_size``.
         layers: module names; default ``model.probe_points()``.
         stream: hold one layer's activations at a time (``features.iter_probe``).
-        progress: show a progress bar over batches.
-        graph: one of :data:`GRAPH_KINDS`.
-        p: share of pairs kept (``graph="top-fraction"``), in ``(0, 1]``.
-        tau: similarity threshold (``graph="threshold"``), in ``[-1, 1]``.
-        null_permutations: if > 0, also read every probe point's ``Q`` against the
-            label-permutation null (:func:`permutation_null`) with this many permutations per
-            batch; each batch's graph is built once and only relabelled.
+        graph, p, tau: as :func:`graph_modularity`.
+        null_permutations: 0, or >= 2 label permutations per batch (:func:`permutation_null`).
 
     Returns:
-        DataFrame, one row per probe point, columns ``layer`` (1-based position), ``name``,
-        ``Q_mean``, ``Q_std``, and ``Q_b0 … Q_b{n_batches-1}`` (per batch). With
-        ``null_permutations > 0`` also ``Q_null_mean``, ``Q_null_std``, ``Q_z`` and ``Q_p``,
-        the null of the **batch mean** ``Q_mean``: permutation ``i`` relabels every batch
-        independently and the mean of their ``Q`` is one draw of the null of ``Q_mean``;
-        ``Q_null_mean`` and ``Q_null_std`` (ddof=1) are the mean and spread of those
-        ``null_permutations`` draws, ``Q_z = (Q_mean − Q_null_mean) / Q_null_std`` and
-        ``Q_p = (1 + #{draws >= Q_mean}) / (1 + null_permutations)`` (never 0). The null spread
-        of one batch's ``Q`` is about ``√n_batches`` times ``Q_null_std``. NaN where a batch's
-        graph has no edge.
+        DataFrame, one row per probe point: ``layer`` (1-based), ``name``, ``Q_mean``, ``Q_std``,
+        ``Q_b0 … Q_b{n_batches-1}``; with a null also ``Q_null_mean``, ``Q_null_std``, ``Q_z``,
+        ``Q_p``, the null of the batch mean (each draw relabels every batch). NaN where a
+        batch's graph has no edge.
 
     Raises:
         ValueError: bad ``k``, ``n_batches``, ``graph_size``, ``graph``, ``p``, ``tau`` or
@@ -406,9 +319,8 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, graph_size: in
 
 def batch_curves(model, x, partitions: dict, graph_size: int, k: int = 3,
                  layers=None) -> dict[str, np.ndarray]:
-    """``Q`` of every probe point's kNN graph for consecutive batches of ``x`` (batch ``b`` is
-    rows ``b·graph_size …``, e.g. attacked versions of the same images), each graph built once and
-    scored under every partition (true and predicted classes; ``docs/dynamics_and_robustness.md``).
+    """``Q`` of every probe point's kNN graph of each consecutive batch of ``x``, one graph scored
+    under every partition (``docs/dynamics_and_robustness.md``).
 
     Args:
         x: ``(n_batches · graph_size, C, H, W)`` inputs; partitions: ``{name: (len(x),) labels}``.
@@ -447,18 +359,12 @@ def batch_curves(model, x, partitions: dict, graph_size: int, k: int = 3,
 
 def sensitivity_sweep(model, x, y, k_values, n_values, seed: int = 0,
                       progress: bool = True) -> pd.DataFrame:
-    """``Q`` of every probe point's kNN graph for every ``k`` in ``k_values`` and ``N`` in
-    ``n_values`` (paper A's ablation over k and N, as its poster shows it).
-
-    One class-balanced seeded sample of ``max(n_values)`` inputs whose first ``N`` are themselves
-    balanced (``data.stratified_batches``); per layer the similarity matrix of the first ``N`` is
-    computed once and reused for every ``k``. One graph per (layer, N, k): no mean over batches.
+    """``Q`` of every probe point's kNN graph for every ``k`` in ``k_values`` (each
+    ``< min(n_values)``) and ``N`` in ``n_values`` (paper A's poster ablation; one balanced graph
+    per (layer, N, k), ``docs/modularity_curves.md``).
 
     Args:
-        model: a network from ``modlib.models``.
         x: ``(M, C, H, W)`` inputs, ``M >= max(n_values)``; y: ``(M,)`` integer labels.
-        k_values: neighbour counts, each ``< min(n_values)``.
-        n_values: graph sizes.
 
     Returns:
         DataFrame with columns ``layer`` (1-based), ``name``, ``N``, ``k``, ``Q``.
@@ -468,8 +374,6 @@ def sensitivity_sweep(model, x, y, k_values, n_values, seed: int = 0,
 
     Introduced in notebook 05_modularity_curves.
     """
-    from .checks import check_int_list
-
     n_values = check_int_list("n_values", n_values, low=2, high=len(y))
     k_values = check_int_list("k_values", k_values, low=1, high=min(n_values) - 1)
     order = data.stratified_batches(torch.as_tensor(y), 1, max(n_values), seed=seed)[0]
@@ -501,24 +405,12 @@ def layer_difference(q) -> np.ndarray:
 
 
 def louvain_communities(adjacency, resolution: float = 1.0, seed: int = 0) -> np.ndarray:
-    """Communities of a weighted graph found without labels by the Louvain method.
-
-    Louvain (Blondel et al., "Fast unfolding of communities in large networks", J. Stat. Mech.
-    2008) greedily maximises the modularity ``Q`` with resolution ``γ`` (``γ = 1`` is Newman's
-    ``Q``; larger ``γ`` gives more, smaller communities). networkx does the work
-    (``networkx.community.louvain_communities`` with ``weight="weight"``); this function turns its
-    list of sets into one label per node, numbered in the order of each community's smallest node,
-    so that the labels can be scored against the classes (NMI, ARI) or passed to :func:`modularity`.
-    Background: ``docs/similarity_graphs.md``, "Communities".
-
-    Args:
-        adjacency: symmetric ``(N, N)`` weights, dense or sparse torch tensor or NumPy array;
-            zero entries are no edges. An isolated node is a community of its own.
-        resolution: ``γ > 0``.
-        seed: seed of Louvain's random node order (the result depends on it).
+    """Communities of a weighted graph found without labels by the Louvain method (Blondel et
+    al., J. Stat. Mech. 2008, arXiv 0803.0476; networkx), resolution ``γ > 0``
+    (``docs/similarity_graphs.md``, "Communities").
 
     Returns:
-        ``(N,) int64`` community of each node, ``0 .. n_communities − 1``.
+        ``(N,) int64`` community of each node, numbered by each community's smallest node.
 
     Raises:
         ValueError: a non-square adjacency, ``resolution <= 0`` or a bad seed.

@@ -1,27 +1,8 @@
-"""Inference in one place: intervals over seeds, bootstrap CIs, paired comparisons, permutation
-tests, and the verdict that words a claim ("supported", "refuted", "inconclusive").
+"""Inference over seeds: t and bootstrap intervals, paired comparisons, permutation tests, and
+the verdict that words a claim ("supported", "refuted", "inconclusive"; ``docs/claims.md``).
 
-A claim of a paper is tested over several **independently trained networks** (one per training
-seed): the per-seed effects are the independent units, and their spread — not the spread over
-test batches of one network — is what a rerun on another machine would see. This module turns
-those per-seed numbers into an :class:`Interval` (the effect with its 95 % CI), and an interval
-and a :class:`Rule` stated before the data into a verdict:
-
-* ``"supported"`` iff the whole CI lies on the side of the threshold the claim names (strictly);
-* ``"refuted"`` iff the whole CI lies on the other side;
-* ``"inconclusive"`` otherwise (also with fewer than two seeds, when there is no interval).
-
-Two reruns can therefore only turn "supported" into "refuted" if their two CIs are disjoint; the
-usual disagreement between reruns moves a claim between a verdict and "inconclusive"
-(``docs/claims.md``). :func:`claim` makes one row of the claims ledger that
-``python -m modlib.companion.report`` merges into ``results/claims.json`` and the README.
-
-Built on ``scipy.stats`` (``t``, ``bootstrap``, ``permutation_test``); NumPy and SciPy only
-(pandas is imported lazily by :func:`spearman_bootstrap`, which takes a DataFrame).
-
-References: Student-t intervals and prediction intervals, e.g. Hahn & Meeker, *Statistical
-Intervals* (Wiley 1991), ch. 4; the bootstrap BCa interval, Efron & Tibshirani, *An Introduction to
-the Bootstrap* (1993), ch. 14; permutation tests, Good, *Permutation Tests* (Springer 2000).
+The unit is the independently trained network (one per seed). Statistical references (Hahn &
+Meeker 1991; Efron & Tibshirani 1993; Good 2000; Davison & Hinkley 1997): ``docs/references.md``.
 """
 
 from __future__ import annotations
@@ -45,16 +26,8 @@ DIGITS_JSON = 4          # decimals kept for the floats of a ledger row (claim)
 
 @dataclass(frozen=True)
 class Interval:
-    """An estimate with its ``confidence`` interval.
-
-    Attributes:
-        mean: the point estimate (the effect).
-        low, high: the interval's bounds (NaN when no interval can be estimated, e.g. one seed).
-        n: number of independent units (seeds) behind the estimate.
-        confidence: the interval's level, in (0, 1).
-        method: how it was made, e.g. ``"t over seeds"``, ``"paired t"``, ``"bootstrap (BCa)"``.
-
-    An Interval unpacks as ``mean, low, high = interval`` (the tuple the older helpers returned).
+    """An estimate ``mean`` with its ``confidence`` interval ``[low, high]`` (NaN bounds without
+    an interval, e.g. one seed) over ``n`` units; unpacks as ``mean, low, high = interval``.
 
     Introduced in notebook 05_modularity_curves.
     """
@@ -97,17 +70,12 @@ def _confidence(confidence) -> float:
 
 
 def t_interval(values, confidence: float = 0.95, of: str = "mean", bounds=None) -> Interval:
-    """Student-t interval of ``values``: of their mean (``of="mean"``) or of one more draw
-    (``of="draw"``), the engine behind :func:`mean_ci` and :func:`prediction_interval`.
-
-    ``mean ± t_{n−1, (1+confidence)/2} · s · c`` with ``s`` the sample standard deviation
-    (``ddof=1``), ``c = √(1/n)`` for the mean and ``c = √(1 + 1/n)`` for one more draw; quantile
-    from ``scipy.stats.t``. ``bounds = (low, high)`` clips the interval to the range the quantity
-    can take. Assumes independent, roughly normal values.
+    """Student-t interval of the mean of ``values`` (``of="mean"``) or of one more draw
+    (``of="draw"``): ``mean ± t_{n−1, (1+confidence)/2} · s · c``, ``s`` with ``ddof=1``,
+    ``c = √(1/n)`` or ``√(1 + 1/n)``; ``bounds = (low, high)`` clips it.
 
     Returns:
-        :class:`Interval` (``method`` ``"t over seeds"`` or ``"t prediction"``); with one value
-        ``low = high = nan`` (no interval, not an error).
+        :class:`Interval`; with one value ``low = high = nan`` (no interval, not an error).
 
     Raises:
         ValueError: no values, non-finite values (naming them), ``confidence`` outside (0, 1),
@@ -138,21 +106,11 @@ def t_interval(values, confidence: float = 0.95, of: str = "mean", bounds=None) 
 
 
 def mean_ci(values, confidence: float = 0.95) -> Interval:
-    """Mean of ``values`` over independent units (seeds) and its Student-t confidence interval.
-
-    ``mean ± t_{n−1, (1+confidence)/2} · s / √n``, ``s`` the sample standard deviation
-    (``ddof=1``); quantile from ``scipy.stats.t`` (:func:`t_interval`). Assumes the ``n`` values
-    are independent draws (one per independently trained network) from a distribution close
-    enough to normal for the t interval (with 3–10 seeds a strongly skewed effect makes the
-    interval approximate).
-
-    Args:
-        values: ``(n,)`` floats, one per unit.
-        confidence: level of the interval, in (0, 1).
+    """Mean of ``(n,)`` ``values`` (one per seed) and its Student-t interval,
+    ``mean ± t_{n−1, (1+confidence)/2} · s / √n`` (:func:`t_interval`).
 
     Returns:
-        :class:`Interval` with ``method="t over seeds"``; with ``n == 1`` ``low = high = nan``
-        (no interval, not an error).
+        :class:`Interval` (``"t over seeds"``); with ``n == 1`` ``low = high = nan``.
 
     Raises:
         ValueError: no values, non-finite values (naming them), ``confidence`` outside (0, 1).
@@ -163,18 +121,11 @@ def mean_ci(values, confidence: float = 0.95) -> Interval:
 
 
 def paired_ci(a, b, confidence: float = 0.95) -> Interval:
-    """Mean difference ``a − b`` over paired units (the same seed) and its t interval.
-
-    The paired t interval of the differences ``d_i = a_i − b_i``: ``mean(d) ± t · s_d / √n``,
-    equal to ``scipy.stats.ttest_rel(a, b).confidence_interval(confidence)``. Pairing removes
-    the between-seed variation both quantities share (e.g. two curves of the same network).
-    Assumes the pairs are independent and the differences roughly normal.
-
-    Args:
-        a, b: ``(n,)`` floats, ``a[i]`` and ``b[i]`` measured on the same unit.
+    """Mean difference ``a − b`` of ``(n,)`` values paired by unit (seed) and its paired t
+    interval, as ``scipy.stats.ttest_rel(a, b).confidence_interval``.
 
     Returns:
-        :class:`Interval` of the mean difference, ``method="paired t"`` (no interval for n = 1).
+        :class:`Interval` (``"paired t"``; no interval for n = 1).
 
     Raises:
         ValueError: ``a`` and ``b`` of different lengths, empty, or with non-finite values.
@@ -193,20 +144,9 @@ def paired_ci(a, b, confidence: float = 0.95) -> Interval:
 
 def bootstrap_ci(values, statistic=np.mean, confidence: float = 0.95, n_resamples: int = 2000,
                  seed: int = 0) -> Interval:
-    """``statistic(values)`` with a bootstrap confidence interval (``scipy.stats.bootstrap``).
-
-    The bias-corrected and accelerated (BCa) interval; where BCa is degenerate (e.g. all
-    resampled statistics on one side of the estimate, or all values equal) the percentile
-    interval is used instead and ``method`` says so. Assumes independent units; with few units
-    (under about 10) the bootstrap interval is too narrow — prefer :func:`mean_ci` for a mean over
-    a handful of seeds.
-
-    Args:
-        values: ``(n,)`` floats, one per unit.
-        statistic: a function of a 1-D array (with an ``axis`` keyword it is vectorised).
-        confidence: level in (0, 1).
-        n_resamples: number of bootstrap resamples (>= 1).
-        seed: seed of the resampling.
+    """``statistic(values)`` of ``(n,)`` values with a BCa bootstrap interval
+    (``scipy.stats.bootstrap``; percentile where BCa is degenerate). Too narrow under ~10 units:
+    prefer :func:`mean_ci` for a handful of seeds.
 
     Returns:
         :class:`Interval`, ``method`` ``"bootstrap (BCa)"`` or ``"bootstrap (percentile)"``;
@@ -241,18 +181,12 @@ def bootstrap_ci(values, statistic=np.mean, confidence: float = 0.95, n_resample
 
 
 def prediction_interval(values, confidence: float = 0.95, bounds=None) -> Interval:
-    """Mean of ``values`` and the Student-t interval in which **one more draw** should fall.
-
-    ``mean ± t_{n−1, (1+confidence)/2} · s · √(1 + 1/n)`` with ``s`` the sample standard
-    deviation (``ddof=1``; :func:`t_interval`): the right interval to ask whether a *single*
-    run (e.g. the guided removal) differs from a control repeated over seeds (random removal);
-    wider than :func:`mean_ci` by ``√(n + 1)``. Assumes independent, roughly normal draws.
-    ``bounds = (low, high)`` clips the interval to the range the quantity can take (``(0, 100)``
-    for an accuracy in %).
+    """Mean of ``values`` and the Student-t interval for **one more draw**,
+    ``mean ± t · s · √(1 + 1/n)`` (:func:`t_interval`), clipped to ``bounds``: does a single run
+    differ from a control repeated over seeds?
 
     Returns:
-        :class:`Interval` (``method="t prediction"``); unpacks as ``mean, low, high``. With one
-        value ``low = high = nan``.
+        :class:`Interval` (``"t prediction"``); with one value ``low = high = nan``.
 
     Raises:
         ValueError: no values, non-finite values, ``confidence`` outside (0, 1), or ``bounds``
@@ -276,23 +210,11 @@ def _ranks_centred(values: np.ndarray) -> np.ndarray:
 
 
 def spearman_permutation(x, y, n_resamples: int = 9999, seed: int = 0) -> dict:
-    """Spearman ρ between ``x`` and ``y`` and its two-sided permutation p-value.
-
-    ρ is Pearson's correlation of the ranks (ties get their average rank). The null
-    distribution pairs ``x`` with permutations of ``y`` (``scipy.stats.permutation_test``,
-    ``permutation_type="pairings"``): exact (all ``n!`` pairings) when ``n! <= n_resamples``,
-    else ``n_resamples`` random ones, the observed pairing counted in, so ``p > 0``. Two-sided
-    p as SciPy defines it: twice the smaller one-sided p, at most 1. Assumes only
-    exchangeability of the pairs under "no relation" — no normality.
-
-    Args:
-        x, y: ``(n,)`` floats, ``n >= 3``.
-        n_resamples: random pairings when the exact test is too large (>= 1).
-        seed: seed of those pairings.
+    """Spearman ρ between ``(n,)`` ``x`` and ``y`` (``n >= 3``) and its two-sided permutation
+    p-value (``scipy.stats.permutation_test`` over pairings; exact when ``n! <= n_resamples``).
 
     Returns:
-        ``{"rho": float, "p": float}``; both NaN if ``x`` or ``y`` is constant (no ranks to
-        correlate).
+        ``{"rho": float, "p": float}``; both NaN if ``x`` or ``y`` is constant.
 
     Raises:
         ValueError: lengths differ, fewer than 3 points, non-finite values, bad ``n_resamples``.
@@ -323,22 +245,8 @@ def spearman_permutation(x, y, n_resamples: int = 9999, seed: int = 0) -> dict:
 
 def spearman_bootstrap(frame, x: str, ys, *, group: str = "member", n_boot: int = 1000,
                        seed: int = 0, level: float = 0.95):
-    """Spearman ρ between ``frame[x]`` and each ``frame[y]``, with percentile bootstrap
-    intervals that resample whole groups (column ``group``; a member's checkpoints are not
-    independent).
-
-    The cluster bootstrap: each resample draws as many groups as there are, with replacement,
-    and keeps all rows of each; the interval is the ``(1 ± level)/2`` quantiles of the resampled
-    ρ (percentile method). Assumes the groups are independent; rows within a group may depend.
-
-    Args:
-        frame: a pandas DataFrame with columns ``x``, ``ys`` and ``group``.
-        x: the column every ``y`` is correlated with.
-        ys: column names.
-        group: the column naming the independent unit.
-        n_boot: number of resamples (>= 1).
-        seed: seed of the resampling.
-        level: level of the intervals, in (0, 1).
+    """Spearman ρ between ``frame[x]`` and each column in ``ys``, with percentile intervals of a
+    cluster bootstrap that resamples whole groups (column ``group``, the independent unit).
 
     Returns:
         ``(table, boot)``: ``table`` indexed by ``ys`` with ``rho``, ``lo``, ``hi``; ``boot`` the
@@ -393,8 +301,8 @@ def _number(value: float) -> str:
 
 @dataclass(frozen=True)
 class Rule:
-    """A rule stated before the data are seen: the claim says ``effect > threshold``
-    (``direction="greater"``) or ``effect < threshold`` (``"less"``).
+    """A rule stated before the data: the claim says ``effect > threshold`` (``"greater"``) or
+    ``effect < threshold`` (``"less"``).
 
     Raises:
         ValueError: ``direction`` not one of ``"greater"``, ``"less"``, or a non-finite
@@ -422,14 +330,9 @@ class Rule:
 
 
 def verdict(interval: Interval, rule: Rule) -> str:
-    """``"supported"``, ``"refuted"`` or ``"inconclusive"``: where the interval lies against the
-    rule's threshold.
-
-    ``"supported"`` iff the whole interval lies strictly on the claimed side of the threshold
-    (``low > threshold`` for ``"greater"``, ``high < threshold`` for ``"less"``), ``"refuted"``
-    iff it lies strictly on the other side, ``"inconclusive"`` otherwise — also when there is no
-    interval (``n < 2`` or NaN bounds). A claim can therefore turn from supported into refuted
-    between two reruns only if their two intervals are disjoint (``docs/claims.md``).
+    """``"supported"`` iff the whole interval lies strictly on the claimed side of the rule's
+    threshold, ``"refuted"`` iff strictly on the other, else (or without an interval)
+    ``"inconclusive"`` (``docs/claims.md``).
 
     Raises:
         TypeError: ``interval`` not an :class:`Interval` or ``rule`` not a :class:`Rule`.
@@ -454,9 +357,7 @@ def describe(interval: Interval, rule: Rule, unit: str = "", digits: int = 3) ->
     ``"supported: +0.153 (95 % CI +0.120 to +0.186 over 5 seeds)"``.
 
     Args:
-        interval: the effect and its interval.
-        rule: the rule of the claim (gives the verdict through :func:`verdict`).
-        unit: appended to each number, e.g. ``" pp"`` (percentage points).
+        unit: appended to each number, e.g. ``" pp"``.
         digits: decimals of the numbers (>= 0).
 
     Returns:
@@ -494,18 +395,11 @@ def claim(id: str, paper: str, claim: str, notebook: str, statistic: str,
 
     Args:
         id: ``<paper>-<short-slug>[-<arch>]``, e.g. ``"A-curve-rises-vgg11"``.
-        paper: ``"A"`` (arXiv 2111.12485), ``"B"`` (the class-separation paper) or ``"CNT"``
-            (arXiv 2110.02628); ``id`` must start with ``"<paper>-"``.
-        claim: the claim in words.
-        notebook: the notebook that tests it, e.g. ``"05_modularity_curves"``.
-        statistic: what the effect is, e.g. ``"Q(last) − Q(first), kNN graph"``.
-        interval: the effect with its CI over seeds.
-        rule: the rule stated before the data.
+        paper: ``"A"`` (arXiv 2111.12485), ``"B"`` or ``"CNT"`` (arXiv 2110.02628).
 
     Returns:
         ``{"id", "paper", "claim", "notebook", "statistic", "effect", "ci_low", "ci_high",
-        "n_seeds", "verdict", "rule"}``; floats rounded to 4 decimals (``None`` for NaN, valid
-        JSON), ``verdict`` from :func:`verdict`, ``rule`` from ``rule.text()``.
+        "n_seeds", "verdict", "rule"}``; floats rounded to 4 decimals (``None`` for NaN).
 
     Raises:
         ValueError: an empty text field or an ``id`` that does not start with ``"<paper>-"``.

@@ -1,31 +1,7 @@
-"""Relationship graphs of samples: cosine similarity and the k-nearest-neighbour (kNN) graph.
-
-Paper A's graph (Lu et al., *Understanding the Dynamics of DNNs Using Graph Modularity*, ECCV
-2022, arXiv:2111.12485; its released code, ``utils/calculate_similarity.py``) for one layer,
-given the layer's features ``X: (N, D)``:
-
-1. normalise rows, ``x̂_i = x_i / ‖x_i‖₂`` (an all-zero row stays zero);
-2. cosine similarity ``S = X̂ X̂ᵀ`` with the diagonal set to 0 (self-similarity ignored);
-3. for every node ``i``, keep the ``k`` largest entries of row ``S_i`` — a directed graph with
-   weights ``S_ij``;
-4. symmetrise by averaging, ``A = (A_dir + A_dirᵀ) / 2``: a mutual pair keeps ``S_ij``, a one-way
-   pair gets ``S_ij / 2``; zero weights are no edges.
-
-:func:`knn_graph` computes this in tiles, so memory is ``O(block_size² + N · k)`` and the dense
-``N × N`` similarity matrix never exists unless asked for. Ties in step 3 are broken
-towards the lower column index (as ``heapq.nlargest`` in the original code), so results are
-deterministic. An all-zero feature vector has similarity 0 to everything: its node gets no edges
-of its own (it may still be isolated).
-
-Step 1 is the plain ``x_i / ‖x_i‖₂`` for ordinary rows, so the weights equal those of paper A's
-normalise-then-multiply bit for bit; only rows whose norm would overflow or underflow (entries
-near 1e20 or 1e-25 in float32) are first divided by their largest absolute entry, so features of
-any finite magnitude give the same graph (:func:`normalise_rows`). The original code's guard
-``max(‖x_i‖, 1e-8)`` differs from this only for rows of norm below 1e-8, which it shrinks instead
-of normalising.
-
-The tiling loop (:func:`similarity_tiles`) and the symmetrisation (:func:`symmetric_adjacency`)
-are shared with :mod:`modlib.sparsification` (paper B's dense graph and its sparsifications).
+"""Relationship graphs of samples: cosine similarity and paper A's kNN graph (Lu et al., ECCV
+2022, arXiv 2111.12485, and its code): normalise rows, ``S = X̂ X̂ᵀ`` with a zero diagonal, keep
+each row's ``k`` largest entries (ties to the lower column), symmetrise by averaging.
+Method: ``docs/modularity_curves.md`` (steps 1–3) and ``docs/similarity_graphs.md``.
 """
 
 from __future__ import annotations
@@ -41,8 +17,7 @@ from .checks import check_int
 
 
 def as_features(features, name: str = "features") -> torch.Tensor:
-    """Validate ``(N, D)`` features and return them as a dense float tensor (float64 stays
-    float64; integers and booleans become float32; a SciPy or torch sparse matrix is densified).
+    """``(N, D)`` features as a dense float tensor (float64 kept, integers to float32).
 
     Raises:
         TypeError: complex numbers (the message names the dtype), or not numbers at all.
@@ -76,7 +51,7 @@ def as_features(features, name: str = "features") -> torch.Tensor:
 
 
 def as_similarity(similarity) -> torch.Tensor:
-    """Validate a precomputed square ``(N, N)`` similarity matrix and return it as a tensor.
+    """A precomputed ``(N, N)`` similarity matrix as a float tensor.
 
     Raises:
         TypeError: complex or non-numeric entries.
@@ -99,14 +74,8 @@ def _check_k(k, n: int) -> int:
 def normalise_rows(features: torch.Tensor) -> torch.Tensor:
     """Rows scaled to unit L2 norm, ``x̂_i = x_i / ‖x_i‖₂``; all-zero rows stay zero.
 
-    Ordinary rows take the plain path, ``features / features.norm(dim=1, keepdim=True)``, bit for
-    bit (paper A's normalise-then-multiply). Only a row whose plain norm overflows (entries near
-    1e20 in float32: ``‖x_i‖`` is infinite) or may have lost digits to underflow
-    (``‖x_i‖ < tiny^(1/4)``, about 3e-10 in float32 and 1e-77 in float64, where squares of its
-    entries can be subnormal) is first divided by its largest absolute entry and then
-    normalised, so that features of any finite magnitude give the same cosines. Both paths are
-    computed with ``torch.where`` (no data-dependent branch), so this runs unchanged on any device,
-    the ``meta`` device included.
+    Plain division bit for bit, except rows whose norm overflows or is below ``tiny^(1/4)``:
+    those are first divided by their largest absolute entry (``docs/modularity_curves.md``).
     """
     norm = features.norm(dim=1, keepdim=True)
     plain = torch.isfinite(norm) & (norm >= torch.finfo(features.dtype).tiny ** 0.25)
@@ -121,12 +90,9 @@ def normalise_rows(features: torch.Tensor) -> torch.Tensor:
 def cosine_similarity(features, zero_diagonal: bool = True) -> torch.Tensor:
     """Dense cosine similarity ``S = X̂ X̂ᵀ`` of the rows of ``features``.
 
-    Args:
-        features: ``(N, D)`` array or tensor (any finite scale).
-        zero_diagonal: set ``S_ii = 0`` as paper A's released code does (step 2 above).
-
     Returns:
-        ``(N, N)`` tensor in ``features``' float dtype, values in [-1, 1].
+        ``(N, N)`` tensor in ``features``' float dtype, in [-1, 1]; ``S_ii = 0`` if
+        ``zero_diagonal`` (as paper A's code).
 
     Raises:
         ValueError, TypeError: see :func:`as_features`.
@@ -142,11 +108,8 @@ def cosine_similarity(features, zero_diagonal: bool = True) -> torch.Tensor:
 
 def similarity_tiles(x: torch.Tensor,
                      block_size: int) -> Iterator[tuple[int, int, torch.Tensor]]:
-    """The tiles of ``S = x xᵀ`` on and above the block diagonal, each computed once.
-
-    ``S`` is symmetric, so the blocks ``I <= J`` hold every pair. Yields ``(i0, j0, tile)`` with
-    ``tile = S[i0:i0 + b_i, j0:j0 + b_j]`` (a fresh tensor the caller may modify); ``i0 == j0``
-    marks a diagonal tile. ``x`` is used as given (normalise it first for cosines).
+    """Yield ``(i0, j0, S[i0:i0 + b, j0:j0 + b])`` for the tiles of ``S = x xᵀ`` on and above
+    the block diagonal (``i0 == j0``: a diagonal tile); each tile is a fresh tensor.
     """
     n = len(x)
     starts = range(0, n, block_size)
@@ -159,13 +122,8 @@ def similarity_tiles(x: torch.Tensor,
 def symmetric_adjacency(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, n: int,
                         dense: bool = False) -> torch.Tensor:
     """The symmetric ``(N, N)`` matrix with ``A_ij = A_ji =`` the sum of ``values`` listed for
-    the unordered pair ``{i, j}`` (in either direction); pairs that sum to 0 are no edges.
-
-    Paper A's symmetrisation ``(A_dir + A_dirᵀ) / 2`` is this with ``values / 2``; a list of
-    unique pairs ``i < j`` (paper B's sparsifications) gives ``A_ij = S_ij``. The entries are
-    sorted once with NumPy (torch's CPU sort and ``coalesce`` are ~10x slower) and the result is
-    built already coalesced. The ``O(edges)`` lists go to the CPU for NumPy; the result is on
-    ``values``' device.
+    the pair ``{i, j}`` in either direction; pairs summing to 0 are no edges. Paper A's
+    ``(A_dir + A_dirᵀ) / 2`` is this with ``values / 2``.
 
     Returns:
         torch sparse COO (coalesced), or dense with ``dense=True``; ``values``' dtype and device.
@@ -190,13 +148,8 @@ def symmetric_adjacency(rows: torch.Tensor, cols: torch.Tensor, values: torch.Te
 
 
 def _top_k(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``k`` largest entries of each row of ``s`` (B, M): ``(values, columns)``, both (B, k).
-
-    Among equal values at the k-th place the lower column index wins (as ``heapq.nlargest``).
-    ``torch.topk`` leaves that choice open, so rows whose k-th and (k+1)-th largest values are
-    equal (a tie at the cut) are redone with a stable sort, which keeps equal values in column
-    order.
-    """
+    """``(values, columns)``, both ``(B, k)``: each row's ``k`` largest entries, ties to the
+    lower column (rows tied at the cut are redone with a stable sort)."""
     values, columns = s.topk(min(k + 1, s.shape[1]), dim=1)
     if values.shape[1] > k:
         crowded = values[:, k - 1] == values[:, k]
@@ -211,8 +164,7 @@ def _top_k(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _merge_top_k(values_a, columns_a, values_b, columns_b, k: int):
-    """Top ``k`` of two candidate lists per row, ties to the lower column (sort by column, then
-    stable sort by value)."""
+    """Top ``k`` of two candidate lists per row, ties to the lower column."""
     values = torch.cat([values_a, values_b], dim=1)
     columns = torch.cat([columns_a, columns_b], dim=1)
     by_column = columns.argsort(dim=1)
@@ -222,26 +174,12 @@ def _merge_top_k(values_a, columns_a, values_b, columns_b, k: int):
 
 
 def knn_graph(features, k: int, block_size: int = 1024, dense: bool = False) -> torch.Tensor:
-    """Paper A's symmetrised, weighted kNN graph of cosine similarities (steps 1-4 above).
-
-    The similarity matrix is computed in ``block_size × block_size`` tiles
-    (:func:`similarity_tiles`). Because ``S`` is symmetric, each tile ``S[I, J]`` above the
-    diagonal is computed once and serves both the rows of ``I`` and (transposed) the rows of
-    ``J``; every row keeps a running top-k list that is merged with each new tile's top-k. This
-    halves the matrix-product work, which dominates.
-
-    Args:
-        features: ``(N, D)`` array or tensor, one row per sample (float32; float64 is kept).
-            A CUDA tensor is processed on its GPU (tiles and top-k lists); only the ``N·k`` edge
-            list visits the CPU, for the symmetrisation.
-        k: neighbours per node, ``1 <= k < N``.
-        block_size: tile side (memory ``O(block_size² + N·k)``).
-        dense: return a dense ``(N, N)`` tensor instead of a sparse one.
+    """Paper A's symmetrised, weighted kNN graph of the cosine similarities of ``(N, D)``
+    features, ``1 <= k < N``, computed in tiles (memory ``O(block_size² + N·k)``).
 
     Returns:
-        Symmetric adjacency ``A`` without self-loops, ``(N, N)`` torch sparse COO (coalesced) or
-        dense, on ``features``' device, with between ``N·k/2`` and ``N·k`` undirected edges; ``A_ij = S_ij`` for mutual
-        neighbours, ``S_ij / 2`` for one-way ones.
+        Symmetric ``(N, N)`` adjacency without self-loops, sparse COO (coalesced) or ``dense``, on
+        ``features``' device: ``A_ij = S_ij`` for mutual neighbours, ``S_ij / 2`` for one-way ones.
 
     Raises:
         ValueError: bad features (see :func:`as_features`) or ``k`` outside ``[1, N)``.
@@ -274,11 +212,8 @@ def knn_graph(features, k: int, block_size: int = 1024, dense: bool = False) -> 
 
 
 def knn_graph_from_similarity(similarity, k: int, dense: bool = False) -> torch.Tensor:
-    """:func:`knn_graph` for a precomputed ``(N, N)`` similarity matrix (e.g. to sweep ``k``).
-
-    The diagonal is ignored (treated as 0). Raises ``ValueError`` for a non-square matrix,
-    NaN entries or ``k`` outside ``[1, N)``.
-    """
+    """:func:`knn_graph` for a precomputed ``(N, N)`` similarity matrix (diagonal ignored).
+    Raises ``ValueError`` for a non-square matrix, NaN entries or ``k`` outside ``[1, N)``."""
     s = as_similarity(similarity).clone()
     n = len(s)
     k = _check_k(k, n)
@@ -289,9 +224,8 @@ def knn_graph_from_similarity(similarity, k: int, dense: bool = False) -> torch.
 
 
 def as_adjacency(adjacency) -> torch.Tensor:
-    """A square ``(N, N)`` adjacency as a torch tensor: dense tensors and NumPy arrays (or
-    nested lists) come back dense, torch sparse and SciPy sparse matrices as coalesced sparse
-    COO (duplicate SciPy entries summed, as SciPy does).
+    """A square ``(N, N)`` adjacency as a torch tensor: dense stays dense, torch or SciPy sparse
+    becomes coalesced sparse COO.
 
     Raises:
         TypeError: complex or non-numeric weights (the message names the dtype).
@@ -322,11 +256,8 @@ def as_adjacency(adjacency) -> torch.Tensor:
 
 
 def edge_list(adjacency) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(rows, cols, weights)`` of every non-zero entry of a square ``(N, N)`` matrix (anything
-    :func:`as_adjacency` accepts: dense or sparse torch tensor, NumPy array, SciPy sparse).
-
-    Both directions of an undirected edge are listed; weights come back as float64.
-    """
+    """``(rows, cols, float64 weights)`` of every non-zero entry of an adjacency (both directions
+    of an undirected edge)."""
     a = as_adjacency(adjacency)
     if a.is_sparse:
         a = a.coalesce()
@@ -341,19 +272,14 @@ def edge_list(adjacency) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 def intra_class_weight(rows: torch.Tensor, cols: torch.Tensor, weights: torch.Tensor,
                        classes: torch.Tensor) -> torch.Tensor:
     """``P_intra``: the share of the total edge weight that joins two nodes of the same class,
-    the first term of modularity ``Q = Σ_c (e_c − a_c²)`` (``docs/modularity_curves.md``).
-
-    The one place ``P_intra`` is computed: :func:`modlib.modularity.modularity`,
-    :func:`modlib.modularity.intra_class_share` and
-    :func:`modlib.sparsification.graph_stats` all call it.
+    the first term of ``Q = Σ_c (e_c − a_c²)`` (``docs/modularity_curves.md``).
 
     Args:
-        rows, cols, weights: an edge list as :func:`edge_list` gives it (both directions).
+        rows, cols, weights: an edge list as :func:`edge_list` gives it.
         classes: ``(N,)`` integer class of each node, on the edge list's device.
 
     Returns:
-        a 0-dimensional float64 tensor (NaN-free only for a non-zero total weight; the callers
-        check the total first and raise with their own wording).
+        a 0-dimensional float64 tensor (NaN for a total weight of 0: callers check first).
 
     Introduced in notebook 05_modularity_curves.
     """
@@ -361,11 +287,8 @@ def intra_class_weight(rows: torch.Tensor, cols: torch.Tensor, weights: torch.Te
 
 
 def to_networkx(adjacency, labels=None) -> nx.Graph:
-    """An undirected ``networkx.Graph`` with nodes ``0..N-1`` and edge attribute ``weight``.
-
-    With ``labels`` (length N, any hashable values), each node gets the attribute ``label``.
-    Equivalent to ``nx.from_numpy_array`` on the dense matrix, without building it.
-    """
+    """An undirected ``networkx.Graph`` with nodes ``0..N-1``, edge attribute ``weight`` and,
+    with ``(N,)`` ``labels``, node attribute ``label``."""
     adjacency = as_adjacency(adjacency)
     n = adjacency.shape[0]
     rows, cols, weights = edge_list(adjacency)

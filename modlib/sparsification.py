@@ -1,21 +1,6 @@
-"""Paper B's dense relationship graph: its similarity histogram and its sparsifications.
-
-Paper B (*Understanding the Class Separation Process of Convolutional Neural Networks*, which
-builds on paper A, Lu et al., ECCV 2022, arXiv:2111.12485) starts from the *dense* relationship
-graph of a layer: every pair ``i < j`` of samples with weight ``S_ij``, the cosine similarity of
-their features (``graphs.cosine_similarity``). It looks at it in two ways:
-
-* :func:`similarity_histogram` bins all ``N(N-1)/2`` similarities, split into intra- and
-  inter-class pairs (:class:`SimilarityHistogram`), notebook 02;
-* the "important relationship subgraph" keeps the high-similarity edges. Paper B does not say
-  how its threshold is chosen, so two rules are offered: :func:`threshold_graph` keeps pairs with
-  ``S_ij >= tau``, :func:`top_fraction_graph` keeps the most similar fraction ``p`` of all pairs
-  (a per-layer quantile, our choice), notebook 03.
-
-:func:`graph_stats` counts edges, connected components and isolated nodes of any of these
-graphs. Everything reads ``S`` tile by tile through ``graphs.similarity_tiles`` and builds its
-result with ``graphs.symmetric_adjacency``, like the kNN graph of ``modlib.graphs``; the
-``*_from_similarity`` variants take a precomputed ``S`` to sweep a rule.
+"""Paper B's dense relationship graph (which builds on paper A, arXiv 2111.12485): its similarity
+histogram and its sparsifications by threshold or top fraction, read tile by tile. Method and our
+choices where paper B is silent: ``docs/similarity_graphs.md``.
 """
 
 from __future__ import annotations
@@ -41,7 +26,7 @@ def _upper_mask(i0: int, j0: int, tile: torch.Tensor) -> torch.Tensor | None:
 
 
 def _feature_tiles(features, block_size: int):
-    """``(N, tiles)``: the tiles of the features' cosine similarities covering every pair once."""
+    """``(N, tiles)`` of the features' cosine similarities, every pair once."""
     x = as_features(features)
     block_size = check_int("block_size", block_size, low=1)
     return len(x), similarity_tiles(normalise_rows(x), block_size)
@@ -54,7 +39,7 @@ def _similarity_tiles(similarity):
 
 
 def _pairs(i0: int, j0: int, tile: torch.Tensor, keep: torch.Tensor):
-    """``(rows, cols, values)`` of the entries of ``tile`` where ``keep`` holds (global indices)."""
+    """``(rows, cols, values)`` of ``tile`` where ``keep`` holds, in global indices."""
     r, c = torch.nonzero(keep, as_tuple=True)
     return r + i0, c + j0, tile[r, c]
 
@@ -78,24 +63,12 @@ def _threshold(n: int, tiles, tau: float, dense: bool) -> torch.Tensor:
 
 def threshold_graph(features, tau: float, block_size: int = 1024,
                     dense: bool = False) -> torch.Tensor:
-    """Paper B's "important relationship subgraph" by a global similarity threshold
-    (paper B; notebook 03_graph_sparsification).
-
-    Keeps every pair ``i != j`` whose cosine similarity reaches the threshold,
-    ``A_ij = S_ij if S_ij >= tau else 0`` (notebook ``03_graph_sparsification``). ``S`` is read
-    in ``block_size × block_size`` tiles above the diagonal, so memory is
-    ``O(block_size² + kept edges)``. A pair with ``S_ij = 0`` exactly (e.g. an all-zero feature
-    vector) is no edge even when ``tau <= 0``; with ``tau < 0`` negative weights can be kept.
-
-    Args:
-        features: ``(N, D)`` array or tensor, one row per sample (float32; float64 is kept).
-        tau: similarity threshold in ``[-1, 1]``.
-        block_size: tile side.
-        dense: return a dense ``(N, N)`` tensor instead of a sparse one.
+    """Paper B's "important relationship subgraph" by a global threshold: ``A_ij = S_ij`` if
+    ``S_ij >= tau`` (``tau`` in ``[-1, 1]``; ``S_ij = 0`` is never an edge) for ``(N, D)``
+    features, read in tiles (memory ``O(block_size² + kept edges)``).
 
     Returns:
-        Symmetric adjacency without self-loops, ``(N, N)`` torch sparse COO (coalesced) or dense,
-        with weight ``S_ij`` on each kept pair (not halved: every kept pair is mutual).
+        Symmetric ``(N, N)`` adjacency without self-loops, sparse COO (coalesced) or ``dense``.
 
     Raises:
         ValueError: bad features (see :func:`modlib.graphs.as_features`) or ``tau`` outside ``[-1, 1]``.
@@ -107,11 +80,8 @@ def threshold_graph(features, tau: float, block_size: int = 1024,
 
 
 def threshold_graph_from_similarity(similarity, tau: float, dense: bool = False) -> torch.Tensor:
-    """:func:`threshold_graph` for a precomputed ``(N, N)`` similarity matrix.
-
-    Only the entries above the diagonal are read (``S`` is assumed symmetric). Raises
-    ``ValueError`` for a non-square matrix, NaN entries or ``tau`` outside ``[-1, 1]``.
-    """
+    """:func:`threshold_graph` for a precomputed symmetric ``(N, N)`` similarity matrix. Raises
+    ``ValueError`` for a non-square matrix, NaN entries or ``tau`` outside ``[-1, 1]``."""
     tau = _check_tau(tau)
     n, tiles = _similarity_tiles(similarity)
     return _threshold(n, tiles, tau, dense)
@@ -138,27 +108,13 @@ def _top_fraction(n: int, tiles, p: float, dense: bool) -> torch.Tensor:
 
 def top_fraction_graph(features, p: float, block_size: int = 1024,
                        dense: bool = False) -> torch.Tensor:
-    """Paper B's "important relationship subgraph" as the most similar fraction of all pairs.
-
-    A per-layer quantile rule (our choice: paper B does not say how it picks its threshold): of the
-    ``N(N-1)/2`` pairs ``i < j``, keep the ``m = ceil(p · N(N-1)/2)`` with the largest cosine
-    similarity ``S_ij``, as edges of weight ``S_ij``. Ties at the cut go to the lower pair
-    ``(i, j)`` in lexicographic order, so the result is deterministic. Unlike a fixed threshold,
-    the rule keeps the same number of edges at every layer, whatever the scale of ``S``.
-
-    ``S`` is read in ``block_size × block_size`` tiles; a running candidate set of at most ``m``
-    pairs is merged with each tile, so memory is ``O(block_size² + m)``. A kept pair with
-    ``S_ij = 0`` exactly is no edge, so the graph can have fewer than ``m`` edges.
-
-    Args:
-        features: ``(N, D)`` array or tensor, one row per sample (float32; float64 is kept).
-        p: fraction of pairs to keep, in ``(0, 1]`` (``p = 1`` keeps the dense graph).
-        block_size: tile side.
-        dense: return a dense ``(N, N)`` tensor instead of a sparse one.
+    """Paper B's "important relationship subgraph" as the ``m = ceil(p · N(N-1)/2)`` most similar
+    pairs of ``(N, D)`` features, ``p`` in ``(0, 1]``, ties to the lower pair (our per-layer
+    quantile rule); read in tiles, memory ``O(block_size² + m)``.
 
     Returns:
-        Symmetric adjacency without self-loops, ``(N, N)`` torch sparse COO (coalesced) or dense,
-        with ``m`` undirected edges of weight ``S_ij`` (minus any of weight 0).
+        Symmetric ``(N, N)`` adjacency without self-loops, sparse COO (coalesced) or ``dense``,
+        with ``m`` edges of weight ``S_ij`` (minus any of weight 0).
 
     Raises:
         ValueError: bad features (see :func:`modlib.graphs.as_features`) or ``p`` outside ``(0, 1]``.
@@ -170,11 +126,8 @@ def top_fraction_graph(features, p: float, block_size: int = 1024,
 
 
 def top_fraction_graph_from_similarity(similarity, p: float, dense: bool = False) -> torch.Tensor:
-    """:func:`top_fraction_graph` for a precomputed ``(N, N)`` similarity matrix.
-
-    Only the entries above the diagonal are read (``S`` is assumed symmetric). Raises
-    ``ValueError`` for a non-square matrix, NaN entries or ``p`` outside ``(0, 1]``.
-    """
+    """:func:`top_fraction_graph` for a precomputed symmetric ``(N, N)`` similarity matrix.
+    Raises ``ValueError`` for a non-square matrix, NaN entries or ``p`` outside ``(0, 1]``."""
     p = _check_p(p)
     n, tiles = _similarity_tiles(similarity)
     return _top_fraction(n, tiles, p, dense)
@@ -182,16 +135,9 @@ def top_fraction_graph_from_similarity(similarity, p: float, dense: bool = False
 
 @dataclass(frozen=True)
 class SimilarityHistogram:
-    """Counts of the pairwise cosine similarities of ``N`` samples, split by class agreement.
-
-    Bin ``b`` holds the pairs with ``edges[b] <= S_ij < edges[b + 1]`` (the last bin includes
-    ``S_ij = 1``), up to float rounding at the edges.
-
-    Attributes:
-        edges: ``(bins + 1,)`` float64 bin edges, equally spaced on ``[-1, 1]``.
-        intra: ``(bins,)`` int64 counts of intra-class pairs (same label).
-        inter: ``(bins,)`` int64 counts of inter-class pairs.
-        intra_sum, inter_sum: exact sums of ``S_ij`` over each group (for exact means).
+    """Counts of the pairwise cosine similarities, split by class agreement: ``(bins,)`` int64
+    ``intra`` and ``inter`` on ``(bins + 1,)`` ``edges`` over ``[-1, 1]``, and the exact sums
+    ``intra_sum``, ``inter_sum`` of ``S_ij`` over each group.
     """
 
     edges: np.ndarray
@@ -269,18 +215,9 @@ class SimilarityHistogram:
 
 def similarity_histogram(features, labels, bins: int = 100,
                          block_size: int = 1024) -> SimilarityHistogram:
-    """Histogram of the ``N(N-1)/2`` cosine similarities ``S_ij, i < j`` of the dense graph.
-
-    Paper B's first perspective (its abstract's similarity histograms): one histogram per layer on bins shared by all
-    layers, equally spaced on ``[-1, 1]``, split into intra-class pairs (``labels[i] ==
-    labels[j]``) and inter-class pairs. ``S`` is read in tiles (memory ``O(block_size² + bins)``);
-    nothing of size ``N²`` is kept (notebook ``02_similarity_histograms``).
-
-    Args:
-        features: ``(N, D)`` array or tensor.
-        labels: ``(N,)`` class of each sample (integers, strings, any hashable values).
-        bins: number of equal bins on ``[-1, 1]``, >= 1.
-        block_size: tile side.
+    """Histogram of the ``N(N-1)/2`` cosine similarities of ``(N, D)`` features on ``bins`` equal
+    bins of ``[-1, 1]``, split by ``(N,)`` ``labels`` (paper B's first perspective; read in
+    tiles, memory ``O(block_size² + bins)``).
 
     Returns:
         A :class:`SimilarityHistogram`.
@@ -307,20 +244,12 @@ def similarity_histogram(features, labels, bins: int = 100,
 
 
 def graph_stats(adjacency, labels=None) -> dict:
-    """Size and connectivity of an undirected graph (notebooks 03, 04).
-
-    Args:
-        adjacency: symmetric ``(N, N)`` weights, dense or sparse torch tensor or NumPy array;
-            zero entries are no edges.
-        labels: optional ``(N,)`` classes (any hashable values); adds the intra-class shares.
+    """Size and connectivity of an undirected ``(N, N)`` graph (notebooks 03, 04).
 
     Returns:
-        ``{"nodes", "edges", "components", "isolated", "largest_component"}`` (ints: undirected
-        edges without self-loops, connected components counted by
-        ``scipy.sparse.csgraph.connected_components`` with every isolated node a component of its
-        own, nodes without edges, size of the largest component), and with ``labels`` also
-        ``"intra_edges"`` (fraction of edges joining same-class nodes) and ``"intra_weight"``
-        (``P_intra``, the fraction of edge weight inside classes; NaN without
+        ``{"nodes", "edges", "components", "isolated", "largest_component"}`` (ints; an isolated
+        node is a component), with ``(N,)`` ``labels`` also the shares of edges
+        (``"intra_edges"``) and of edge weight (``"intra_weight"``) inside classes (NaN without
         edges).
 
     Raises:

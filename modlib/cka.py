@@ -1,29 +1,9 @@
 """Linear centred kernel alignment (CKA): how similar two layers' representations are.
 
-For two sets of features of the *same* N inputs, ``X: (N, D1)`` and ``Y: (N, D2)``, linear CKA
-(Kornblith, Norouzi, Lee & Hinton, *Similarity of Neural Network Representations Revisited*,
-ICML 2019, arXiv 1905.00414, §3 and eq. 2) is
-
-    CKA(X, Y) = HSIC(K, L) / sqrt(HSIC(K, K) · HSIC(L, L)),   K = X Xᵀ,  L = Y Yᵀ,
-
-with the Hilbert-Schmidt independence criterion estimated either by the biased estimator
-``HSIC_b(K, L) = tr(K H L H) / (N − 1)²`` (``H = I − 11ᵀ/N``, Gretton et al. 2005), which on
-column-centred features equals the feature-space form ``‖Yᵀ X‖_F² / (‖Xᵀ X‖_F ‖Yᵀ Y‖_F)``, or by
-the unbiased estimator of Song et al. (JMLR 2012, eq. 5; used for CKA by Nguyen, Raghu &
-Kornblith, *Do Wide and Deep Networks Learn the Same Things?*, ICLR 2021, arXiv 2010.15327, §3.1):
-
-    HSIC_u(K, L) = [tr(K̃ L̃) + 1ᵀK̃1 · 1ᵀL̃1 / ((N−1)(N−2)) − 2/(N−2) · 1ᵀK̃L̃1] / (N(N−3)),
-
-where ``K̃, L̃`` are ``K, L`` with zeroed diagonals. Both are computed here through a centred Gram
-matrix ``K_c`` with ``HSIC(K, L) ∝ ⟨K_c, L_c⟩_F`` (double centring for the biased estimator,
-"U-centring" for the unbiased one, as in Kornblith et al.'s reference code), so CKA is the cosine
-between centred Gram matrices. Everything is N × N: memory is O(N²) whatever the layer widths,
-never O(D²). Gram matrices are float64.
-
-CKA is 1 for identical representations and is invariant to orthogonal transforms and isotropic
-scaling of either side (not to arbitrary invertible linear maps). The biased estimate is pulled
-up for N small relative to D (two independent random representations give CKA > 0); the unbiased
-one is centred on 0 for them. The method as used in the companion: ``docs/dynamics_and_robustness.md``.
+``CKA(X, Y) = HSIC(K, L) / sqrt(HSIC(K, K) · HSIC(L, L))``, ``K = X Xᵀ``, ``L = Y Yᵀ`` (Kornblith
+et al., ICML 2019, arXiv 1905.00414, §3), with the biased HSIC or the unbiased one of Song et al.
+(JMLR 2012, eq. 5; Nguyen et al., ICLR 2021, arXiv 2010.15327), as the cosine between centred
+float64 ``N × N`` Gram matrices. Method: ``docs/dynamics_and_robustness.md``.
 
 Introduced in notebook 07_training_dynamics.
 """
@@ -42,8 +22,7 @@ __all__ = ["gram", "center_gram", "cka", "cka_from_grams", "layer_grams", "cka_m
 
 
 def _as_features(x, name: str) -> torch.Tensor:
-    """``(N, D)`` float64 tensor; ``(N, ...)`` is flattened. Raises for bad shapes or non-finite
-    values, naming ``name``."""
+    """``(N, ...)`` features as a flattened ``(N, D)`` float64 tensor, else raise naming ``name``."""
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(x)
     x = torch.as_tensor(x)
@@ -71,13 +50,8 @@ def _min_samples(n: int, unbiased: bool) -> None:
 
 
 def gram(x) -> torch.Tensor:
-    """Linear Gram matrix ``K = X_c X_cᵀ`` of column-centred features, ``(N, N)`` float64.
-
-    Centring the columns first changes neither estimator of HSIC (both remove additive terms of
-    the form ``a_i + a_j``) and keeps the float64 products well conditioned.
-
-    Args:
-        x: ``(N, D)`` features (``(N, ...)`` is flattened), any real dtype.
+    """Linear Gram matrix ``K = X_c X_cᵀ`` of column-centred ``(N, D)`` features (``(N, ...)`` is
+    flattened), ``(N, N)`` float64; centring changes neither HSIC estimator.
 
     Raises:
         ValueError: fewer than 2 samples, or NaN / inf values (the message names the first).
@@ -88,12 +62,8 @@ def gram(x) -> torch.Tensor:
 
 
 def center_gram(k, unbiased: bool = False) -> torch.Tensor:
-    """The centred Gram matrix ``K_c`` with ``⟨K_c, L_c⟩_F ∝ HSIC(K, L)``.
-
-    Biased (``unbiased=False``): ``K_c = H K H`` (double centring), so ``⟨K_c, L_c⟩_F = (N−1)²
-    HSIC_b``. Unbiased: U-centring (zero diagonal, rows and columns corrected by ``1/(N−2)`` and
-    ``1/(2(N−1)(N−2))`` of the sums), so ``⟨K_c, L_c⟩_F = N(N−3) HSIC_u`` (Song et al. 2012,
-    eq. 5). Returns ``(N, N)`` float64, a new tensor.
+    """The centred ``(N, N)`` float64 Gram matrix ``K_c`` with ``⟨K_c, L_c⟩_F ∝ HSIC(K, L)``:
+    ``H K H`` (biased) or U-centred (``unbiased``; Song et al. 2012, eq. 5), a new tensor.
 
     Raises:
         ValueError: ``k`` not square, non-finite, or too small for the estimator.
@@ -131,7 +101,7 @@ def _cosine(kc: torch.Tensor, lc: torch.Tensor, what: str) -> float:
 
 
 def cka_from_grams(k, l, *, unbiased: bool = False) -> float:
-    """Linear CKA from two ``(N, N)`` Gram matrices of the same N inputs (see module docstring).
+    """Linear CKA from two ``(N, N)`` Gram matrices of the same N inputs.
 
     Raises:
         ValueError: different N, non-square or non-finite matrices, N too small for the
@@ -146,20 +116,11 @@ def cka_from_grams(k, l, *, unbiased: bool = False) -> float:
 
 
 def cka(x, y, *, unbiased: bool = False) -> float:
-    """Linear CKA between two representations of the same N inputs.
-
-    Kornblith et al., ICML 2019 (arXiv 1905.00414), §3; with ``unbiased=True`` the HSIC terms use
-    the unbiased estimator of Song et al. 2012 (as in Nguyen et al., ICLR 2021, arXiv 2010.15327).
-    Computed from N × N Gram matrices: O(N² + N·D) memory.
-
-    Args:
-        x: ``(N, D1)`` features (``(N, ...)`` is flattened), e.g. one probe point's activations.
-        y: ``(N, D2)`` features of the same inputs, in the same order.
-        unbiased: use the unbiased HSIC estimator (needs N >= 4).
+    """Linear CKA between ``(N, D1)`` features ``x`` and ``(N, D2)`` features ``y`` of the same
+    inputs (Kornblith et al. 2019, §3; ``unbiased`` needs N >= 4).
 
     Returns:
-        CKA as a Python float: in [0, 1] for the biased estimator; the unbiased one can dip
-        slightly below 0 for unrelated representations.
+        CKA in [0, 1] for the biased estimator; the unbiased one can dip slightly below 0.
 
     Raises:
         ValueError: ``x`` and ``y`` with different N, fewer samples than the estimator needs,
@@ -176,17 +137,8 @@ def cka(x, y, *, unbiased: bool = False) -> float:
 
 
 def layer_grams(model, x, layers=None, batch_size: int = 500) -> dict[str, torch.Tensor]:
-    """Gram matrices of every probe point for inputs ``x``: ``{name: (N, N) float64}``.
-
-    One forward pass of ``features.probe``; each layer's activations are turned into their Gram
-    matrix and dropped at once, so what is kept is L × N² numbers however wide the layers are.
-    Activations and Gram matrices stay on the model's device (a GPU does the ``X Xᵀ`` products).
-
-    Args:
-        model: a network from ``modlib.models`` (or any module with ``layers`` given).
-        x: ``(N, C, H, W)`` inputs.
-        layers: module names, default ``model.probe_points()``.
-        batch_size: inputs per forward pass (``features.probe``).
+    """``{name: (N, N) float64}`` Gram matrices of every probe point for ``(N, C, H, W)`` inputs
+    ``x``, from one ``features.probe`` pass, on the model's device.
 
     Raises:
         ValueError: empty ``x`` or unknown layers (from ``features``), non-finite activations.
@@ -227,10 +179,8 @@ def cka_matrix(grams_a, grams_b=None, *, unbiased: bool = False) -> np.ndarray:
     """Layer × layer linear CKA: ``M[i, j] = CKA(layer i of a, layer j of b)``.
 
     Args:
-        grams_a: ``{name: (N, N)}`` Gram matrices (from :func:`layer_grams`) or a list of them.
-        grams_b: the same for a second model / epoch on the *same* inputs; default ``grams_a``
-            (the symmetric within-model matrix with ones on the diagonal).
-        unbiased: the unbiased HSIC estimator.
+        grams_a: ``{name: (N, N)}`` Gram matrices (:func:`layer_grams`) or a list of them.
+        grams_b: the same for the *same* inputs; default ``grams_a``.
 
     Returns:
         ``(L_a, L_b)`` float64 array.
@@ -249,8 +199,8 @@ def cka_matrix(grams_a, grams_b=None, *, unbiased: bool = False) -> np.ndarray:
 
 
 def paired_cka(grams_a, grams_b, *, unbiased: bool = False) -> np.ndarray:
-    """``CKA(layer l of a, layer l of b)`` for every layer ``l``: the diagonal of
-    :func:`cka_matrix`, e.g. each layer at epoch e against the same layer at the final epoch.
+    """``CKA(layer l of a, layer l of b)`` for every layer ``l``, the diagonal of
+    :func:`cka_matrix`.
 
     Returns ``(L,)`` float64. Raises ``ValueError`` when the two hold different numbers of layers
     (or as :func:`cka_matrix`).

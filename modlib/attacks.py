@@ -1,24 +1,6 @@
-"""Adversarial inputs: FGSM and PGD (L∞) in pixel space, with the normalisation inside the model.
-
-``modlib.data`` returns mean/std-normalised images, but an L∞ budget ε is meant in pixel units
-(images in [0, 1]): a perturbation of 8/255 is 8 grey levels. So attacks run on pixels, against
-:class:`PixelSpaceModel`, which normalises inside its forward pass; the adversarial pixels are
-clipped to [0, 1] and then normalised again for probing the original model. (Paper A's code used a
-library whose defaults clip to [0, 1] while feeding normalised images; attacking in pixel space
-avoids that mismatch.)
-
-* FGSM, the fast gradient sign method (Goodfellow, Shlens & Szegedy, *Explaining and Harnessing
-  Adversarial Examples*, ICLR 2015, arXiv 1412.6572, §3):
-  ``x' = clip_[0,1](x + ε · sign(∇_x L(f(x), y)))``.
-* PGD, projected gradient descent on the loss (Madry et al., *Towards Deep Learning Models
-  Resistant to Adversarial Attacks*, ICLR 2018, arXiv 1706.06083, §2.1): a uniform random start
-  in the ε-ball, then ``steps`` signed-gradient steps of size ``α``, each followed by projection
-  onto the ε-ball around ``x`` and onto [0, 1].
-
-``L`` is the cross-entropy with the labels given (the true ones: an untargeted attack). Both are
-written here rather than taken from a library: the maintained PyPI option (torchattacks 3.5) pins
-old versions of ``requests``/``urllib3``, and the two attacks are a few lines each. Decisions and
-references: ``docs/dynamics_and_robustness.md``.
+"""Adversarial inputs: FGSM (Goodfellow et al., ICLR 2015, arXiv 1412.6572, §3) and L∞ PGD
+(Madry et al., ICLR 2018, arXiv 1706.06083, §2.1), untargeted, in pixel space ([0, 1]) with the
+normalisation inside the model. Decisions: ``docs/dynamics_and_robustness.md``.
 
 Introduced in notebook 09_adversarial_inputs.
 """
@@ -42,8 +24,7 @@ def _mean_std(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def to_pixels(x: torch.Tensor, dataset: str) -> torch.Tensor:
-    """Undo ``data.load``'s normalisation: ``(N, C, H, W)`` normalised → pixels in [0, 1]
-    (clipped, to absorb float rounding)."""
+    """Undo ``data.load``'s normalisation: ``(N, C, H, W)`` inputs → pixels clipped to [0, 1]."""
     x = torch.as_tensor(x)
     mean, std = (t.to(x.device) for t in _mean_std(dataset))
     return (x * std + mean).clamp_(0.0, 1.0)
@@ -57,11 +38,8 @@ def normalise(pixels: torch.Tensor, dataset: str) -> torch.Tensor:
 
 
 class PixelSpaceModel(nn.Module):
-    """``model`` with ``dataset``'s normalisation as its first step: takes pixels in [0, 1].
-
-    Input ``(N, C, H, W)`` pixels, output the wrapped model's logits. The wrapped model is kept
-    as ``.model`` (its probe points are unchanged).
-    """
+    """``model`` (kept as ``.model``) with ``dataset``'s normalisation as its first step: takes
+    ``(N, C, H, W)`` pixels in [0, 1], returns the logits."""
 
     def __init__(self, model: nn.Module, dataset: str):
         super().__init__()
@@ -72,11 +50,6 @@ class PixelSpaceModel(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.model((pixels - self.mean) / self.std)
-
-
-def check_eps(eps) -> float:
-    """ε as a float in [0, 1] (pixel units), else ``ValueError`` naming the value."""
-    return check_float("eps", eps, low=0.0, high=1.0)
 
 
 def _check_pixels(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,22 +96,16 @@ def attack(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: f
     """Adversarial versions of pixel images ``x`` under an L∞ budget ``eps``.
 
     Args:
-        name: ``"fgsm"`` or ``"pgd"`` (``ATTACKS``).
-        model: a pixel-space classifier (:class:`PixelSpaceModel`); run in eval mode, its
-            parameters untouched (gradients are taken with respect to the input only).
-        x: ``(N, C, H, W)`` pixels in [0, 1].
-        y: ``(N,)`` labels the loss is computed with (true labels: untargeted attack).
-        eps: L∞ radius in pixel units, in [0, 1]; ``eps=0`` returns ``x`` unchanged.
-        steps: PGD iterations (ignored by FGSM).
-        step_size: PGD step α; default ``2.5 · eps / steps`` (Madry et al.'s rule of thumb).
-        random_start: PGD starts from a uniform point in the ε-ball.
-        seed: drives the random start.
-        batch_size: inputs per forward/backward pass.
+        name: ``"fgsm"`` or ``"pgd"``.
+        model: a pixel-space classifier (:class:`PixelSpaceModel`), run in eval mode.
+        x: ``(N, C, H, W)`` pixels in [0, 1]; y: ``(N,)`` true labels.
+        eps: L∞ radius in pixel units, in [0, 1].
+        steps, step_size, random_start, seed: PGD's; ``step_size`` defaults to
+            ``2.5 · eps / steps``.
 
     Returns:
         ``(N, C, H, W)`` float32 pixels with ``|x' − x|_∞ <= eps`` and ``0 <= x' <= 1``, on
-        ``x``'s device (the passes run on the model's; the random start is drawn on the CPU, so
-        it is the same on any device).
+        ``x``'s device.
 
     Raises:
         ValueError: an unknown ``name`` (listing ``ATTACKS``), ``eps`` outside [0, 1], inputs
@@ -147,7 +114,7 @@ def attack(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: f
     Introduced in notebook 09_adversarial_inputs.
     """
     check_choice("attack", name, ATTACKS)
-    eps = check_eps(eps)
+    eps = check_float("eps", eps, low=0.0, high=1.0)
     steps = check_int("steps", steps, low=1)
     step_size = 2.5 * eps / steps if step_size is None else check_float(
         "step_size", step_size, low=0.0, low_open=True)
@@ -190,14 +157,11 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.
 
 
 def success_rate(clean_pred, adv_pred, y) -> float:
-    """Share of the inputs classified correctly when clean that the attack made misclassified.
+    """Share of the inputs classified correctly when clean (``(N,)`` ``clean_pred``, ``y``) that
+    the attack made misclassified (``adv_pred``); ``nan`` if none was correct.
 
-    Args:
-        clean_pred, adv_pred, y: ``(N,)`` predicted classes on clean and adversarial inputs, and
-            the true labels.
-
-    Returns:
-        a fraction in [0, 1]; ``nan`` if no input was classified correctly to begin with.
+    Raises:
+        ValueError: the three are not all ``(N,)``.
 
     Introduced in notebook 09_adversarial_inputs.
     """

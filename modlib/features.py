@@ -1,16 +1,6 @@
-"""Activations at the probe points: what a model "sees" of each input, layer by layer.
-
-Forward hooks (``torch.nn.Module.register_forward_hook``) catch the output of each probe point;
-each output is flattened per sample in channel-major (C, H, W) order, as paper A's released code
-does (Lu et al., ECCV 2022, arXiv:2111.12485): an image's feature vector at a conv layer has
-``C * H * W`` entries, with no pooling or centring.
-
-Two ways to get them:
-
-* :func:`probe` — one forward pass, all requested layers at once: ``{name: (N, D) float32}``.
-* :func:`iter_probe` — a generator that yields ``(name, (N, D) float32)`` one layer at a time and
-  holds only that layer's activations: for layer ``l`` it runs the network up to ``l`` and stops.
-  It trades compute (up to L/2 forward passes for L layers) for memory.
+"""Activations at the probe points, caught by forward hooks and flattened per sample in (C, H, W)
+order, without pooling or centring, as paper A's code does (Lu et al., ECCV 2022, arXiv
+2111.12485; ``docs/modularity_curves.md``, step 1).
 """
 
 from __future__ import annotations
@@ -24,7 +14,7 @@ from .checks import check_int
 
 
 class _StopForward(Exception):
-    """Raised by a hook to end a forward pass once the wanted layer has fired."""
+    """Ends a forward pass once the wanted layer has fired."""
 
 
 def flatten(output: torch.Tensor) -> torch.Tensor:
@@ -64,19 +54,8 @@ def _check_inputs(x: torch.Tensor) -> torch.Tensor:
 
 def probe(model: nn.Module, x: torch.Tensor, layers=None, batch_size: int = 500,
           device: str | torch.device | None = "cpu") -> dict[str, torch.Tensor]:
-    """Outputs of the probe points for inputs ``x``.
-
-    The forward passes run under ``torch.inference_mode`` (no autograd bookkeeping at all); the
-    outputs are concatenated after it, so they are ordinary tensors.
-
-    Args:
-        model: the network, on any device (the inputs follow it); run in ``eval()`` mode
-            (restored afterwards) without gradients.
-        x: ``(N, C, H, W)`` inputs (any ``(N, ...)`` the model accepts).
-        layers: module names; default ``model.probe_points()``.
-        batch_size: inputs per forward pass (bounds the memory of the pass itself).
-        device: where the features are returned: ``"cpu"`` (default) or ``None`` for the model's
-            device (on a GPU the kNN graphs and their modularity are then computed there too).
+    """Outputs of the probe points (default ``model.probe_points()``) for ``(N, C, H, W)`` inputs,
+    in eval mode under ``torch.inference_mode``; ``device=None`` returns them on the model's.
 
     Returns:
         ``{name: (N, D_name) float32}`` on ``device``, in the order of ``layers``.
@@ -114,11 +93,8 @@ def probe(model: nn.Module, x: torch.Tensor, layers=None, batch_size: int = 500,
 @torch.no_grad()
 def iter_probe(model: nn.Module, x: torch.Tensor, layers=None,
                device: str | torch.device | None = "cpu") -> Iterator[tuple[str, torch.Tensor]]:
-    """Yield ``(name, (N, D) float32)`` for each probe point, holding one layer at a time.
-
-    For each layer the forward pass stops as soon as that layer has produced its output, so only
-    one layer's activations (plus the running pass) live in memory. ``device`` is where the
-    features are returned, as in :func:`probe`.
+    """Yield ``(name, (N, D) float32)`` for each probe point, one layer in memory at a time (each
+    pass stops at its layer); ``device`` as in :func:`probe`.
 
     Raises:
         ValueError: empty ``x``, or a name that is not a module of ``model``.

@@ -1,42 +1,8 @@
 """Verified cached artefacts: what ``save`` wrote is what ``load`` returns, or nothing.
 
-Every cached artefact (a checkpoint, a per-epoch checkpoint, a population member, activations)
-is one ``torch.save`` file holding ``{"record": record, "identity": identity}``, plus a sidecar
-``<name>.sha256`` holding the SHA-256 digest of the file's bytes (in ``sha256sum`` format, so
-``sha256sum -c`` checks it by hand too). ``identity`` is a JSON-able dict that says what the
-artefact claims to be (a training configuration and the code version, for example).
-
-:func:`load` reads the bytes once, checks them against the digest *before* unpickling, unpickles
-them with ``torch.load(weights_only=True)`` (no code runs from a cache file), and checks that the
-stored identity equals the one asked for. Whatever fails (digest mismatch, truncated or empty
-file, missing sidecar, unreadable bytes, another identity), the file is reported once with its
-path and the reason (a :class:`CacheWarning`), moved aside to ``<name>.corrupt-<n>`` (with its
-sidecar, never deleted), and ``load`` returns ``None`` so that the caller recomputes it. With the
-environment variable ``MODLIB_CACHE_STRICT=1`` (or ``strict=True``) it raises :class:`CacheError`
-instead, for users who never want silent recomputation. ``docs/cache.md`` tells the whole story.
-
-Why a sidecar rather than an index: each artefact and its digest live and die together (moving a
-corrupt file aside moves its digest with it; deleting a folder of checkpoints leaves no stale
-index entries), and hundreds of processes writing population members never contend for one
-shared index file. The sidecar is written after the file, both atomically and under the
-artefact's lock, so "file without sidecar" can only mean an interrupted save (or a reader that
-came in between, which :func:`load` resolves by waiting for the lock before judging).
-
-:func:`lock` serialises the computation of one artefact across processes and threads (the
-``filelock`` package): callers lock, load again, and compute only if it is still missing, so a
-second run started on a cold cache waits for the first one's result instead of recomputing it::
-
-    record = cache.load(path, identity=identity)
-    if record is None:
-        with cache.lock(path):
-            record = cache.load(path, identity=identity)
-            if record is None:
-                record = compute()
-                cache.save(path, record, identity=identity)
-
-:func:`remove_stale_temp` deletes the temporary files that an interrupted atomic write leaves
-(``.<name>.XXXXXXXX.tmp``, see ``store.atomic_write``); ``load`` and ``save`` call it on their
-folder.
+An artefact is one ``torch.save`` file of ``{"record", "identity"}`` plus a ``<name>.sha256``
+sidecar; ``load`` checks digest and identity, moves a failing file aside and returns ``None``
+(or raises under ``MODLIB_CACHE_STRICT=1``). How and why, and the lock pattern: ``docs/cache.md``.
 
 Introduced in notebook 01_training (through ``train.load_or_train``).
 """
@@ -88,11 +54,8 @@ def save(path: str | os.PathLike, record: dict, *, identity: dict) -> Path:
     """Atomically write ``{"record": record, "identity": identity}`` and its digest sidecar.
 
     Args:
-        path: the artefact's file; its folder is created if missing.
-        record: what to cache: tensors, numbers, strings, lists, tuples and dicts of them
-            (whatever ``torch.load(weights_only=True)`` reads back).
-        identity: what the artefact claims to be (JSON-able: numbers, strings, booleans, None,
-            lists, tuples and dicts with string keys); :func:`load` compares it.
+        record: tensors, numbers, strings and containers of them (``weights_only`` loadable).
+        identity: what the artefact claims to be, JSON-able; :func:`load` compares it.
 
     Returns:
         ``path`` as a ``Path``.
@@ -118,20 +81,12 @@ def save(path: str | os.PathLike, record: dict, *, identity: dict) -> Path:
 
 
 def load(path: str | os.PathLike, *, identity: dict, strict: bool | None = None) -> dict | None:
-    """The record that :func:`save` cached at ``path`` for ``identity``, or ``None``.
-
-    ``None`` when the file is absent, and also when it fails verification (digest mismatch,
-    truncated, empty, missing sidecar, unreadable, another identity): then a
-    :class:`CacheWarning` names the file and the reason, and the file and its sidecar are moved
-    aside to ``<name>.corrupt-<n>`` / ``<name>.sha256.corrupt-<n>`` so that the caller
-    recomputes the artefact.
+    """The record that :func:`save` cached at ``path`` for ``identity`` (compared as canonical
+    JSON), or ``None`` when absent or failing verification: then a :class:`CacheWarning` names
+    the reason and the file is moved aside to ``<name>.corrupt-<n>`` (``docs/cache.md``).
 
     Args:
-        path: the artefact's file.
-        identity: what the caller asks for; must equal the stored identity (compared in
-            canonical JSON form, so tuples and lists are the same).
-        strict: raise :class:`CacheError` instead of recomputing; ``None`` reads the
-            environment variable ``MODLIB_CACHE_STRICT`` (``1``/``0``, default off).
+        strict: raise :class:`CacheError` instead; ``None`` reads ``MODLIB_CACHE_STRICT``.
 
     Raises:
         CacheError: verification failed under strict mode (names the file and the reason).
@@ -159,12 +114,8 @@ def load(path: str | os.PathLike, *, identity: dict, strict: bool | None = None)
 
 
 def reject(path: str | os.PathLike, reason: str, *, strict: bool | None = None) -> None:
-    """Report ``path`` as unusable (``reason``), move it and its sidecar aside, return ``None``.
-
-    For callers that find a verified record unusable (a checkpoint whose weights do not fit the
-    model, say). Under strict mode (``strict=True`` or ``MODLIB_CACHE_STRICT=1``) raises
-    :class:`CacheError` naming the file and the reason instead, and moves nothing.
-    """
+    """Report ``path`` as unusable (``reason``), move it and its sidecar aside, return ``None``;
+    under strict mode raise :class:`CacheError` instead and move nothing."""
     path = Path(path)
     if _strict(strict):
         raise CacheError(f"cached file {path} is unusable: {reason} (strict mode, "
@@ -181,11 +132,8 @@ def reject(path: str | os.PathLike, reason: str, *, strict: bool | None = None) 
 
 @contextlib.contextmanager
 def lock(path: str | os.PathLike) -> Iterator[Path]:
-    """Hold the lock of the artefact ``path`` (file ``<name>.lock``) for the ``with`` block.
-
-    Blocks while another process or thread holds it; re-entrant within one thread. Yields
-    ``path``.
-    """
+    """Hold the lock ``<name>.lock`` of the artefact ``path`` for the ``with`` block (across
+    processes and threads; re-entrant within one thread). Yields ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with filelock.FileLock(lock_path(path), is_singleton=True):
@@ -193,12 +141,8 @@ def lock(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def remove_stale_temp(folder: str | os.PathLike, max_age: float = STALE_SECONDS) -> list[Path]:
-    """Delete the temporary files of interrupted atomic writes in ``folder``.
-
-    A temp file ``.<name>.XXXXXXXX.tmp`` is stale when nobody holds the lock of its artefact
-    ``<name>`` (every :func:`save` writes under that lock), or when it has not been modified for
-    ``max_age`` seconds (a writer that bypassed the lock and died). Returns the deleted paths.
-    """
+    """Delete and return the temp files ``.<name>.XXXXXXXX.tmp`` in ``folder`` whose artefact's
+    lock is free or that are older than ``max_age`` seconds (interrupted writes)."""
     folder = Path(folder)
     removed = []
     for tmp in folder.glob(".*.tmp"):

@@ -1,11 +1,7 @@
 """Validation of user input, shared by every module and by the notebooks' parameter cells.
 
-Each check raises ``ValueError`` (or ``TypeError`` for a value of the wrong kind) whose message
-names the parameter, the bad value and what is allowed, e.g.::
-
-    ValueError: k=0 is not allowed: must be an integer >= 1
-
-Checks run where input enters, before any work starts (DESIGN.md, "Conventions for code").
+Each check raises ``ValueError`` (or ``TypeError`` for a value of the wrong kind) naming the
+parameter, the bad value and what is allowed, e.g. ``k=0 is not allowed: must be an integer >= 1``.
 """
 
 from __future__ import annotations
@@ -16,11 +12,11 @@ from collections.abc import Iterable
 
 
 def check_int(name: str, value, low: int | None = None, high: int | None = None) -> int:
-    """Return ``value`` as ``int`` if it is an integer in ``[low, high]`` (bounds inclusive).
+    """``value`` as ``int`` if it is an integer (not a bool) in ``[low, high]``.
 
     Raises:
-        TypeError: ``value`` is not an integer (bools are refused too).
-        ValueError: ``value`` lies outside the bounds.
+        TypeError: not an integer.
+        ValueError: outside the bounds.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}={value!r} must be an integer, got {type(value).__name__}")
@@ -31,13 +27,11 @@ def check_int(name: str, value, low: int | None = None, high: int | None = None)
 
 def check_float(name: str, value, low: float | None = None, high: float | None = None,
                 low_open: bool = False, high_open: bool = False) -> float:
-    """Return ``value`` as ``float`` if it is a finite number in the given interval.
-
-    ``low_open``/``high_open`` make the bound exclusive.
+    """``value`` as ``float`` if it is finite and in the interval (``*_open``: exclusive bound).
 
     Raises:
-        TypeError: ``value`` is not a real number.
-        ValueError: ``value`` is NaN, infinite or outside the interval.
+        TypeError: not a real number.
+        ValueError: NaN, infinite or outside the interval.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}={value!r} must be a number, got {type(value).__name__}")
@@ -56,7 +50,7 @@ def check_float(name: str, value, low: float | None = None, high: float | None =
 
 
 def check_choice(name: str, value, allowed: Iterable):
-    """Return ``value`` if it is one of ``allowed``; else raise ``ValueError`` listing them."""
+    """``value`` if it is one of ``allowed``; else ``ValueError`` listing them."""
     allowed = list(allowed)
     if value not in allowed:
         options = ", ".join(repr(a) for a in allowed)
@@ -68,19 +62,18 @@ SEED_MAX = 2**32 - 1
 
 
 def check_seed(name: str, value) -> int:
-    """Return ``value`` as ``int`` if it is a seed every generator accepts: an integer in
-    ``[0, 2**32 - 1]`` (NumPy's legacy ``np.random.seed`` refuses larger ones; torch and
-    Python's ``random`` take them all).
+    """``value`` as ``int`` if every generator accepts it as a seed, ``[0, 2**32 - 1]`` (NumPy's
+    legacy ``np.random.seed`` refuses larger ones).
 
     Raises:
-        TypeError: ``value`` is not an integer.
-        ValueError: ``value`` lies outside ``[0, 2**32 - 1]``.
+        TypeError: not an integer.
+        ValueError: outside ``[0, 2**32 - 1]``.
     """
     return check_int(name, value, low=0, high=SEED_MAX)
 
 
 def check_int_list(name: str, values, low: int | None = None, high: int | None = None) -> list[int]:
-    """Return a non-empty list of integers, each in ``[low, high]``."""
+    """A non-empty list of integers, each in ``[low, high]``."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise TypeError(f"{name}={values!r} must be a list of integers")
     values = list(values)
@@ -90,8 +83,7 @@ def check_int_list(name: str, values, low: int | None = None, high: int | None =
 
 
 def check_float_list(name: str, values, **bounds) -> list[float]:
-    """Return a non-empty list of finite numbers, each passing :func:`check_float` with
-    ``bounds`` (``low``, ``high``, ``low_open``, ``high_open``)."""
+    """A non-empty list of numbers, each passing :func:`check_float` with ``bounds``."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise TypeError(f"{name}={values!r} must be a list of numbers")
     values = list(values)

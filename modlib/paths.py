@@ -1,7 +1,7 @@
 """Where things live: the repository root and the folders the companion reads and writes.
 
-Every location can be moved with an environment variable, which is how the tests and the
-papermill driver keep their runs apart from the user's cache and figures:
+Each location moves with an environment variable, read at call time (tests and the papermill
+driver keep their runs apart this way); nothing depends on the working directory:
 
 ==================  ==========================  ===========================================
 function            default                     environment variable
@@ -13,13 +13,6 @@ function            default                     environment variable
 ``build_dir()``     ``build/``                  ``MODLIB_BUILD_DIR``
 ``metrics_dir()``   ``results/``                ``MODLIB_METRICS_DIR``
 ==================  ==========================  ===========================================
-
-Only a run of the ``default`` profile without overrides writes ``figures/`` and ``results/``
-(both committed); the papermill driver points every other run at ``build/<profile>/`` through
-these variables (:func:`run_dirs`).
-
-The variables are read at call time, never at import time, and nothing here depends on the
-current working directory (notebooks run from ``notebooks/``, tests from anywhere).
 """
 
 from __future__ import annotations
@@ -42,7 +35,7 @@ def root() -> Path:
 
 
 def data_dir() -> Path:
-    """``data/``: the README on where data comes from, and the cache below it."""
+    """``data/``: where data comes from, and the cache below it."""
     return _from_env("MODLIB_DATA_DIR", root() / "data")
 
 
@@ -62,18 +55,14 @@ def build_dir() -> Path:
 
 
 def metrics_dir() -> Path:
-    """``results/``: one JSON file of headline numbers per notebook (committed for the default
-    profile; the README's numbers are generated from it)."""
+    """``results/``: one JSON file of headline numbers per notebook."""
     return _from_env("MODLIB_METRICS_DIR", root() / "results")
 
 
 def run_dirs(profile: str, canonical: bool) -> dict[str, Path]:
-    """Where one driver run writes: ``{"notebooks", "figures", "metrics"}``.
-
-    ``canonical`` is a run of the ``default`` profile without ``-p`` overrides: it writes
-    ``build/notebooks/``, ``figures/`` and ``results/``. Any other run writes below
-    ``build/<profile>/``, so it can never overwrite the committed figures and numbers.
-    """
+    """Where one driver run writes, ``{"notebooks", "figures", "metrics"}``: a ``canonical`` run
+    (default profile, no overrides) ``build/notebooks/``, ``figures/`` and ``results/``, any other
+    below ``build/<profile>/``."""
     if canonical:
         return {"notebooks": build_dir() / "notebooks", "figures": figures_dir(),
                 "metrics": metrics_dir()}
@@ -89,11 +78,8 @@ def notebooks_dir() -> Path:
 
 @contextlib.contextmanager
 def environment(settings: dict[str, str]):
-    """Set environment variables (e.g. ``MODLIB_FIGURES_DIR``) for the duration of a ``with``
-    block, for this process and the kernels it starts, and restore the previous values after.
-
-    Used by the papermill driver (``modlib.companion.run``) and the grader (``modlib.companion.course``).
-    """
+    """Set environment variables for the ``with`` block (this process and the kernels it
+    starts), then restore the previous values."""
     saved = {name: os.environ.get(name) for name in settings}
     os.environ.update({name: str(value) for name, value in settings.items()})
     try:

@@ -1,10 +1,6 @@
-"""Progress feedback for long work: one helper, right in Jupyter, in a terminal and headless.
-
-In Jupyter and in a terminal, :func:`bar` is ``tqdm.auto.tqdm`` (a widget or a text bar). Under the
-papermill driver (``python -m modlib.companion.run``, which sets ``MODLIB_HEADLESS=1``) a bar inside the
-notebook would be frozen at its first frame in the executed copy, so the bar is drawn instead on
-the kernel's own standard error, which is the driver's terminal: the user watches training while
-the executed notebook stays clean.
+"""Progress bars: ``tqdm.auto`` in Jupyter and a terminal; under the papermill driver
+(``MODLIB_HEADLESS=1``) on the kernel's own standard error, the driver's terminal, so that the
+executed notebook stays clean.
 """
 
 from __future__ import annotations
@@ -19,11 +15,8 @@ def headless() -> bool:
 
 
 def bar(iterable=None, **kwargs):
-    """A tqdm progress bar (same arguments as ``tqdm.tqdm``), shown where the user can see it.
-
-    Headless, the bar goes to the process's original standard error (the driver's terminal) and
-    redraws at most every few seconds; ``disable=True`` still hides it.
-    """
+    """A tqdm progress bar (``tqdm.tqdm``'s arguments); headless, on the original standard error
+    (the driver's terminal), redrawn at most every 2 s."""
     if headless():
         from tqdm import tqdm
 

@@ -1,20 +1,9 @@
 """Training with a checkpoint cache: ``load_or_train(config)`` trains once, then loads.
 
-A checkpoint is keyed by a SHA-256 hash of the full :class:`TrainConfig` plus ``CODE_VERSION``
-(bump it whenever a change to models or training would change the weights), so that every
-notebook asking for the same configuration gets the same model, and any change to the
-configuration trains a new one. Checkpoints live in ``data/cache/checkpoints/`` and go through
-:mod:`modlib.cache`: written atomically with a SHA-256 digest, verified (digest, then the stored
-configuration) before use, read with ``torch.load(weights_only=True)``; a damaged one is moved
-aside and retrained (``docs/cache.md``). Besides the final weights, every run keeps its weights
-at epoch 0 (the initialisation) and after each epoch (:func:`load_epoch`).
-
-Training is deterministic on the CPU for a given seed: one seed drives torch, numpy and Python's
-``random``; batches come from a seeded ``torch.Generator``; and every CPU run trains on
-``TRAIN_THREADS`` (one) intra-op thread, because the thread count changes how convolutions sum
-(docs/training.md), so the weights do not depend on the machine's number of cores.
-:func:`load_or_train_many` uses the cores instead by training one network per worker process. A model is returned in the same state
-whether it was trained now or loaded, so a first run and every later one give the same numbers.
+A checkpoint is keyed by a hash of the full :class:`TrainConfig` and ``CODE_VERSION`` and goes
+through :mod:`modlib.cache` (``docs/cache.md``). Training is deterministic on the CPU for a seed,
+on ``TRAIN_THREADS`` intra-op threads whatever the core count (``docs/training.md``), and a
+model is returned in the same state whether trained now or loaded.
 """
 
 from __future__ import annotations
@@ -48,28 +37,15 @@ class TrainConfig:
     """Everything that determines a trained model (and so its cache key).
 
     Attributes:
-        arch: a name from ``models.ARCHITECTURES``.
-        dataset: a name from ``data.DATASETS``.
-        width: channel multiplier of the architecture.
-        epochs: passes over the training set.
-        batch_size: samples per SGD step.
-        lr: peak learning rate (``onecycle``) or initial one (``multistep``, ``constant``).
-        momentum: SGD momentum.
-        weight_decay: L2 penalty of SGD.
-        schedule: ``onecycle`` (good for a few epochs), ``multistep`` (the paper's recipe, decays
-            by ``gamma`` at ``milestones``), or ``constant``.
-        milestones: epochs at which ``multistep`` decays the rate.
-        gamma: decay factor of ``multistep``.
-        augment: random 4-pixel-shift crops and horizontal flips (the CIFAR recipe of
-            paper A's released code, arXiv:2111.12485).
-        train_per_class: train on a class-balanced seeded subset of this many samples per class;
-            0 uses the whole training split.
-        seed: drives initialisation, batch order, dropout and the subset.
-        remove: units (``models.Unit`` names) removed from ``arch`` before training, making a
-            shallower network (``modlib.pruning``).
-        parent: when set, training starts from ``parent``'s trained weights with ``remove``
-            removed (fine-tuning, ``models.remove_units``); when ``None``, from a seeded random
-            initialisation.
+        arch, dataset: names from ``models.ARCHITECTURES`` and ``data.DATASETS``.
+        lr: peak (``onecycle``) or initial (``multistep``, ``constant``) learning rate of SGD.
+        schedule: ``onecycle``, ``multistep`` (decays by ``gamma`` at epochs ``milestones``) or
+            ``constant``.
+        augment: 4-pixel-shift crops and flips (paper A's CIFAR recipe, arXiv 2111.12485).
+        train_per_class: a balanced seeded subset of this many per class; 0: the whole split.
+        remove: ``models.Unit`` names removed before training (``modlib.pruning``).
+        parent: fine-tune from ``parent``'s trained weights with ``remove`` removed.
+        seed: drives initialisation, batch order and the subset.
     """
 
     arch: str
@@ -90,8 +66,7 @@ class TrainConfig:
     parent: TrainConfig | None = None
 
     def __post_init__(self):
-        # checked values are stored as plain Python numbers, so that the cache key and the
-        # checkpoint's identity are the same for 3, np.int64(3) and 3.0-vs-3 spellings
+        # stored as plain Python numbers: one cache key for 3, np.int64(3), ...
         def put(name, value):
             object.__setattr__(self, name, value)
 
@@ -147,16 +122,9 @@ class TrainConfig:
 
 @dataclass
 class TrainedModel:
-    """A trained model with its record.
-
-    Attributes:
-        model: the network, in ``eval()`` mode, on the CPU.
-        config: the :class:`TrainConfig` that produced it.
-        history: one dict per epoch: ``epoch``, ``train_loss``, ``train_accuracy``,
-            ``test_loss``, ``test_accuracy`` (fractions in [0, 1]), ``seconds``.
-        path: the checkpoint file.
-        from_cache: whether it was loaded rather than trained now.
-    """
+    """A trained ``model`` (eval mode, CPU) with its ``config``, checkpoint ``path``,
+    ``from_cache`` and ``history``: one dict per epoch, ``epoch``, ``train_loss``,
+    ``train_accuracy``, ``test_loss``, ``test_accuracy`` (fractions), ``seconds``."""
 
     model: nn.Module
     config: TrainConfig
@@ -196,12 +164,8 @@ def build_model(config: TrainConfig, split: data.ImageSplit) -> nn.Module:
 @torch.inference_mode()
 def evaluate(model: nn.Module, split: data.ImageSplit, batch_size: int = 1000,
              device: str | torch.device = "cpu") -> tuple[float, float]:
-    """Return ``(accuracy, mean cross-entropy)`` of ``model`` on ``split``, in eval mode.
-
-    Runs under ``torch.inference_mode`` and sums on the device (one synchronisation at the end,
-    not two per batch); the sums are the same float64 additions as Python's, so the numbers are
-    the same bit for bit on the CPU.
-    """
+    """``(accuracy, mean cross-entropy)`` of ``model`` on ``split``, in eval mode (float64 sums
+    on the device, one synchronisation at the end)."""
     was_training = model.training
     model.eval()
     device = torch.device(device)
@@ -236,11 +200,8 @@ def fit(model: nn.Module, train: data.ImageSplit, test: data.ImageSplit, config:
         epoch_callback=None) -> list[dict]:
     """Train ``model`` in place with SGD as ``config`` says; return the per-epoch history.
 
-    ``epoch_callback(epoch, model)``, if given, runs after each epoch (used to save per-epoch
-    checkpoints); it sees the model in channels-last layout. Loss and accuracy are summed on the
-    device (float64, as Python's floats), so a GPU is not synchronised at every step
-    (``benchmarks/bench_train.py`` times this against a plain loop). The model ends in ``eval()`` mode,
-    in the standard (contiguous) memory layout, without gradients.
+    ``epoch_callback(epoch, model)`` runs after each epoch (channels-last layout). The model ends
+    in ``eval()`` mode, contiguous, without gradients (``docs/training.md``).
     """
     device = torch.device(device)
     # channels-last layout speeds up CPU convolutions by ~30% and changes no number's meaning
@@ -294,8 +255,7 @@ def fit(model: nn.Module, train: data.ImageSplit, test: data.ImageSplit, config:
         if epoch_callback is not None:
             epoch_callback(epoch, model)
     bar.close()
-    # back to the standard layout: channels-last convolutions round differently (~1e-6), and a
-    # model loaded from its checkpoint is contiguous; the trained one must compute the same
+    # contiguous, as a loaded model: channels-last convolutions round differently (~1e-6)
     model.to(memory_format=torch.contiguous_format).eval()
     model.zero_grad(set_to_none=True)
     return history
@@ -317,28 +277,15 @@ def checkpoint_identity(config: TrainConfig, epoch: int | None = None) -> dict:
 
 
 def load_or_train(config: TrainConfig, device: str = "auto", progress: bool = True) -> TrainedModel:
-    """Load the cached model of ``config``, or train it and cache it.
-
-    Checkpoints go through :mod:`modlib.cache`: each is verified (SHA-256 digest, then the stored
-    configuration) before use. A damaged one (flipped bytes, truncated, empty, another
-    configuration or architecture) is reported with its path, moved aside and retrained, or
-    raises ``cache.CacheError`` under ``MODLIB_CACHE_STRICT=1`` (``docs/cache.md``). Training
-    holds the checkpoint's lock, so a second run asking for the same model meanwhile waits and
-    loads it. Training also saves the weights at epoch 0 (the initialisation) and after every
-    epoch, for :func:`load_epoch`.
-
-    The model is the same whether trained now or loaded: rebuilt from the saved weights,
-    contiguous memory layout, float32, ``eval()`` mode, on the CPU; and the global random state
-    (torch, NumPy, ``random``) is left as it was, so that what a notebook does next does not
-    depend on whether the cache was warm.
+    """Load the verified cached model of ``config``, or train it (under its lock, saving every
+    epoch for :func:`load_epoch`) and cache it; a damaged checkpoint is moved aside and retrained
+    (``docs/cache.md``). The global random state is left as it was.
 
     Args:
-        config: what to train.
-        device: ``"auto"``, ``"cpu"`` or ``"cuda"``; training only (the result is on the CPU).
-        progress: show a progress bar while training.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``, for training only.
 
     Returns:
-        a :class:`TrainedModel` in eval mode on the CPU.
+        a :class:`TrainedModel`, rebuilt from its checkpoint: float32, eval mode, on the CPU.
 
     Raises:
         FileNotFoundError: the dataset is missing (see ``data.load``).
@@ -363,11 +310,8 @@ def load_or_train(config: TrainConfig, device: str = "auto", progress: bool = Tr
 
 def load_epoch(config: TrainConfig, epoch: int, device: str = "auto",
                progress: bool = True) -> nn.Module:
-    """The model of ``config`` after ``epoch`` epochs (0: its initialisation), eval mode, CPU.
-
-    Served from the per-epoch checkpoints that :func:`load_or_train` saves; when one is missing
-    or damaged (reported and moved aside as in :func:`load_or_train`), the run is trained again,
-    which rewrites them all.
+    """The model of ``config`` after ``epoch`` epochs (0: its initialisation), eval mode, CPU,
+    from :func:`load_or_train`'s per-epoch checkpoints (retrained if one is missing or damaged).
 
     Raises:
         ValueError: ``epoch`` outside ``0..config.epochs`` (the message names both).
@@ -464,19 +408,8 @@ def _threads(n: int):
 
 def load_or_train_many(configs, n_jobs: int = -1, device: str = "auto",
                        progress: bool = True) -> list[TrainedModel]:
-    """:func:`load_or_train` for many configurations, the uncached ones trained in parallel.
-
-    On the CPU, the networks missing from the cache train first, one per joblib worker process
-    (each on ``TRAIN_THREADS`` threads, as in :func:`load_or_train`, so the weights are the same
-    bit for bit), with a progress bar counting networks; on a GPU they train one after another.
-    Then every model is loaded, in the order of ``configs``. A fine-tuning's parent must already
-    be cached, or the workers wait for the one that trains it.
-
-    Args:
-        configs: :class:`TrainConfig` objects; one asked for twice trains once.
-        n_jobs: worker processes, joblib's meaning (``-1``: one per core); not 0.
-        device: as for :func:`load_or_train`.
-        progress: show the progress bar.
+    """:func:`load_or_train` for many configurations; on the CPU the uncached ones train first,
+    one per joblib worker (``n_jobs``, ``-1``: one per core), with the same weights bit for bit.
 
     Returns:
         one :class:`TrainedModel` per config, in order.
@@ -522,8 +455,7 @@ def _save(path: Path, model: nn.Module, identity: dict, extra: dict) -> None:
 
 
 def configs_for(archs, widths, **common) -> list[TrainConfig]:
-    """One :class:`TrainConfig` per architecture, ``archs[i]`` at ``widths[i]``, sharing
-    ``common`` settings (dataset, epochs, lr, seed, ...). Validates everything without training.
+    """One validated :class:`TrainConfig` per ``archs[i]`` at ``widths[i]``, sharing ``common``.
 
     Raises:
         ValueError: ``archs`` and ``widths`` differ in length, or any setting is invalid.
@@ -541,15 +473,8 @@ def configs_for(archs, widths, **common) -> list[TrainConfig]:
 
 @dataclass(frozen=True)
 class Recipe:
-    """A named way of training the companion's CNNs: data, schedule and per-architecture width.
-
-    Attributes:
-        name: the key in ``RECIPES``.
-        description: one line for readers and ``--list``.
-        widths: channel multiplier per architecture; ``default_width`` for any other.
-        settings: :class:`TrainConfig` fields shared by every architecture (dataset, epochs,
-            batch size, learning rate, schedule, ...).
-    """
+    """A named way of training the companion's CNNs: ``widths`` per architecture
+    (``default_width`` for others) and the :class:`TrainConfig` ``settings`` they share."""
 
     name: str
     description: str
@@ -600,16 +525,8 @@ RECIPES = {
 
 
 def recipe_configs(recipe: str, archs, seed: int = 0) -> list[TrainConfig]:
-    """One :class:`TrainConfig` per architecture under the named recipe; nothing is trained.
-
-    Args:
-        recipe: a key of ``RECIPES`` (``"cpu-3epoch"``, ``"smoke"``, ``"paper-cifar10"``;
-            ``"paper-synthetic"`` for tests).
-        archs: non-empty list of names from ``models.ARCHITECTURES``, no repeats.
-        seed: one seed for initialisation, batch order and the training subset.
-
-    Returns:
-        the configs, in the order of ``archs``.
+    """One :class:`TrainConfig` per architecture in ``archs`` (no repeats) under the recipe
+    ``RECIPES[recipe]``, in order; nothing is trained.
 
     Raises:
         ValueError: an unknown recipe or architecture, an empty or repeated ``archs``, a bad seed.

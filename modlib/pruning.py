@@ -1,36 +1,9 @@
-"""Modularity-guided layer pruning (paper A, and paper B's variant), its controls, and cost counts.
+"""Modularity-guided layer pruning (paper A, Lu et al., ECCV 2022, arXiv 2111.12485, its poster's
+"Guiding Layer Pruning"; and paper B's variant), its controls, and cost counts.
 
-Paper A (Lu et al., *Understanding the Dynamics of DNNs Using Graph Modularity*, ECCV 2022,
-arXiv 2111.12485; its abstract and the "Guiding Layer Pruning" panel of its poster): a unit (a VGG
-conv block, a ResNet block) whose modularity gain is small or negative is redundant. With ``Q``
-a modularity curve at the probe points,
-
-    ΔQ(unit) = Q(probe point at the unit's output) − Q(probe point before it)
-
-(for a ResNet block: Q at its output minus Q at its input), and a unit is removed when
-``ΔQ < threshold`` (0.03 reproduces paper A's ResNet-56 architecture, ``docs/pruning.md``). The
-curve can be any per-layer curve (:data:`CURVE_KINDS`): paper A's kNN-graph curve, or paper B's
-curves, Q of the important subgraph of the dense similarity graph (top fraction ``p`` of the
-pairs, or pairs above ``tau``; notebook 03). Two structural rules keep the pruned network
-well-formed with inherited weights:
-
-* only units whose output has the shape of their input can go (``models.Unit.removable``): the
-  first conv of a VGG stage that widens the channels and the first, downsampling block of a
-  ResNet stage always stay;
-* every stage keeps at least one unit; if all of a stage's units fall below the threshold, the one
-  with the largest ΔQ stays.
-
-The controls the paper lacks: the same number of units removed at random (seeded), the units
-with the *highest* ΔQ removed (paper A's "non-redundant layers" control), and a label-free rule
-(:func:`select_most_similar`: the units whose output is most like their input by linear CKA),
-compared on the same base networks (:func:`paired_differences`). Paper B gives no
-threshold: :func:`select_equal_budget` removes as many units as another rule did, and
-:data:`NATURAL_THRESHOLD` is the cut this project uses for B's rule on its own
-(``docs/pruning.md``).
-
-Costs: ``models.count_parameters`` and :func:`count_macs` (multiply-accumulates of one forward
-pass, from ``torch.utils.flop_counter``: convolutions and linear layers, as the paper's FLOPs
-column).
+A unit is removed when ``ΔQ(unit) = Q(after) − Q(before) < threshold``, under structural rules
+that keep the pruned network well-formed with inherited weights. Rules, controls, the paired
+design and our thresholds: ``docs/pruning.md``.
 """
 
 from __future__ import annotations
@@ -49,28 +22,23 @@ from .models import count_parameters
 from .modularity import GRAPH_KINDS
 
 CURVE_KINDS = GRAPH_KINDS
-"""The curves a unit table can be built from, ``\"knn\"`` (paper A), ``\"top-fraction\"`` and
-``\"threshold\"`` (paper B's important subgraph, as notebook 03 reads it)."""
+"""The curves a unit table can be built from (``modularity.GRAPH_KINDS``)."""
 
 NATURAL_THRESHOLD = 0.0
-"""Paper B's rule at its own cut (our choice, ``docs/pruning.md``): remove the units whose
-subgraph modularity does not rise (``ΔQ < 0``)."""
+"""Paper B's rule at its own cut, ``ΔQ < 0`` (our choice, ``docs/pruning.md``)."""
 
 
 def unit_table(model: nn.Module, curve, kind: str = "knn") -> pd.DataFrame:
     """ΔQ of every unit of ``model`` from a per-layer modularity curve.
 
     Args:
-        model: a network from ``modlib.models``.
-        curve: ``modularity.modularity_curve(model, ...)`` computed at ``model.probe_points()``
-            (a DataFrame with ``name`` and ``Q_mean``), or a plain sequence of ``Q`` values, one
-            per probe point in order (NaN allowed: a layer without a value).
-        kind: which curve it is, one of :data:`CURVE_KINDS` (recorded in the ``curve`` column).
+        curve: ``modularity.modularity_curve`` at ``model.probe_points()``, or one ``Q`` per
+            probe point (NaN allowed).
+        kind: one of :data:`CURVE_KINDS`, recorded in the ``curve`` column.
 
     Returns:
         DataFrame, one row per unit in forward order: ``unit``, ``stage``, ``removable``,
-        ``probe``, ``Q_before``, ``Q_after``, ``delta_q`` (NaN for a unit at the first probe
-        point, which has no "before", or next to a NaN point), ``curve``.
+        ``probe``, ``Q_before``, ``Q_after``, ``delta_q`` (NaN without a "before"), ``curve``.
 
     Raises:
         ValueError: an unknown ``kind``; the curve's probe points are not the model's, or a
@@ -104,7 +72,7 @@ def unit_table(model: nn.Module, curve, kind: str = "knn") -> pd.DataFrame:
 
 
 def _respecting_stages(table: pd.DataFrame, order: list[str], n: int | None) -> list[str]:
-    """Walk ``order`` and take each removable unit unless it would empty its stage; stop at n."""
+    """Removable units of ``order`` that leave every stage one, at most ``n``."""
     left = table.groupby("stage")["unit"].count().to_dict()
     stage_of = dict(zip(table["unit"], table["stage"]))
     removable = set(table.loc[table["removable"], "unit"])
@@ -124,11 +92,8 @@ def max_removable(table: pd.DataFrame) -> int:
 
 
 def select_by_threshold(table: pd.DataFrame, threshold: float = 0.03) -> list[str]:
-    """Paper A's rule: the removable units with ``ΔQ < threshold``, every stage keeping one.
-
-    Among a stage's candidates the units with the smallest ΔQ go first, so a stage that would be
-    emptied keeps its unit with the largest ΔQ. Units without a ΔQ (first probe point) stay. The
-    rule is the same whatever curve ``table`` was built from (:func:`unit_table`'s ``kind``).
+    """Paper A's rule: the removable units with ``ΔQ < threshold``, every stage keeping its unit
+    with the largest ΔQ (``docs/pruning.md``).
 
     Raises:
         ValueError: ``threshold`` outside [-1, 1].
@@ -159,11 +124,8 @@ def select_random(table: pd.DataFrame, n: int, seed: int = 0) -> list[str]:
 
 
 def select_equal_budget(table: pd.DataFrame, reference) -> list[str]:
-    """As many units as ``reference`` holds, the lowest-ΔQ ones of ``table``'s curve.
-
-    The equal-budget form of any curve's rule: paper B's curves come without a threshold, so they
-    remove exactly as many units as paper A's rule did on the same model (``reference``, a list
-    of unit names, or a count), which makes the parameters and accuracy of the two comparable.
+    """The lowest-ΔQ units of ``table``, as many as ``reference`` (unit names or a count) holds:
+    paper B's rule at paper A's budget (``docs/pruning.md``).
 
     Raises:
         ValueError: ``reference`` names units that are not in ``table`` (another model), or asks
@@ -201,11 +163,8 @@ def _check_count(table, n):
 
 @torch.no_grad()
 def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """Multiply-accumulates of one forward pass of one input of shape ``input_shape`` (C, H, W).
-
-    Counted by ``torch.utils.flop_counter.FlopCounterMode`` (convolutions and matrix products;
-    BN, ReLU and pooling are not counted), divided by 2 (one MAC = two FLOPs).
-    """
+    """Multiply-accumulates of one forward pass of one ``(C, H, W)`` input: convolutions and
+    matrix products by ``torch.utils.flop_counter``, FLOPs / 2."""
     was_training = model.training
     model.eval()
     parameter = next(model.parameters())
@@ -228,13 +187,9 @@ FINETUNE_RECIPES = {
     "paper-cifar10": dict(epochs=150, lr=0.01, train_per_class=0),
     "paper-synthetic": dict(epochs=1, lr=0.01, train_per_class=10),
 }
-"""The training after a removal that goes with each training recipe (``train.RECIPES``), the same
-for every variant of a comparison: ``cpu-3epoch`` one epoch on 200 images per class at peak lr
-0.01 (short, so that notebook 06 can fine-tune about a hundred networks in minutes: it recovers
-part of what a removal costs, the same part for every variant); ``smoke`` one epoch on 50 per
-class; ``paper-cifar10`` paper A's full 150-epoch schedule, meant with ``init="scratch"`` (paper A
-retrains the shallower network from scratch); ``paper-synthetic`` (tests of the paper profile) one
-epoch on 10 per class. Introduced in notebook 06_layer_pruning."""
+"""The training after a removal for each training recipe, the same for every variant
+(``paper-cifar10``: paper A's schedule, meant with ``init="scratch"``; ``docs/pruning.md``).
+Introduced in notebook 06_layer_pruning."""
 
 
 def finetune_settings(recipe: str, init: str = "inherit", seed: int = 0) -> dict:
@@ -253,9 +208,8 @@ def finetune_settings(recipe: str, init: str = "inherit", seed: int = 0) -> dict
 
 
 def measure_original(model: nn.Module, test_accuracy: float, input_shape) -> dict:
-    """The unpruned network as a row like :func:`evaluate_removal`'s (``kind="original"``): the
-    reference of :func:`summary_table`'s reductions. ``input_shape`` is one input's ``(C, H, W)``.
-    Introduced in notebook 06_layer_pruning."""
+    """The unpruned network as an :func:`evaluate_removal` row of kind ``"original"``;
+    ``input_shape`` is one input's ``(C, H, W)``. Introduced in notebook 06_layer_pruning."""
     return {"variant": "original", "kind": "original", "control_seed": None, "removed": 0,
             "units": [], "accuracy_before": test_accuracy, "test_accuracy": test_accuracy,
             "parameters": count_parameters(model), "MACs": count_macs(model, tuple(input_shape)),
@@ -265,13 +219,9 @@ def measure_original(model: nn.Module, test_accuracy: float, input_shape) -> dic
 def pruned_config(parent: train.TrainConfig, remove, epochs: int = 1, lr: float = 0.01,
                   train_per_class: int = 1000, init: str = "inherit",
                   seed: int = 0) -> train.TrainConfig:
-    """The training configuration of ``parent``'s network without the units ``remove``.
-
-    ``init="inherit"`` fine-tunes from the parent's trained weights (the survivors keep theirs,
-    ``models.remove_units``); ``"scratch"`` trains the shallower network from a random
-    initialisation, as paper A's official code does (``docs/pruning.md``). Everything else (architecture, width,
-    dataset, optimiser) is the parent's, so all variants get the same budget.
-    """
+    """The training configuration of ``parent``'s network without the units ``remove``:
+    fine-tuned from the parent's weights (``init="inherit"``) or trained from scratch, as paper
+    A's code does (``docs/pruning.md``)."""
     check_choice("init", init, INITS)
     return dataclasses.replace(parent, epochs=epochs, lr=lr, train_per_class=train_per_class,
                                seed=seed, remove=tuple(remove),
@@ -283,13 +233,10 @@ def evaluate_removal(parent: train.TrainConfig, remove, label: str, device: str 
                      before: bool = True, progress: bool = True, **finetune) -> dict:
     """Remove ``remove`` from ``parent``'s model, fine-tune (cached), and measure it.
 
-    ``finetune`` goes to :func:`pruned_config`. Returns a dict with ``variant`` (``label``),
-    ``kind`` (the variant's family, e.g. ``"random"`` for every seed of the random control;
-    default ``label``), ``control_seed`` (the seed that drew a random selection, else None),
-    ``removed`` (count), ``units``, ``accuracy_before`` (test accuracy right after the removal,
-    with the inherited weights and no training; NaN with ``before=False``, which saves one pass
-    over the test set), ``test_accuracy`` (after fine-tuning), ``parameters``, ``MACs`` and the
-    trained ``network``. ``progress`` shows the fine-tuning's progress bar.
+    ``finetune`` goes to :func:`pruned_config`. Returns a dict: ``variant`` (``label``), ``kind``
+    (default ``label``), ``control_seed``, ``removed``, ``units``, ``accuracy_before`` (before
+    fine-tuning; NaN with ``before=False``), ``test_accuracy``, ``parameters``, ``MACs``,
+    ``network``.
 
     Introduced in notebook 06_layer_pruning.
     """
@@ -316,17 +263,13 @@ def summary_table(runs, level: float = 0.95) -> pd.DataFrame:
     """One row per (model, kind) from :func:`evaluate_removal` results, reductions vs the original.
 
     Args:
-        runs: dicts (or a DataFrame) with ``model``, ``kind``, ``removed``, ``accuracy_before``,
-            ``test_accuracy``, ``parameters``, ``MACs``; every model needs one row of kind
-            ``"original"`` (the unpruned network), the reference of the reductions.
-        level: confidence level of the interval over repeated runs (random seeds).
+        runs: :func:`evaluate_removal` rows with ``model``, one of kind ``"original"`` per model.
+        level: level of the interval of one more draw (``stats.t_interval``, clipped to 0–100).
 
     Returns:
         DataFrame indexed by ``(model, variant)`` with ``units removed``, ``runs``,
-        ``accuracy before fine-tuning (%)``, ``test accuracy (%)`` (mean), ``interval low (%)``
-        and ``interval high (%)`` (the t interval of one more draw, ``stats.t_interval``,
-        clipped to 0–100, NaN for a single run),
-        ``parameters``, ``parameters ↓ (%)``, ``MACs (M)``, ``MACs ↓ (%)``.
+        ``accuracy before fine-tuning (%)``, ``test accuracy (%)``, ``interval low (%)``,
+        ``interval high (%)``, ``parameters``, ``parameters ↓ (%)``, ``MACs (M)``, ``MACs ↓ (%)``.
 
     Raises:
         ValueError: a model without an ``"original"`` row.
@@ -361,8 +304,7 @@ def side_by_side(tables: dict, selections: dict) -> pd.DataFrame:
     """The units of one model with their ΔQ under several curves and which rule removes them.
 
     Args:
-        tables: ``{label: unit_table(...)}`` of the same model (e.g. one per curve kind).
-        selections: ``{rule name: [unit names]}``.
+        tables: ``{label: unit_table(...)}`` of the same model; selections: ``{rule: [units]}``.
 
     Returns:
         DataFrame indexed by ``unit`` with ``stage``, ``removable``, one ``ΔQ (<label>)`` column
@@ -396,20 +338,9 @@ def side_by_side(tables: dict, selections: dict) -> pd.DataFrame:
 
 
 def unit_similarity(model: nn.Module, x, batch_size: int = 500) -> pd.DataFrame:
-    """Linear CKA between each unit's input and its output on the inputs ``x``.
-
-    A unit whose output is a near-copy of its input (CKA close to 1) changes the representation
-    least; removing such units is a rule that needs no labels and no modularity, in the spirit of
-    the CKA-based layer pruning of the same group's later work (arXiv 2410.14720). It is the
-    label-free control of paper A's modularity-guided rule (``docs/pruning.md``). A unit's input
-    and output are the post-activation probe points (``model.probe_points("post-activation")``)
-    before and at the unit; the first unit's input is ``x`` itself. CKA is the biased linear CKA
-    of ``cka.cka_from_grams`` (Kornblith et al., ICML 2019, eq. 2).
-
-    Args:
-        model: a network from ``modlib.models``.
-        x: ``(N, C, H, W)`` inputs, ``N >= 2`` (e.g. one test batch of 500 images).
-        batch_size: inputs per forward pass.
+    """Linear CKA (Kornblith et al., ICML 2019, arXiv 1905.00414) between each unit's input and
+    output (post-activation probe points) on ``(N, C, H, W)`` inputs ``x``, ``N >= 2``: the
+    label-free control (arXiv 2410.14720's spirit; ``docs/pruning.md``).
 
     Returns:
         DataFrame, one row per unit in forward order: ``unit``, ``stage``, ``removable``,
@@ -458,21 +389,11 @@ def select_most_similar(table: pd.DataFrame, n: int) -> list[str]:
 
 def paired_differences(runs, rule: str, control: str, value: str = "test_accuracy",
                        by=("model", "base_seed")) -> pd.DataFrame:
-    """Per base network, ``rule``'s value minus the mean of ``control``'s values on that base.
-
-    The paired design of notebook 06: every rule and every control is applied to the same
-    independently trained base networks (one per training seed), so the base-to-base spread
-    cancels in the difference. A control repeated on one base (random removal, several draws)
-    enters with its mean; the differences, one per base, are the independent units of a
-    confidence interval over seeds (``stats.mean_ci``).
+    """Per base network (columns ``by``), ``rule``'s ``value`` minus the mean of ``control``'s
+    on that base: the paired design of ``docs/pruning.md``.
 
     Args:
-        runs: dicts or a DataFrame with the columns ``by``, ``kind`` and ``value``
-            (e.g. :func:`evaluate_removal` rows with ``model`` and ``base_seed`` added).
-        rule: the ``kind`` compared (one run per base).
-        control: the ``kind`` it is compared with (one or more runs per base).
-        value: the column compared, e.g. ``"test_accuracy"`` or ``"parameters"``.
-        by: the columns that identify a base network.
+        runs: rows with the columns ``by``, ``kind`` and ``value``.
 
     Returns:
         DataFrame, one row per base (sorted by ``by``): the ``by`` columns, ``rule``,

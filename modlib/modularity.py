@@ -20,18 +20,13 @@ def modularity(adjacency, labels) -> float:
     """Newman's weighted modularity ``Q`` of the partition ``labels`` (formula above;
     ``docs/modularity_curves.md``, step 4).
 
-    Args:
-        adjacency: symmetric ``(N, N)`` weights without self-loops (dense or sparse torch, NumPy,
-            SciPy sparse); zero entries are no edges.
-        labels: ``(N,)`` class of each node (any hashable values).
-
-    Returns:
-        ``Q``, in ``[-1/2, 1)`` for non-negative weights.
+    ``adjacency``: symmetric ``(N, N)`` weights without self-loops (torch, NumPy or SciPy,
+    dense or sparse); ``labels``: ``(N,)`` hashable classes. Returns ``Q``, in ``[-1/2, 1)`` for
+    non-negative weights.
 
     Raises:
-        ValueError: non-square or asymmetric adjacency, self-loops, NaN or infinite weights, a
-            total weight of 0 (no edges, or positive and negative weights that cancel), or
-            labels of the wrong length.
+        ValueError: a non-square or asymmetric adjacency, self-loops, non-finite weights, a
+            total weight of 0, or labels of the wrong length.
         TypeError: complex weights, or float / complex labels.
 
     Introduced in notebook 05_modularity_curves.
@@ -153,15 +148,9 @@ def permutation_null(adjacency, labels, n_permutations: int = 200, seed=0,
     ``p = (1 + #{π : Q_π >= Q}) / (1 + n_permutations)``, never 0 (Phipson & Smyth, Stat. Appl.
     Genet. Mol. Biol. 9, 2010; ``docs/modularity_curves.md``, "Is a small Q chance?").
 
-    Args:
-        adjacency, labels: as :func:`modularity` takes them.
-        n_permutations: number of random permutations, >= 2.
-        seed: an int or a ``numpy.random.SeedSequence``.
-        return_null: also return the permuted ``Q`` values under ``"null"`` ``(n_permutations,)``.
-
     Returns:
-        ``{"q", "null_mean", "null_std", "z", "p"}`` (floats; ``z`` is NaN when every
-        permutation gives the same ``Q``), plus ``"null"`` if asked.
+        ``{"q", "null_mean", "null_std", "z", "p"}`` (``z`` NaN for a constant null), and with
+        ``return_null`` the ``(n_permutations,)`` permuted ``Q`` under ``"null"``.
 
     Raises:
         ValueError: as :func:`modularity` (bad adjacency or labels), ``n_permutations < 2``.
@@ -252,10 +241,8 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, graph_size: in
 
     Args:
         x: ``(N, C, H, W)`` inputs, ``N >= n_batches * graph_size``; y: ``(N,)`` labels.
-        k: neighbours per node, ``1 <= k < graph_size``.
-        layers: module names; default ``model.probe_points()``.
         stream: hold one layer's activations at a time (``features.iter_probe``).
-        graph, p, tau: as :func:`graph_modularity`.
+        graph, p, tau: as :func:`graph_modularity`; ``k < graph_size``.
         null_permutations: 0, or >= 2 label permutations per batch (:func:`permutation_null`).
 
     Returns:

@@ -17,7 +17,6 @@ function            default                     environment variable
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
@@ -59,34 +58,7 @@ def metrics_dir() -> Path:
     return _from_env("MODLIB_METRICS_DIR", root() / "results")
 
 
-def run_dirs(profile: str, canonical: bool) -> dict[str, Path]:
-    """Where one driver run writes, ``{"notebooks", "figures", "metrics"}``: a ``canonical`` run
-    (default profile, no overrides) ``build/notebooks/``, ``figures/`` and ``results/``, any other
-    below ``build/<profile>/``."""
-    if canonical:
-        return {"notebooks": build_dir() / "notebooks", "figures": figures_dir(),
-                "metrics": metrics_dir()}
-    base = build_dir() / profile
-    return {"notebooks": base / "notebooks", "figures": base / "figures",
-            "metrics": base / "metrics"}
-
-
 def notebooks_dir() -> Path:
     """``notebooks/``: the numbered tutorial notebooks (stored without outputs)."""
     return root() / "notebooks"
 
-
-@contextlib.contextmanager
-def environment(settings: dict[str, str]):
-    """Set environment variables for the ``with`` block (this process and the kernels it
-    starts), then restore the previous values."""
-    saved = {name: os.environ.get(name) for name in settings}
-    os.environ.update({name: str(value) for name, value in settings.items()})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

@@ -361,8 +361,8 @@ def describe(interval: Interval, rule: Rule, unit: str = "", digits: int = 3) ->
         digits: decimals of the numbers (>= 0).
 
     Returns:
-        ``"<verdict>: <effect><unit> (<level> % CI <low><unit> to <high><unit> over <n> seeds)"``;
-        with one seed ``"inconclusive: <effect><unit> (1 seed: no interval)"``.
+        ``"<verdict>: <effect> (<level> % CI <low> to <high> over <n> seeds)"``, or
+        ``"inconclusive: <effect> (1 seed: no interval)"``.
 
     Raises:
         TypeError: as :func:`verdict`, or ``digits`` not an integer.

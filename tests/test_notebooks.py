@@ -92,7 +92,7 @@ def run_and_read(notebook: str, profile: str, *overrides: str, timeout: int = 60
     folders and its metrics."""
     result = drive(notebook, "--profile", profile, *overrides, timeout=timeout)
     assert result.returncode == 0, result.stdout + result.stderr
-    dirs = paths.run_dirs(profile, canonical=False)
+    dirs = run.run_dirs(profile, canonical=False)
     executed = dirs["notebooks"] / f"{notebook}.ipynb"
     assert executed.is_file()
     typed = unsupported_prose_numbers(executed)

@@ -15,7 +15,7 @@ What it does, in order:
    ``index.md``), the claims ledger of the profile's results is a generated page (``claims.md``,
    ``report.claims_page``), ``docs/README.md`` and every page it links are the method notes, and the
    *executed* notebooks of the profile
-   (``modlib.paths.run_dirs``; nothing is executed again) are copied to ``notebooks/``
+   (``modlib.companion.run.run_dirs``; nothing is executed again) are copied to ``notebooks/``
    (:func:`stage`: :func:`check_executed`, :class:`Crawl`, :func:`write_book`);
 2. **rewrites links** in every staged page (:func:`rewrite_links`): a link to a repository file
    that is not a page of the book (a figure, ``notebooks/profiles.toml``) has that file copied
@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import paths
-from . import report
+from . import report, run
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[A-Za-z0-9_\-]+\.ipynb$")
 MATHJAX_VERSION = "3"
@@ -440,7 +440,7 @@ def stage(profile: str = "default", out: Path | None = None, repo_url: str | Non
     crawl = Crawl(root, executed, repo_url.rstrip("/") if repo_url else None, branch)
     # the claims ledger of this profile's results, a generated page (companion.report)
     crawl.add_page(CLAIMS_PAGE, report.claims_page(
-        paths.run_dirs(profile, canonical=(profile == "default"))["metrics"]))
+        run.run_dirs(profile, canonical=(profile == "default"))["metrics"]))
     crawl.notebooks(profile)
     crawl.pages()
     plan = plan_pages(crawl)
@@ -451,7 +451,7 @@ def stage(profile: str = "default", out: Path | None = None, repo_url: str | Non
 
 
 def check_executed(profile: str, allow_errors: bool = False) -> list[Path]:
-    """The executed notebooks of ``profile`` (``modlib.paths.run_dirs``), in notebook order.
+    """The executed notebooks of ``profile`` (``modlib.companion.run.run_dirs``), in notebook order.
 
     Raises:
         ValueError: ``profile`` is not one of ``modlib.companion.run.PROFILES``.
@@ -464,7 +464,7 @@ def check_executed(profile: str, allow_errors: bool = False) -> list[Path]:
 
     if profile not in PROFILES:
         raise ValueError(f"profile={profile!r} is not allowed: choose one of {PROFILES}")
-    executed_dir = paths.run_dirs(profile, canonical=(profile == "default"))["notebooks"]
+    executed_dir = run.run_dirs(profile, canonical=(profile == "default"))["notebooks"]
     executed = notebook_files(executed_dir) if executed_dir.is_dir() else []
     hint = "make figures" if profile == "default" else f"make figures PROFILE={profile}"
     if not executed:

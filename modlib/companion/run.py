@@ -20,7 +20,7 @@ What it does, in order:
 5. records, in the figures folder's ``MANIFEST.json``, which notebook, parameters and commit made
    each figure.
 
-Where a run writes (``modlib.paths.run_dirs``): only the ``default`` profile without ``-p``
+Where a run writes (:func:`run_dirs`): only the ``default`` profile without ``-p``
 overrides writes ``figures/``, ``results/`` and ``build/notebooks/``; every other run writes
 ``build/<profile>/figures/``, ``build/<profile>/metrics/`` and ``build/<profile>/notebooks/``, so
 trying a smoke run or an override never touches the committed figures.
@@ -34,8 +34,10 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -201,15 +203,43 @@ def install_kernel() -> Path:
     return folder
 
 
+def run_dirs(profile: str, canonical: bool) -> dict[str, Path]:
+    """Where one driver run writes, ``{"notebooks", "figures", "metrics"}``: a ``canonical`` run
+    (default profile, no overrides) ``build/notebooks/``, ``figures/`` and ``results/``, any other
+    below ``build/<profile>/``, so it never overwrites the committed figures and numbers."""
+    if canonical:
+        return {"notebooks": paths.build_dir() / "notebooks", "figures": paths.figures_dir(),
+                "metrics": paths.metrics_dir()}
+    base = paths.build_dir() / profile
+    return {"notebooks": base / "notebooks", "figures": base / "figures",
+            "metrics": base / "metrics"}
+
+
+@contextlib.contextmanager
+def environment(settings: dict[str, str]):
+    """Set environment variables for the ``with`` block (this process and the kernels it
+    starts), then restore the previous values."""
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update({name: str(value) for name, value in settings.items()})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def output_dirs(profile: str, overrides) -> dict[str, Path]:
     """Where a run writes: ``figures/`` and ``results/`` only for the plain default profile."""
-    return paths.run_dirs(profile, canonical=(profile == "default" and not overrides))
+    return run_dirs(profile, canonical=(profile == "default" and not overrides))
 
 
 def _kernel_environment(dirs: dict[str, Path]):
     """Point the kernel's figures and metrics at ``dirs`` and mark it headless (progress bars on
     the terminal, not in the notebook); the environment is restored afterwards."""
-    return paths.environment({"MODLIB_FIGURES_DIR": str(dirs["figures"]),
+    return environment({"MODLIB_FIGURES_DIR": str(dirs["figures"]),
                               "MODLIB_METRICS_DIR": str(dirs["metrics"]),
                               "MODLIB_HEADLESS": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
 
@@ -233,7 +263,7 @@ def execute(notebook: Path, parameters: dict, dirs: dict[str, Path] | None = Non
     except NoSuchKernel:
         raise DriverError(f"the Jupyter kernel {KERNEL!r} is not installed: run `make setup` "
                           "(or `python -m modlib.companion.run --install-kernel`)") from None
-    dirs = dirs or paths.run_dirs("default", canonical=True)
+    dirs = dirs or run_dirs("default", canonical=True)
     output = dirs["notebooks"] / notebook.name
     for folder in dirs.values():
         folder.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Range checks on what notebook 04_community_visualisation records under the smoke profile."""
 
-from modlib import paths
+from modlib.companion import run
 
 
 def check(m):
@@ -9,7 +9,7 @@ def check(m):
     assert m["profile"] == "smoke" and m["draw_arch"] == "vgg11" and m["draw_size"] == 40
     assert len(m["drawn_Q"]) == m["gif_frames"] == 8           # one frame per VGG-11 probe point
     assert all(-0.5 <= q < 0.9 for q in m["drawn_Q"])
-    with Image.open(paths.run_dirs("smoke", canonical=False)["figures"] / "04_knn_graph_layers.gif") as gif:
+    with Image.open(run.run_dirs("smoke", canonical=False)["figures"] / "04_knn_graph_layers.gif") as gif:
         assert gif.n_frames == 8
     expected_points = {"vgg11": 8, "resnet20": 10}
     for arch, record in m["models"].items():

@@ -31,7 +31,7 @@ def to_pixels(x: torch.Tensor, dataset: str) -> torch.Tensor:
 
 
 def normalise(pixels: torch.Tensor, dataset: str) -> torch.Tensor:
-    """Pixels in [0, 1] → the normalised inputs the models were trained on (``data.NORMALISATION``)."""
+    """Pixels in [0, 1] → the normalised inputs the models were trained on."""
     pixels = torch.as_tensor(pixels)
     mean, std = (t.to(pixels.device) for t in _mean_std(dataset))
     return (pixels - mean) / std

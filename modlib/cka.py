@@ -22,7 +22,7 @@ __all__ = ["gram", "center_gram", "cka", "cka_from_grams", "layer_grams", "cka_m
 
 
 def _as_features(x, name: str) -> torch.Tensor:
-    """``(N, ...)`` features as a flattened ``(N, D)`` float64 tensor, else raise naming ``name``."""
+    """``(N, ...)`` features as a flat ``(N, D)`` float64 tensor; errors name ``name``."""
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(x)
     x = torch.as_tensor(x)

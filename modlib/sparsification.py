@@ -71,7 +71,7 @@ def threshold_graph(features, tau: float, block_size: int = 1024,
         Symmetric ``(N, N)`` adjacency without self-loops, sparse COO (coalesced) or ``dense``.
 
     Raises:
-        ValueError: bad features (see :func:`modlib.graphs.as_features`) or ``tau`` outside ``[-1, 1]``.
+        ValueError: bad features (:func:`modlib.graphs.as_features`) or ``tau`` outside [-1, 1].
         TypeError: ``tau`` is not a number.
     """
     tau = _check_tau(tau)
@@ -117,7 +117,7 @@ def top_fraction_graph(features, p: float, block_size: int = 1024,
         with ``m`` edges of weight ``S_ij`` (minus any of weight 0).
 
     Raises:
-        ValueError: bad features (see :func:`modlib.graphs.as_features`) or ``p`` outside ``(0, 1]``.
+        ValueError: bad features (:func:`modlib.graphs.as_features`) or ``p`` outside (0, 1].
         TypeError: ``p`` is not a number.
     """
     p = _check_p(p)

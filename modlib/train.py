@@ -443,7 +443,7 @@ def load_or_train_many(configs, n_jobs: int = -1, device: str = "auto",
 
 
 def _train_quietly(config: TrainConfig, device: str, cache_dir: str) -> str:
-    """A joblib task: load or train ``config`` into ``cache_dir``, return its key (not the model)."""
+    """A joblib task: load or train ``config`` into ``cache_dir``; return its key."""
     os.environ["MODLIB_CACHE_DIR"] = cache_dir
     load_or_train(config, device=device, progress=False)
     return config.key()

@@ -36,10 +36,7 @@ class TraceFailure(RuntimeError):
     """``torch.fx`` could not trace a module; the message names it and what to do."""
 
 
-# --------------------------------------------------------------------------------------------
-# The algebra
-
-
+# The algebra ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ReceptiveField:
     """Receptive field of the units of a feature map along one spatial axis (Araujo et al. 2019).
@@ -165,10 +162,6 @@ def compose_parallel(branches, join: str = "add") -> Block:
                  d_out[0] if join == "add" else sum(d_out), rf)
 
 
-# --------------------------------------------------------------------------------------------
-# Capacity: VC-dimension bounds
-
-
 def vc_bounds(parameters: int, depth: int) -> dict:
     """Orders of the VC dimension of piecewise-linear networks with ``W`` parameters and ``L``
     layers: ``upper = W·L·log2 W`` and ``lower = W·L·log2(W/L)``, the bounds ``O(W·L·log W)``
@@ -195,10 +188,7 @@ def vc_bounds(parameters: int, depth: int) -> dict:
             "log10_vc_upper": math.log10(upper)}
 
 
-# --------------------------------------------------------------------------------------------
-# Tracing
-
-
+# Tracing --------------------------------------------------------------------------------------
 class _Tracer(fx.Tracer):
     """Records which module is being traced (for error messages) and each module's output."""
 
@@ -632,10 +622,6 @@ def _target_name(node: fx.Node) -> str:
     if node.op in ("call_module", "get_attr", "call_method"):
         return str(node.target)
     return getattr(node.target, "__name__", str(node.target))
-
-
-# --------------------------------------------------------------------------------------------
-# Empirical receptive field
 
 
 def empirical_receptive_field(model: nn.Module, input_shape, module: str | None = None,

@@ -35,10 +35,7 @@ SUPPORTED = ("nn.Sequential (nested), Conv2d (zero padding), Linear, elementwise
 DTYPE = torch.float64
 
 
-# --------------------------------------------------------------------------------------------
-# The weight graph as node layers and edges
-
-
+# The weight graph as node layers and edges ----------------------------------------------------
 @dataclass
 class _Op:
     """One step of an edge: ``fwd`` maps a (1, ...) tensor forward, ``bwd`` maps a gradient back.
@@ -285,10 +282,7 @@ def _build(model: nn.Module, input_shape, absolute: bool) -> _Graph:
     return graph
 
 
-# --------------------------------------------------------------------------------------------
-# Public API
-
-
+# Public API -----------------------------------------------------------------------------------
 def weight_layers(model: nn.Module) -> list[nn.Module]:
     """The ``Conv2d`` and ``Linear`` modules of ``model``, in forward order; ``ValueError`` for
     a module the weight graph does not support."""
@@ -415,10 +409,7 @@ def probe_fluctuation(model: nn.Module, input_shape) -> np.ndarray:
     return layer_fluctuation(node_strengths(model, input_shape))[probe_node_layers(model)]
 
 
-# --------------------------------------------------------------------------------------------
-# Distributions and divergences
-
-
+# Distributions and divergences ----------------------------------------------------------------
 def _as_array(x, name: str) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().double().numpy()

@@ -104,10 +104,7 @@ class ImageSplit:
         return ImageSplit(self.x[indices], self.y[indices], self.classes, self.name)
 
 
-# --------------------------------------------------------------------------------------------
-# Fashion-MNIST: finding, decompressing and verifying the files
-
-
+# Fashion-MNIST: finding, decompressing and verifying the files --------------------------------
 def sha256(path: Path) -> str:
     """Hex SHA-256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
@@ -174,10 +171,7 @@ def _gunzip(source: Path, target: Path) -> None:
     store.atomic_write(target, write)
 
 
-# --------------------------------------------------------------------------------------------
-# CIFAR-10 and its synthetic stand-in: one archive layout, read by one function
-
-
+# CIFAR-10 and its synthetic stand-in: one archive layout, read by one function ----------------
 def verify_cifar10(archive: Path) -> None:
     """Check the whole CIFAR-10 archive against ``CIFAR10_SHA256`` before anything in it is
     read; ``FileNotFoundError`` for no archive, ``DataIntegrityError`` for a wrong checksum."""
@@ -329,10 +323,7 @@ def ensure_synthetic_cifar10() -> Path:
     return archive
 
 
-# --------------------------------------------------------------------------------------------
-# Loading
-
-
+# Loading --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DatasetInfo:
     """What is known of a dataset without loading it: ``train_size`` and ``test_size``
@@ -457,10 +448,7 @@ def synthetic(n_per_class: int = 100, num_classes: int = 4, size: int = 16, chan
     return ImageSplit(x, y, tuple(f"class {c}" for c in range(num_classes)), name)
 
 
-# --------------------------------------------------------------------------------------------
-# Labels and sampling
-
-
+# Labels and sampling --------------------------------------------------------------------------
 def class_indices(labels, n: int | None = None, name: str = "labels") -> torch.Tensor:
     """Class labels as ``(N,) int64`` indices ``0..C-1``, the distinct labels in sorted order.
 

@@ -72,10 +72,6 @@ def _init_weights(model: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-# --------------------------------------------------------------------------------------------
-# VGG
-
-
 class ConvBlock(nn.Sequential):
     """3x3 conv (with bias, as in the paper's code) → BatchNorm → ReLU."""
 
@@ -139,10 +135,6 @@ class VGG(nn.Module):
         check_choice("kind", kind, PROBE_KINDS)
         leaf = "conv" if kind == "paper" else "relu"
         return [f"{u.name}.{leaf}" for u in self.units()]
-
-
-# --------------------------------------------------------------------------------------------
-# CIFAR ResNet
 
 
 class ShortcutA(nn.Module):
@@ -228,10 +220,6 @@ class CifarResNet(nn.Module):
         return ["conv1" if kind == "paper" else "relu"] + [u.name for u in self.units()]
 
 
-# --------------------------------------------------------------------------------------------
-# MLP
-
-
 class DenseBlock(nn.Sequential):
     """Linear → ReLU."""
 
@@ -265,9 +253,6 @@ class MLP(nn.Module):
         check_choice("kind", kind, PROBE_KINDS)
         leaf = "linear" if kind == "paper" else "relu"
         return [f"{u.name}.{leaf}" for u in self.units()]
-
-
-# --------------------------------------------------------------------------------------------
 
 
 def build(arch: str, num_classes: int = 10, in_channels: int = 1, width: float = 1.0,

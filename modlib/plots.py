@@ -62,10 +62,7 @@ def savefig(fig: matplotlib.figure.Figure, name: str, formats=("png",),
             dpi=dpi if dpi is not None else matplotlib.rcParams["savefig.dpi"]))
 
 
-# --------------------------------------------------------------------------------------------
-# Shared figure helpers
-
-
+# Shared figure helpers ------------------------------------------------------------------------
 def curve(ax, table, label: str | None = None, color=None, x: str = "layer") -> None:
     """Draw one modularity curve (``modularity.modularity_curve``'s ``layer``, ``Q_mean``,
     ``Q_std``) on ``ax``: mean Q with a ±1 std band over batches."""
@@ -279,10 +276,7 @@ def savegif(animation, name: str, fps: float = 1.0, dpi: float = 90) -> None:
     store.atomic_write(paths.figures_dir() / f"{name}.gif", write)
 
 
-# --------------------------------------------------------------------------------------------
-# Relationship graphs and similarity histograms (notebooks 02-04)
-
-
+# Relationship graphs and similarity histograms (notebooks 02-04) ------------------------------
 def class_palette(num_classes: int) -> list:
     """One distinct colour per class (matplotlib's ``tab10``, then ``tab20`` beyond 10)."""
     return sns.color_palette("tab10" if num_classes <= 10 else "tab20", num_classes)
@@ -387,10 +381,7 @@ def similarity_histograms(columns: dict, log: bool = False, row_height: float = 
     return fig, axes
 
 
-# --------------------------------------------------------------------------------------------
-# Grids of per-layer numbers, drawings and embeddings (notebooks 01-04)
-
-
+# Grids of per-layer numbers, drawings and embeddings (notebooks 01-04) ------------------------
 def depth_grid(table, ylabels: dict | None = None, colors: dict | None = None,
                ramp: bool = False, yscale: dict | None = None, hlines: dict | None = None,
                panel_width: float = 4.9, panel_height: float = 2.8,
@@ -566,10 +557,7 @@ def sample_grid(split, per_class: int = 8):
     return fig, axes
 
 
-# --------------------------------------------------------------------------------------------
-# Weight graphs (notebook 08)
-
-
+# Weight graphs (notebook 08) ------------------------------------------------------------------
 def accuracy_colours(n: int) -> list:
     """``n`` colours from green (lowest accuracy bin) to red (highest), as La Malfa et al.'s
     figures colour their bins."""

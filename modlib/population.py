@@ -119,10 +119,7 @@ def _tuple(name, values) -> tuple:
     return values
 
 
-# --------------------------------------------------------------------------------------------
-# Members
-
-
+# Members --------------------------------------------------------------------------------------
 def member_spec(config: PopulationConfig, index: int) -> dict:
     """The seeded draw of member ``index``: ``seed``, ``initializer``, ``scale``, ``vs_mode``,
     ``vs_distribution`` (variance scaling only, else ``None``), ``optimizer``, ``lr``,
@@ -276,10 +273,7 @@ def _train_member(config: PopulationConfig, index: int, folder: str, xtr, ytr, x
                 "trained": spec["epochs"] - start}
 
 
-# --------------------------------------------------------------------------------------------
-# The population
-
-
+# The population -------------------------------------------------------------------------------
 def accuracy_bin(accuracy, width: float = BIN_WIDTH):
     """Bin index ``floor(accuracy / width)`` (accuracy 1.0 joins the top bin); NaN stays NaN."""
     a = np.asarray(accuracy, dtype=float)
@@ -514,10 +508,7 @@ def train_population(config: PopulationConfig, n_jobs: int = 1,
                       tuple(train_split.x.shape[1:]), test_split.classes, Path(folder))
 
 
-# --------------------------------------------------------------------------------------------
-# Analysis helpers
-
-
+# Analysis helpers -----------------------------------------------------------------------------
 def _checkpoint_stats(pop: Population, member: int, epoch: int, per_checkpoint: int,
                       seed: int) -> tuple[pd.DataFrame, dict]:
     from . import cnt

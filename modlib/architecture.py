@@ -136,13 +136,9 @@ def compose_parallel(branches, join: str = "add") -> Block:
 
     Parameters and MACs add, depth is the maximum, ``d_out`` is the common (``add``) or summed
     (``concat``) output dimension, receptive fields join by :func:`rf_parallel`
-    (docs/architecture.md); an identity shortcut is ``Block(d_in=D, d_out=D)``.
-
-    Raises:
-        ValueError: no branches, an unknown ``join``, branches with different ``d_in``, or
-            (``add``) different ``d_out``.
-
-    Introduced in notebook 10_architecture_metrics.
+    (docs/architecture.md); an identity shortcut is ``Block(d_in=D, d_out=D)``. Raises
+    ``ValueError`` for no branches, an unknown ``join``, branches with different ``d_in``, or
+    (``add``) different ``d_out``. Introduced in notebook 10_architecture_metrics.
     """
     check_choice("join", join, JOINS)
     branches = list(branches)
@@ -168,17 +164,11 @@ def vc_bounds(parameters: int, depth: int) -> dict:
     (Theorem 7) and ``Ω(W·L·log(W/L))`` (Theorem 3) of Bartlett, Harvey, Liaw & Mehrabian
     (JMLR 20(63), 2019, arXiv 1703.02930) with every hidden constant set to 1: orders of
     magnitude for comparing architectures, not certified bounds (docs/architecture.md).
+    ``depth`` ``L`` counts weight layers on the longest path.
 
-    Args:
-        parameters: ``W >= 2``; depth: ``L >= 1``, weight layers on the longest path.
-
-    Returns:
-        ``{"vc_upper": float, "vc_lower": float, "log10_vc_upper": float}``.
-
-    Raises:
-        ValueError: ``W < 2`` or ``L < 1`` (``TypeError`` when they are not integers).
-
-    Introduced in notebook 10_architecture_metrics.
+    Returns ``{"vc_upper": float, "vc_lower": float, "log10_vc_upper": float}``; raises
+    ``ValueError`` when ``W < 2`` or ``L < 1`` (``TypeError`` for non-integers). Introduced in
+    notebook 10_architecture_metrics.
     """
     w = check_int("parameters", parameters, low=2)
     depth = check_int("depth", depth, low=1)
@@ -328,16 +318,10 @@ class Architecture:
         return spatial.iloc[-1]
 
     def by_depth(self) -> pd.DataFrame:
-        """The profile over depth of the weight layers with a ``(C, H, W)`` output.
-
-        Returns:
-            a DataFrame indexed by ``depth``: ``rf``, the largest receptive field (height axis,
-            input pixels) at that depth, and ``compression``, the running minimum of
-            ``cum_compression`` up to that depth (bottleneck blocks make ``D`` go up and down).
-            Empty for a network without a spatial map.
-
-        Introduced in notebook 10_architecture_metrics.
-        """
+        """The profile over depth of the weight layers with a ``(C, H, W)`` output: a DataFrame
+        indexed by ``depth`` with ``rf``, the largest receptive field (height axis, pixels) at
+        that depth, and ``compression``, the running minimum of ``cum_compression`` (empty
+        without a spatial map). Introduced in notebook 10_architecture_metrics."""
         ops = self.ops
         layers = ops[ops["weight_layer"] & ops["out_shape"].map(lambda s: s is not None
                                                                and len(s) == 3)]
@@ -446,15 +430,10 @@ def trace(model: nn.Module, input_shape, leaf_modules=(), name: str | None = Non
             grid, NaN when they change it).
         name: a label for messages (default: the model's class name).
 
-    Returns:
-        an :class:`Architecture`.
-
-    Raises:
-        ValueError: ``input_shape`` is not three positive integers.
-        TraceFailure: ``torch.fx`` cannot trace a module; the message names the innermost module
-            being traced and suggests ``leaf_modules=[...]`` or tracing a submodule.
-
-    Introduced in notebook 10_architecture_metrics.
+    Returns an :class:`Architecture`. Raises ``ValueError`` when ``input_shape`` is not three
+    positive integers, :class:`TraceFailure` (naming the innermost module being traced and the
+    ways out) when ``torch.fx`` cannot trace a module. Introduced in notebook
+    10_architecture_metrics.
     """
     input_shape = tuple(input_shape)
     if len(input_shape) != 3:
@@ -637,14 +616,10 @@ def empirical_receptive_field(model: nn.Module, input_shape, module: str | None 
         unit: ``(row, column)`` of the unit in that feature map (default: the centre).
         seed: drives the random positive weights (uniform in [0.5, 1] over the fan-in).
 
-    Returns:
-        ``{"module", "unit", "rows": (first, last), "cols": (first, last)}`` input pixel indices
-        of the gradient's support (inclusive), and ``"map_shape"`` of the feature map.
-
-    Raises:
-        ValueError: no module given and the model has no probe points, or a unit outside the map.
-
-    Introduced in notebook 10_architecture_metrics.
+    Returns ``{"module", "unit", "map_shape", "rows": (first, last), "cols": (first, last)}``,
+    the input pixels of the gradient's support (inclusive). Raises ``ValueError`` for no module
+    and no probe points, or a unit outside the map. Introduced in notebook
+    10_architecture_metrics.
     """
     import copy
 

@@ -338,15 +338,9 @@ def node_strengths(model: nn.Module, input_shape, *, absolute: bool = False,
         absolute: use ``|w|`` (and ``|b|``) instead of signed values.
         bias: add each unit's (BatchNorm-folded) bias to its in-strength.
 
-    Returns:
-        ``L + 1`` float64 tensors, ``strengths[l]: (n_l,)``, on the model's device (a model on
-        a GPU is unrolled there).
-
-    Raises:
-        ValueError: an unsupported module (named, with what is supported), or an ``input_shape``
-            that does not fit the model.
-
-    Introduced in notebook 08_complex_networks.
+    Returns ``L + 1`` float64 tensors ``strengths[l]: (n_l,)`` on the model's device. Raises
+    ``ValueError`` for an unsupported module (named, with what is supported) or an
+    ``input_shape`` that does not fit. Introduced in notebook 08_complex_networks.
     """
     graph = _build(model, input_shape, absolute)
     device = _device(model)
@@ -429,12 +423,8 @@ def _subsample(x: np.ndarray, max_points: int, seed: int) -> np.ndarray:
 
 def kde(sample, grid, *, max_points: int = 20_000, seed: int = 0) -> np.ndarray:
     """Gaussian KDE (scipy ``gaussian_kde``, Scott's bandwidth) of ``sample`` evaluated on
-    ``grid``; samples larger than ``max_points`` are subsampled (seeded) first.
-
-    Raises:
-        ValueError: an empty sample, non-finite values, or a sample with zero spread (a KDE needs
-            at least two distinct values).
-    """
+    ``grid``, samples over ``max_points`` subsampled (seeded) first. Raises ``ValueError`` for
+    an empty sample, non-finite values, or zero spread."""
     from scipy.stats import gaussian_kde
 
     x = _subsample(_as_array(sample, "sample"), check_int("max_points", max_points, low=2), seed)
@@ -502,11 +492,8 @@ DIVERGENCES = {"jeffreys": jeffreys_divergence, "js": js_divergence, "wasserstei
 
 def divergence_matrix(samples, kind: str = "js", **kwargs) -> np.ndarray:
     """``D[i, j]`` = divergence ``kind`` (``"jeffreys"``, ``"js"``, ``"wasserstein"``) between
-    ``samples[i]`` and ``samples[j]``; zero diagonal, symmetric, may hold ``inf`` (Jeffreys).
-
-    Returns:
-        ``(n, n)`` float64.
-    """
+    ``samples[i]`` and ``samples[j]``: ``(n, n)`` float64, symmetric, zero diagonal, may hold
+    ``inf`` (Jeffreys)."""
     if kind not in DIVERGENCES:
         raise ValueError(f"kind={kind!r} is not allowed: choose one of {list(DIVERGENCES)}")
     samples = [_as_array(s, f"samples[{i}]") for i, s in enumerate(samples)]

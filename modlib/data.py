@@ -130,12 +130,9 @@ def verify_fashion_mnist(raw_dir: Path) -> None:
 
 def ensure_fashion_mnist(download: bool = True) -> Path:
     """Make sure verified Fashion-MNIST IDX files are in the cache; return the cache root, the
-    ``root`` of ``torchvision.datasets.FashionMNIST``. Sources: docs/training.md, "Data".
-
-    Raises:
-        DataIntegrityError: a file in the cache or in Debian's folder fails its SHA-256 check.
-        FileNotFoundError: no source had the data; the message says how to get it.
-    """
+    ``root`` of ``torchvision.datasets.FashionMNIST`` (sources: docs/training.md, "Data").
+    Raises ``DataIntegrityError`` for a file failing its SHA-256 check, ``FileNotFoundError``
+    (saying how to get the data) when no source has it."""
     root = paths.cache_dir()
     raw = root / "FashionMNIST" / "raw"
     if all((raw / name).is_file() for name in FASHION_MNIST_SHA256):
@@ -193,12 +190,9 @@ _VERIFIED: set = set()          # archives verified in this process (path, size,
 
 def ensure_cifar10(download: bool = False) -> Path:
     """The path of the verified CIFAR-10 archive ``data/cache/cifar-10-python.tar.gz`` (where
-    torchvision's download leaves it), fetched first with ``download``.
-
-    Raises:
-        DataIntegrityError: the archive fails its SHA-256 check.
-        FileNotFoundError: no archive and no download; the message says where to put it.
-    """
+    torchvision's download leaves it), fetched first with ``download``. Raises
+    ``DataIntegrityError`` for a wrong SHA-256, ``FileNotFoundError`` (saying where to put it)
+    for no archive."""
     archive = paths.cache_dir() / CIFAR10_ARCHIVE
     if not archive.is_file() and download:
         from torchvision.datasets.utils import download_url
@@ -349,14 +343,9 @@ _INFO = {
 
 
 def info(name: str) -> DatasetInfo:
-    """Split sizes, classes and image shape of ``name`` without loading it (so that a notebook can
-    check its parameters before any work, also for data that is not on this machine).
-
-    Raises:
-        ValueError: unknown ``name``.
-
-    Introduced in notebook 01_train_models.
-    """
+    """Split sizes, classes and image shape of ``name`` without loading it (also for data not on
+    this machine). Raises ``ValueError`` for an unknown ``name``. Introduced in notebook
+    01_train_models."""
     check_choice("dataset", name, DATASETS)
     return _INFO[name]
 
@@ -365,13 +354,9 @@ def load(name: str, split: str = "test", download: bool = False) -> ImageSplit:
     """Load one split (``"train"`` or ``"test"``) of dataset ``name`` (``DATASETS``) as normalised
     in-memory tensors; ``download`` lets torchvision fetch what is not on disk (off by default).
 
-    Returns:
-        An :class:`ImageSplit`; Fashion-MNIST gives ``x: (60000 | 10000, 1, 28, 28)``.
-
-    Raises:
-        ValueError: unknown ``name`` or ``split``.
-        FileNotFoundError: the dataset is not on disk (the message says how to get it).
-        DataIntegrityError: a Fashion-MNIST file or the CIFAR-10 archive fails its SHA-256 check.
+    Returns an :class:`ImageSplit` (Fashion-MNIST: ``x: (60000 | 10000, 1, 28, 28)``). Raises
+    ``ValueError`` for an unknown ``name`` or ``split``, ``FileNotFoundError`` (saying how to get
+    it) for data not on disk, ``DataIntegrityError`` for a file failing its SHA-256 check.
     """
     check_choice("dataset", name, DATASETS)
     check_choice("split", split, SPLITS)
@@ -456,12 +441,9 @@ def class_indices(labels, n: int | None = None, name: str = "labels") -> torch.T
     list, array, tensor or Series; names that cannot be sorted together are numbered in order of
     first appearance. ``n``: the number of samples they must label, if known.
 
-    Raises:
-        ValueError: not one-dimensional, or not ``n`` labels.
-        TypeError: floating-point or complex labels (a class is a name, not a measurement:
-            convert with ``.astype(int)`` if the values are whole numbers), or unhashable ones.
-
-    Introduced in notebook 05_modularity_curves.
+    Raises ``ValueError`` for labels not ``(n,)``, ``TypeError`` for unhashable, floating-point
+    or complex labels (a class is a name, not a measurement). Introduced in notebook
+    05_modularity_curves.
     """
     if isinstance(labels, torch.Tensor):
         labels = labels.detach().cpu().numpy()
@@ -497,10 +479,7 @@ def class_indices(labels, n: int | None = None, name: str = "labels") -> torch.T
 def balanced_subset(split: ImageSplit, n_per_class: int, seed: int = 0) -> ImageSplit:
     """A class-balanced, seeded sample: ``n_per_class`` samples of every class, drawn without
     replacement and returned in their original order (depends only on the arguments).
-
-    Raises:
-        ValueError: ``n_per_class < 1``, or a class has fewer than ``n_per_class`` samples.
-    """
+    Raises ``ValueError`` when ``n_per_class < 1`` or a class has fewer samples."""
     check_int("n_per_class", n_per_class, low=1)
     g = torch.Generator().manual_seed(check_seed("seed", seed))
     chosen = []
@@ -517,14 +496,9 @@ def balanced_subset(split: ImageSplit, n_per_class: int, seed: int = 0) -> Image
 def stratified_batches(y: torch.Tensor, n_batches: int, batch_size: int,
                        seed: int = 0) -> list[torch.Tensor]:
     """Split sample indices into ``n_batches`` disjoint, class-balanced batches of ``batch_size``:
-    each class shuffled (seeded), then dealt round-robin across classes.
-
-    Returns:
-        list of ``n_batches`` ``(batch_size,) int64`` index tensors.
-
-    Raises:
-        ValueError: fewer than ``n_batches * batch_size`` samples.
-    """
+    each class shuffled (seeded), then dealt round-robin across classes. Returns ``n_batches``
+    ``(batch_size,) int64`` index tensors; ``ValueError`` for fewer than ``n_batches *
+    batch_size`` samples."""
     n_batches = check_int("n_batches", n_batches, low=1)
     batch_size = check_int("batch_size", batch_size, low=2)
     check_seed("seed", seed)

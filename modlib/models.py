@@ -280,11 +280,8 @@ def remove_units(model: nn.Module, names) -> nn.Module:
     """A shallower copy of a :class:`VGG`, :class:`CifarResNet` or :class:`MLP` without the units
     ``names`` (from ``model.units()``; empty: an exact copy), as paper A's pruned networks: the
     surviving units keep their order and weights (docs/pruning.md). Returns a new model of the
-    same class, in the same train/eval mode.
-
-    Raises:
-        ValueError: a name that is not a unit, a unit that is not removable (it changes the width
-            or resolution), or a removal that would leave a stage without units.
+    same class, in the same train/eval mode. Raises ``ValueError`` for a name that is not a
+    unit, a unit that is not removable, or a removal that would leave a stage without units.
     """
     units = model.units()
     by_name = {u.name: u for u in units}

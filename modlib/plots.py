@@ -109,14 +109,9 @@ def curves_over_seeds(ax, tables, label: str | None = None, color=None, x: str =
             :func:`curves_by_depth`).
         value: the column averaged over seeds; ``spread``: None for no lighter band.
 
-    Returns:
-        DataFrame, one row per point: ``x``, ``mean``, ``low``, ``high`` (NaN with one seed),
-        ``within`` (mean spread, NaN without ``spread``), ``n_seeds``.
-
-    Raises:
-        ValueError: no tables, or tables whose ``x`` values differ.
-
-    Introduced in notebook 05_modularity_curves (used by every notebook with seeds).
+    Returns a DataFrame, one row per point: ``x``, ``mean``, ``low``, ``high`` (NaN with one
+    seed), ``within`` (mean spread), ``n_seeds``. Raises ``ValueError`` for no tables or tables
+    whose ``x`` values differ. Introduced in notebook 05_modularity_curves.
     """
     tables = list(tables.values()) if isinstance(tables, dict) else list(tables)
     if not tables:
@@ -394,10 +389,8 @@ def depth_grid(table, ylabels: dict | None = None, colors: dict | None = None,
         ylabels, colors, yscale, hlines: ``{row: y label}``, ``{series: colour}``, ``{row:
             "log"}``, ``{row: y of a dotted line}``; ``ramp``: colour lines along viridis.
 
-    Returns:
-        ``(fig, axes)`` with ``axes[row, model]``, y shared along each row, a legend per row.
-
-    Introduced in notebook 02_similarity_histograms.
+    Returns ``(fig, axes)`` with ``axes[row, model]``, y shared along each row, a legend per
+    row. Introduced in notebook 02_similarity_histograms.
     """
     models_, rows = list(dict.fromkeys(table["model"])), list(dict.fromkeys(table["row"]))
     palette = sns.color_palette("colorblind")

@@ -344,24 +344,17 @@ def accuracy_correlations(table: pd.DataFrame, layers, pairs: dict, *, n_boot: i
     """Spearman ρ of the test accuracy with a statistic of the node strengths and with its
     link-weight counterpart, per initialisation scale and node layer, with bootstrap intervals
     over members (``stats.spearman_bootstrap``) and that of the difference ρ(strength) −
-    ρ(weights).
+    ρ(weights). ``pairs``: ``{strength statistic: link-weight statistic}``, columns of
+    ``weight_graph_stats``'s ``table`` (e.g. ``{"Y": "lw_std"}``); a (scale, layer) with fewer
+    than ``min_members`` members is skipped.
 
-    Args:
-        table: ``weight_graph_stats``'s table; layers: the node layers to test.
-        pairs: ``{strength statistic: link-weight statistic}``, columns of ``table`` (e.g.
-            ``{"Y": "lw_std"}``).
-        min_members: a (scale, layer) with fewer members is skipped.
-
-    Returns:
-        one row per scale, layer and strength statistic: ``scale``, ``layer``, ``statistic``,
-        ``n`` (checkpoints), ``members``, ``rho_strength``, ``lo_s``, ``hi_s``, ``rho_weights``,
-        ``lo_w``, ``hi_w``, ``diff_lo``, ``diff_hi`` (95 % percentile intervals).
-
-    Raises:
-        ValueError: a column of ``pairs`` missing from ``table``.
+    Returns one row per scale, layer and strength statistic: ``scale``, ``layer``,
+    ``statistic``, ``n`` (checkpoints), ``members``, ``rho_strength``, ``lo_s``, ``hi_s``,
+    ``rho_weights``, ``lo_w``, ``hi_w``, ``diff_lo``, ``diff_hi`` (95 % percentile intervals).
+    Raises ``ValueError`` for a column of ``pairs`` missing from ``table``.
 
     Source: La Malfa et al. (arXiv 2110.02628) compare the distributions by eye; the rank
-    correlation is this companion's test of their claim (``docs/complex_networks.md``).
+    correlation is this companion's test of their claim (docs/complex_networks.md).
     Introduced in notebook 08_complex_networks.
     """
     from . import stats
@@ -395,22 +388,15 @@ def strength_advantage(table: pd.DataFrame, layers, *, strength: str = "Y",
     """How much more closely a node-strength statistic tracks the test accuracy than its
     link-weight counterpart: ``effect = mean over l in layers of |ρ(accuracy, strength_l)| −
     |ρ(accuracy, weights_l)|`` (Spearman ρ over the checkpoints in ``table``), with a percentile
-    bootstrap interval over members (docs/complex_networks.md, "The ledger row").
+    bootstrap interval over members (docs/complex_networks.md, "The ledger row"); ``table``:
+    ``weight_graph_stats``'s, restricted to what is compared (one scale).
 
-    Args:
-        table: ``weight_graph_stats``'s table, restricted to what is compared (one scale).
-        layers: node layers averaged over (at least one).
-        strength, weights: columns of ``table``.
-
-    Returns:
-        a ``stats.Interval`` (``method`` names the bootstrap).
-
-    Raises:
-        ValueError: no layer, a column or layer missing from ``table``, fewer than 2 members.
+    Returns a ``stats.Interval``. Raises ``ValueError`` for no layer, a column or layer missing
+    from ``table``, or fewer than 2 members.
 
     Source: La Malfa et al. (arXiv 2110.02628): strengths and fluctuations separate accurate
-    networks while the raw weights look alike; this statistic is ours
-    (``docs/complex_networks.md``). Introduced in notebook 08_complex_networks.
+    networks while the raw weights look alike; this statistic is ours. Introduced in notebook
+    08_complex_networks.
     """
     from . import stats
 
@@ -456,13 +442,8 @@ def train_population(config: PopulationConfig, n_jobs: int = 1,
     """Train, load or resume every member of ``config`` as joblib tasks under the active
     backend (``loky`` processes by default, threads, or a Dask / Ray cluster:
     docs/complex_networks.md); ``n_jobs`` as joblib's (``-1``: all cores). Returns a
-    :class:`Population`.
-
-    Raises:
-        ValueError: ``n_jobs == 0``, or a dataset whose classes have fewer than
-            ``train_per_class`` / ``test_per_class`` samples.
-        FileNotFoundError: the dataset is missing.
-
+    :class:`Population`. Raises ``ValueError`` for ``n_jobs == 0`` or classes with fewer than
+    ``train_per_class`` / ``test_per_class`` samples, ``FileNotFoundError`` for missing data.
     Introduced in notebook 08_complex_networks.
     """
     import joblib
@@ -532,18 +513,13 @@ def _checkpoint_stats(pop: Population, member: int, epoch: int, per_checkpoint: 
 
 def weight_graph_stats(pop: Population, *, pooled_per_checkpoint: int = 500, seed: int = 0,
                        n_jobs: int = 1) -> tuple[pd.DataFrame, dict]:
-    """The CNT statistics of every finite checkpoint, and samples pooled by accuracy bin.
+    """The CNT statistics of every finite checkpoint, and samples pooled by accuracy bin (at
+    most ``pooled_per_checkpoint`` values per checkpoint and layer, seeded).
 
-    Args:
-        pooled_per_checkpoint: at most this many node strengths and link weights per checkpoint
-            and layer go into the pooled samples (a seeded subsample, one stream per checkpoint).
-
-    Returns:
-        ``(table, pooled)``: ``table`` has one row per checkpoint and node layer with
-        ``member``, ``epoch``, ``test_accuracy``, ``bin``, ``scale``, ``optimizer`` and the
-        columns of ``cnt.summary``; ``pooled["strength"][(layer, bin)]`` and
-        ``pooled["weights"][(layer, bin)]`` are 1-D float64 arrays (``weights`` for layers
-        ``>= 1``: the links into that node layer).
+    Returns ``(table, pooled)``: ``table`` has one row per checkpoint and node layer with
+    ``member``, ``epoch``, ``test_accuracy``, ``bin``, ``scale``, ``optimizer`` and the columns
+    of ``cnt.summary``; ``pooled["strength" | "weights"][(layer, bin)]`` are 1-D float64 arrays
+    (``weights`` from layer 1: the links into that node layer).
     """
     import joblib
 

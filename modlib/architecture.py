@@ -233,6 +233,8 @@ def _pair(value, n: int = 2) -> tuple:
 _ELEMENTWISE_FUNCTIONS = {operator.add, operator.iadd, operator.mul, operator.imul, torch.add,
                           torch.mul, operator.sub, torch.sub, operator.truediv}
 _NAN = ReceptiveField(math.nan, math.nan, math.nan)
+_FUNCTION_KINDS = {operator.add: "add", operator.iadd: "add", torch.add: "add", torch.cat: "concat",
+                   operator.getitem: "getitem", torch.flatten: "flatten"}
 
 
 def _kind(node: fx.Node, modules: dict) -> str:
@@ -254,16 +256,8 @@ def _kind(node: fx.Node, modules: dict) -> str:
                 return kind
         return f"module:{type(m).__name__}"
     if node.op == "call_function":
-        if node.target in (operator.add, operator.iadd, torch.add):
-            return "add"
-        if node.target is torch.cat:
-            return "concat"
-        if node.target is operator.getitem:
-            return "getitem"
-        if node.target in (torch.flatten,):
-            return "flatten"
         name = getattr(node.target, "__name__", str(node.target))
-        return f"function:{name}"
+        return _FUNCTION_KINDS.get(node.target, f"function:{name}")
     if node.op == "call_method":
         return f"method:{node.target}"
     return node.op

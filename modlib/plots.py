@@ -536,8 +536,7 @@ def sample_grid(split, per_class: int = 8):
     """The first ``per_class`` images of each class of a ``data.ImageSplit``, one row per class.
     Introduced in notebook 01_train_models."""
     y = split.y.numpy()
-    fig, axes = plt.subplots(split.num_classes, per_class,
-                             figsize=(per_class, split.num_classes * 1.0), squeeze=False)
+    fig, axes = panels(split.num_classes, per_class, 1.0, 1.0)
     for c, row in enumerate(axes):
         for ax, i in zip(row, np.flatnonzero(y == c)[:per_class]):
             image = split.x[i].permute(1, 2, 0).numpy()
@@ -623,8 +622,7 @@ def ensemble_grid(rows: dict, layers, bin_names: dict, title: str = "", seed: in
     ``bin_names = {bin: label}`` in order of accuracy. Returns the figure. Introduced in
     notebook 08_complex_networks."""
     colours = accuracy_colours(len(bin_names))
-    fig, axes = plt.subplots(len(rows), len(layers), squeeze=False,
-                             figsize=(4.2 * len(layers), 2.8 * len(rows)))
+    fig, axes = panels(len(rows), len(layers), 4.2, 2.8)
     for r, (name, samples) in enumerate(rows.items()):
         for c, layer in enumerate(layers):
             present = [(label, colour, samples[layer, b]) for (b, label), colour

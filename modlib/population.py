@@ -74,23 +74,21 @@ class PopulationConfig:
         if self.hidden is None:
             object.__setattr__(self, "hidden", DEFAULT_HIDDEN[self.arch])
         check_int("hidden", self.hidden, low=1)
-        object.__setattr__(self, "scales", _tuple("scales", self.scales))
-        for i, s in enumerate(self.scales):
-            check_float(f"scales[{i}]", s, low=0.0, low_open=True)
-        object.__setattr__(self, "initializers", _tuple("initializers", self.initializers))
-        for i, name in enumerate(self.initializers):
-            check_choice(f"initializers[{i}]", name, INITIALIZERS)
-        object.__setattr__(self, "optimizers", _tuple("optimizers", self.optimizers))
-        for i, name in enumerate(self.optimizers):
-            check_choice(f"optimizers[{i}]", name, OPTIMIZERS)
+        for name, allowed in (("scales", None), ("initializers", INITIALIZERS),
+                              ("optimizers", OPTIMIZERS)):
+            object.__setattr__(self, name, _tuple(name, getattr(self, name)))
+            for i, value in enumerate(getattr(self, name)):
+                if allowed is None:
+                    check_float(f"{name}[{i}]", value, low=0.0, low_open=True)
+                else:
+                    check_choice(f"{name}[{i}]", value, allowed)
         check_int("min_epochs", self.min_epochs, low=1)
         check_int("max_epochs", self.max_epochs, low=1)
         if self.max_epochs < self.min_epochs:
             raise ValueError(f"max_epochs={self.max_epochs} is not allowed: must be >= "
                              f"min_epochs={self.min_epochs}")
-        check_int("batch_size", self.batch_size, low=1)
-        check_int("train_per_class", self.train_per_class, low=1)
-        check_int("test_per_class", self.test_per_class, low=1)
+        for name in ("batch_size", "train_per_class", "test_per_class"):
+            check_int(name, getattr(self, name), low=1)
         check_choice("dataset", self.dataset, data.DATASETS)
         check_int("seed", self.seed, low=0)
 

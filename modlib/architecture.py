@@ -1,42 +1,12 @@
 """Architecture-only measures: what a network's structure alone says about capacity and compression.
 
-A network is traced with ``torch.fx`` (symbolic trace, then a shape pass for one input shape) into
-an ordered graph of *leaf operations* (convolutions, linear layers, norms, activations, pooling,
-additions, concatenations, slicing, reshaping ...), each with its input and output shapes. Every
-operation gets *local* measures, and a small algebra composes them over the graph
-(``docs/architecture.md``):
-
-* **parameters** and **MACs** (multiply-accumulates of one forward pass of one input, counted as
-  ``modlib.pruning.count_macs`` counts them: ``torch.utils.flop_counter`` on convolutions and
-  matrix products, divided by 2): sums in series and in parallel;
-* **output dimension** ``D = C·H·W`` and the **compression ratio** ``D_out / D_in``: products in
-  series;
-* **depth**: weight layers (convolutions and linear layers) on the longest input-to-output path
-  of the traced graph: sums in series, maximum in parallel;
-* the **receptive field** of Araujo, Norris & Sim, *Computing Receptive Fields of Convolutional
-  Neural Networks*, Distill 2019 (doi:10.23915/distill.00021), per spatial axis: its size ``r``
-  (input pixels seen by one output unit), the *effective stride* or *jump* ``j`` (input pixels
-  between neighbouring output units) and the *start* ``u`` (input coordinate of the first pixel
-  seen by output unit 0, minus the effective padding). A layer with kernel ``k``, dilation ``d``,
-  stride ``s`` and left padding ``p`` has ``(r, j, u) = (d(k−1)+1, s, −p)``. In series
-  (``a`` then ``b``), Araujo et al.'s recursions give::
-
-      r = r_a + (r_b − 1)·j_a,   j = j_a·j_b,   u = u_a + u_b·j_a
-
-  In parallel (branches from one input joined by addition or concatenation) an output unit sees
-  the union of what its branches see; Araujo et al. (section "Handling multi-path networks") take
-  the largest branch; we take the bounding interval of the union, which is the same when the
-  branches are centred alike and also covers off-centre branches::
-
-      u = min_b u_b,   r = max_b (u_b + r_b) − u,   j = j_b (equal for all branches)
-
-* a capacity index: the VC-dimension bounds of Bartlett, Harvey, Liaw & Mehrabian, *Nearly-tight
-  VC-dimension and pseudodimension bounds for piecewise linear neural networks*, JMLR 20(63),
-  2019 (arXiv 1703.02930): see :func:`vc_bounds`.
-
-The measures are *not* the layer complexity and layer intrinsic power of Badías & Banerjee,
-*Neural Network Layer Algebra* (arXiv 2107.01081, IEEE TNNLS 2023), whose formulas we could not
-obtain; ``docs/architecture.md`` says why these established measures stand in for them.
+``torch.fx`` traces a network into its leaf operations with their shapes; each operation gets
+local measures (parameters, MACs, output dimension ``D = C·H·W``, depth, and the receptive field
+of Araujo, Norris & Sim, Distill 2019, doi:10.23915/distill.00021), which
+:func:`compose_series` and :func:`compose_parallel` fold over the graph; :func:`vc_bounds` gives
+a capacity index (Bartlett et al., arXiv 1703.02930). They stand in for the layer complexity and
+intrinsic power of Badías & Banerjee (arXiv 2107.01081), whose formulas we could not obtain.
+Method, composition rules and decisions: docs/architecture.md.
 
 Introduced in notebook 10_architecture_metrics.
 """
@@ -66,23 +36,15 @@ class TraceFailure(RuntimeError):
     """``torch.fx`` could not trace a module; the message names it and what to do."""
 
 
-# --------------------------------------------------------------------------------------------
-# The algebra
-
-
+# The algebra ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ReceptiveField:
     """Receptive field of the units of a feature map along one spatial axis (Araujo et al. 2019).
 
-    Attributes:
-        size: ``r``, input pixels covered by one output unit (padding included).
-        jump: ``j``, effective stride: input pixels between the receptive fields of two
-            neighbouring output units.
-        start: ``u``, input coordinate of the first pixel covered by output unit 0 (negative
-            when it begins in the padding: ``−u`` is Araujo et al.'s effective padding). Unit
-            ``i`` covers input pixels ``[u + i·j, u + i·j + r − 1]``.
-
-    Introduced in notebook 10_architecture_metrics.
+    ``size`` ``r``: input pixels covered by one output unit (padding included); ``jump`` ``j``:
+    the effective stride between neighbouring units; ``start`` ``u``: input coordinate of the
+    first pixel covered by unit 0 (``−u`` is Araujo et al.'s effective padding). Unit ``i`` covers
+    input pixels ``[u + i·j, u + i·j + r − 1]``. Introduced in notebook 10_architecture_metrics.
     """
 
     size: float = 1.0
@@ -96,16 +58,6 @@ class ReceptiveField:
         networks"). ``padding`` is the padding on the low (left / top) side."""
         return cls(float(dilation * (kernel - 1) + 1), float(stride), -float(padding))
 
-    def interval(self, unit: int) -> tuple[float, float]:
-        """First and last input coordinate covered by output unit ``unit`` (unclipped)."""
-        first = self.start + unit * self.jump
-        return first, first + self.size - 1
-
-    @property
-    def center(self) -> float:
-        """Input coordinate of the centre of output unit 0's receptive field."""
-        return self.start + (self.size - 1) / 2
-
 
 def rf_series(a: ReceptiveField, b: ReceptiveField) -> ReceptiveField:
     """``a`` then ``b``: ``r = r_a + (r_b − 1)·j_a``, ``j = j_a·j_b``, ``u = u_a + u_b·j_a``
@@ -115,13 +67,9 @@ def rf_series(a: ReceptiveField, b: ReceptiveField) -> ReceptiveField:
 
 
 def rf_parallel(branches) -> ReceptiveField:
-    """Branches that read one input and are joined (added or concatenated) on one output grid:
-    the bounding interval of the union, ``u = min u_b``, ``r = max(u_b + r_b) − u``.
-
-    Raises:
-        ValueError: no branch, or branches with different jumps (their outputs would not lie on
-            one grid, so they cannot be added or concatenated unit by unit).
-    """
+    """Branches reading one input, joined (added or concatenated) on one output grid: the
+    bounding interval of the union, ``u = min u_b``, ``r = max(u_b + r_b) − u``
+    (docs/architecture.md). Raises ``ValueError`` for no branch or unequal jumps."""
     branches = list(branches)
     if not branches:
         raise ValueError("rf_parallel needs at least one branch")
@@ -140,16 +88,10 @@ def rf_parallel(branches) -> ReceptiveField:
 class Block:
     """Architecture-only measures of a piece of network between one input and one output.
 
-    Attributes:
-        params: parameters (weights, biases, norm scales and shifts).
-        macs: multiply-accumulates of one forward pass of one input.
-        depth: weight layers (conv, linear) on the longest input-to-output path.
-        d_in, d_out: input and output dimensions ``D = C·H·W`` (per sample).
-        rf: receptive field per spatial axis ``(height, width)``.
-
-    ``compression = d_out / d_in``. Compose with :func:`compose_series` and
-    :func:`compose_parallel`; :meth:`conv` builds one convolution.
-
+    ``params`` (weights, biases, norm scales and shifts), ``macs`` (of one forward pass of one
+    input), ``depth`` (weight layers on the longest path), ``d_in`` and ``d_out`` (``D = C·H·W``
+    per sample), ``rf`` (receptive field per axis ``(height, width)``). Compose with
+    :func:`compose_series` and :func:`compose_parallel`; :meth:`conv` builds one convolution.
     Introduced in notebook 10_architecture_metrics.
     """
 
@@ -179,14 +121,9 @@ class Block:
 
 
 def compose_series(a: Block, b: Block) -> Block:
-    """``a`` then ``b``: parameters, MACs and depth add; compression multiplies
-    (``d_in`` of ``a``, ``d_out`` of ``b``); receptive fields compose by :func:`rf_series`.
-
-    Raises:
-        ValueError: ``a.d_out != b.d_in`` (the pieces do not fit).
-
-    Introduced in notebook 10_architecture_metrics.
-    """
+    """``a`` then ``b``: parameters, MACs and depth add; compression multiplies; receptive fields
+    compose by :func:`rf_series` (docs/architecture.md). Raises ``ValueError`` when
+    ``a.d_out != b.d_in``. Introduced in notebook 10_architecture_metrics."""
     if a.d_out != b.d_in:
         raise ValueError(f"cannot compose in series: the first piece outputs D={a.d_out} but "
                          f"the second expects D={b.d_in}")
@@ -197,16 +134,11 @@ def compose_series(a: Block, b: Block) -> Block:
 def compose_parallel(branches, join: str = "add") -> Block:
     """Branches reading one input, joined by elementwise addition or channel concatenation.
 
-    Parameters and MACs add (the join itself costs no MACs in ``count_macs``'s counting); depth
-    is the maximum (the longest path); ``d_out`` is the common output dimension (``add``) or
-    the sum of the branches' (``concat``); receptive fields join by :func:`rf_parallel`. An
-    identity shortcut is ``Block(d_in=D, d_out=D)``.
-
-    Raises:
-        ValueError: no branches, an unknown ``join``, branches with different ``d_in``, or
-            (``add``) different ``d_out``.
-
-    Introduced in notebook 10_architecture_metrics.
+    Parameters and MACs add, depth is the maximum, ``d_out`` is the common (``add``) or summed
+    (``concat``) output dimension, receptive fields join by :func:`rf_parallel`
+    (docs/architecture.md); an identity shortcut is ``Block(d_in=D, d_out=D)``. Raises
+    ``ValueError`` for no branches, an unknown ``join``, branches with different ``d_in``, or
+    (``add``) different ``d_out``. Introduced in notebook 10_architecture_metrics.
     """
     check_choice("join", join, JOINS)
     branches = list(branches)
@@ -226,41 +158,17 @@ def compose_parallel(branches, join: str = "add") -> Block:
                  d_out[0] if join == "add" else sum(d_out), rf)
 
 
-# --------------------------------------------------------------------------------------------
-# Capacity: VC-dimension bounds
-
-
 def vc_bounds(parameters: int, depth: int) -> dict:
     """Orders of the VC dimension of piecewise-linear networks with ``W`` parameters and ``L``
-    layers (Bartlett, Harvey, Liaw & Mehrabian, JMLR 20(63), 2019; arXiv 1703.02930).
+    layers: ``upper = W·L·log2 W`` and ``lower = W·L·log2(W/L)``, the bounds ``O(W·L·log W)``
+    (Theorem 7) and ``Ω(W·L·log(W/L))`` (Theorem 3) of Bartlett, Harvey, Liaw & Mehrabian
+    (JMLR 20(63), 2019, arXiv 1703.02930) with every hidden constant set to 1: orders of
+    magnitude for comparing architectures, not certified bounds (docs/architecture.md).
+    ``depth`` ``L`` counts weight layers on the longest path.
 
-    The paper proves, for networks whose activations are piecewise linear with a fixed number of
-    pieces (ReLU, ReLU6, max-pooling; batch norm at inference is affine)::
-
-        VCdim = O(W · L · log W)          upper bound (the refined upper bound, Theorem 7)
-        VCdim = Ω(W · L · log(W / L))     lower bound, attained by some ReLU network
-                                           of at most W parameters and L layers (Theorem 3)
-
-    We evaluate both expressions **with every hidden constant set to 1 and base-2 logarithms**:
-
-        upper = W · L · log2(W),     lower = W · L · log2(W / L)
-
-    These numbers are therefore *orders of magnitude*, comparable between architectures, not
-    certified bounds on a particular network; for convolutional networks ``W`` counts free
-    (shared) parameters, as in the theorem's statement for networks with weight sharing it is
-    an index rather than a proven bound.
-
-    Args:
-        parameters: ``W >= 2``.
-        depth: ``L >= 1``, weight layers on the longest path.
-
-    Returns:
-        ``{"vc_upper": float, "vc_lower": float, "log10_vc_upper": float}``.
-
-    Raises:
-        ValueError: ``W < 2`` or ``L < 1`` (``TypeError`` when they are not integers).
-
-    Introduced in notebook 10_architecture_metrics.
+    Returns ``{"vc_upper": float, "vc_lower": float, "log10_vc_upper": float}``; raises
+    ``ValueError`` when ``W < 2`` or ``L < 1`` (``TypeError`` for non-integers). Introduced in
+    notebook 10_architecture_metrics.
     """
     w = check_int("parameters", parameters, low=2)
     depth = check_int("depth", depth, low=1)
@@ -270,10 +178,7 @@ def vc_bounds(parameters: int, depth: int) -> dict:
             "log10_vc_upper": math.log10(upper)}
 
 
-# --------------------------------------------------------------------------------------------
-# Tracing
-
-
+# Tracing --------------------------------------------------------------------------------------
 class _Tracer(fx.Tracer):
     """Records which module is being traced (for error messages) and each module's output."""
 
@@ -328,6 +233,8 @@ def _pair(value, n: int = 2) -> tuple:
 _ELEMENTWISE_FUNCTIONS = {operator.add, operator.iadd, operator.mul, operator.imul, torch.add,
                           torch.mul, operator.sub, torch.sub, operator.truediv}
 _NAN = ReceptiveField(math.nan, math.nan, math.nan)
+_FUNCTION_KINDS = {operator.add: "add", operator.iadd: "add", torch.add: "add", torch.cat: "concat",
+                   operator.getitem: "getitem", torch.flatten: "flatten"}
 
 
 def _kind(node: fx.Node, modules: dict) -> str:
@@ -349,37 +256,24 @@ def _kind(node: fx.Node, modules: dict) -> str:
                 return kind
         return f"module:{type(m).__name__}"
     if node.op == "call_function":
-        if node.target in (operator.add, operator.iadd, torch.add):
-            return "add"
-        if node.target is torch.cat:
-            return "concat"
-        if node.target is operator.getitem:
-            return "getitem"
-        if node.target in (torch.flatten,):
-            return "flatten"
         name = getattr(node.target, "__name__", str(node.target))
-        return f"function:{name}"
+        return _FUNCTION_KINDS.get(node.target, f"function:{name}")
     if node.op == "call_method":
         return f"method:{node.target}"
     return node.op
 
 
 class Architecture:
-    """A traced network: its leaf operations in execution order with shapes and measures.
+    """A traced network (build with :func:`trace`): its leaf operations with shapes and measures.
 
-    Build with :func:`trace`. Attributes:
-
-    * ``ops``: DataFrame, one row per operation (placeholder and output excluded), in execution
-      order: ``name`` (fx node), ``kind``, ``target`` (module path or function), ``inputs``,
-      ``in_shape``, ``out_shape`` (batch of one), ``params``, ``macs``, ``d_in``, ``d_out``,
-      ``compression`` (local ``D_out / D_in``), ``weight_layer`` (bool), ``depth`` (weight
-      layers on the longest path from the input to this op's output), ``rf_h``, ``rf_w``
-      (receptive field sizes), ``jump_h``, ``jump_w``, ``start_h``, ``start_w`` (relative to the
-      network's input), ``cum_params``, ``cum_macs`` (over every op the output depends on),
-      ``cum_compression`` (``d_out`` over the input dimension) and ``cum_log10_vc_upper``
-      (:func:`vc_bounds` of ``cum_params`` and ``depth``: the sub-network up to this op).
-    * ``input_shape``: ``(C, H, W)``; ``module_outputs``: module path → fx node of its output.
-
+    ``ops``: DataFrame, one row per operation in execution order: ``name`` (fx node), ``kind``,
+    ``target``, ``inputs``, ``in_shape``, ``out_shape`` (batch of one), ``params``, ``macs``,
+    ``d_in``, ``d_out``, ``compression`` (local ``D_out / D_in``), ``weight_layer``, ``depth``
+    (weight layers on the longest path to this op), ``rf_h``, ``rf_w``, ``jump_h``, ``jump_w``,
+    ``start_h``, ``start_w`` (in input pixels), ``cum_params``, ``cum_macs`` (over every op the
+    output depends on), ``cum_compression`` (``d_out`` over the input's) and
+    ``cum_log10_vc_upper`` (:func:`vc_bounds` of the sub-network up to this op).
+    ``input_shape``: ``(C, H, W)``; ``module_outputs``: module path → fx node of its output.
     Introduced in notebook 10_architecture_metrics.
     """
 
@@ -393,11 +287,8 @@ class Architecture:
         return f"Architecture({self.name}, input {self.input_shape}, {len(self.ops)} ops)"
 
     def row(self, module: str) -> pd.Series:
-        """The op whose output is the output of module ``module`` (a probe point).
-
-        Raises:
-            ValueError: ``module`` was not called in the traced forward pass.
-        """
+        """The op whose output is the output of module ``module`` (a probe point); raises
+        ``ValueError`` when ``module`` was not called in the traced forward pass."""
         if module not in self.module_outputs:
             raise ValueError(f"module={module!r} is not a module called in the traced forward "
                              f"pass of {self.name}; known: {sorted(self.module_outputs)[:8]}...")
@@ -412,9 +303,8 @@ class Architecture:
         return rows
 
     def last_feature_map(self) -> pd.Series:
-        """The last op in execution order whose output still has a 2-D spatial grid
-        (``(C, H, W)``) and that is not an adaptive (global) pooling: the representation handed
-        to the pooling / classifier head, where Araujo et al. report receptive fields."""
+        """The last op with a ``(C, H, W)`` output that is not a global pooling (where Araujo et
+        al. report receptive fields)."""
         spatial = self.ops[self.ops["out_shape"].map(lambda s: s is not None and len(s) == 3)
                            & ~self.ops["kind"].str.contains("adaptive")]
         if spatial.empty:
@@ -422,18 +312,10 @@ class Architecture:
         return spatial.iloc[-1]
 
     def by_depth(self) -> pd.DataFrame:
-        """The profile over depth of the weight layers that keep a spatial grid.
-
-        Returns:
-            a DataFrame indexed by ``depth`` (weight layers on the longest path, ascending) over
-            the weight layers with a ``(C, H, W)`` output: ``rf``, the largest receptive field
-            (height axis, input pixels, Araujo et al.) of a weight layer at that depth, and
-            ``compression``, the smallest ``cum_compression`` of any such layer up to that depth
-            (a running minimum: the tightest compression so far, since bottleneck blocks make
-            the dimension itself go up and down). Empty for a network without a spatial map.
-
-        Introduced in notebook 10_architecture_metrics.
-        """
+        """The profile over depth of the weight layers with a ``(C, H, W)`` output: a DataFrame
+        indexed by ``depth`` with ``rf``, the largest receptive field (height axis, pixels) at
+        that depth, and ``compression``, the running minimum of ``cum_compression`` (empty
+        without a spatial map). Introduced in notebook 10_architecture_metrics."""
         ops = self.ops
         layers = ops[ops["weight_layer"] & ops["out_shape"].map(lambda s: s is not None
                                                                and len(s) == 3)]
@@ -443,16 +325,10 @@ class Architecture:
         return table
 
     def summary(self) -> dict:
-        """Global values.
-
-        Returns:
-            ``parameters`` (sum over ops, equals ``sum(p.numel())`` when every parameter is
-            used), ``macs``, ``depth`` (weight layers on the longest path), ``receptive_field``
-            (size at the last feature map, height axis, Araujo et al.), ``rf_coverage``
-            (that size over the input height, can exceed 1), ``compression`` (D of the last
-            feature map over the input's; both NaN for a network without a spatial map), and
-            :func:`vc_bounds` of (parameters, depth).
-        """
+        """Global values: ``parameters``, ``macs``, ``depth``, ``receptive_field`` (pixels, height
+        axis, at the last feature map), ``rf_coverage`` (that over the input height, may exceed
+        1), ``compression`` (``D`` of the last feature map over the input's; NaN without a
+        spatial map) and :func:`vc_bounds` of (parameters, depth)."""
         ops = self.ops
         params, depth = int(ops["params"].sum()), int(ops["depth"].max())
         try:
@@ -539,27 +415,19 @@ def _adaptive_rf(in_shape, out_shape):
 
 
 def trace(model: nn.Module, input_shape, leaf_modules=(), name: str | None = None) -> Architecture:
-    """Trace ``model`` with ``torch.fx`` and measure every leaf operation for one input shape.
+    """Trace ``model`` with ``torch.fx`` (in ``eval()`` mode) and measure every leaf operation
+    for one input of shape ``input_shape`` ``(C, H, W)`` (docs/architecture.md).
 
     Args:
-        model: any ``nn.Module`` whose forward pass ``torch.fx.symbolic_trace`` can follow
-            (no data-dependent control flow). It is traced in ``eval()`` mode (restored after).
-        input_shape: ``(C, H, W)`` of one input (the batch of one is added here).
-        leaf_modules: module paths (``"layer1.0"``) or module classes to keep as single
-            operations instead of tracing through them (their parameters and MACs are kept; their
-            receptive field is taken as pointwise when they keep the grid, unknown (NaN) when
-            they change it).
+        leaf_modules: module paths (``"layer1.0"``) or classes kept as single operations (their
+            parameters and MACs are kept; their receptive field is pointwise when they keep the
+            grid, NaN when they change it).
         name: a label for messages (default: the model's class name).
 
-    Returns:
-        an :class:`Architecture`.
-
-    Raises:
-        ValueError: ``input_shape`` is not three positive integers.
-        TraceFailure: ``torch.fx`` cannot trace a module; the message names the innermost module
-            being traced and suggests ``leaf_modules=[...]`` or tracing a submodule.
-
-    Introduced in notebook 10_architecture_metrics.
+    Returns an :class:`Architecture`. Raises ``ValueError`` when ``input_shape`` is not three
+    positive integers, :class:`TraceFailure` (naming the innermost module being traced and the
+    ways out) when ``torch.fx`` cannot trace a module. Introduced in notebook
+    10_architecture_metrics.
     """
     input_shape = tuple(input_shape)
     if len(input_shape) != 3:
@@ -729,38 +597,23 @@ def _target_name(node: fx.Node) -> str:
     return getattr(node.target, "__name__", str(node.target))
 
 
-# --------------------------------------------------------------------------------------------
-# Empirical receptive field
-
-
 def empirical_receptive_field(model: nn.Module, input_shape, module: str | None = None,
                               unit: tuple[int, int] | None = None,
                               seed: int = 0) -> dict:
-    """Measure the receptive field of one unit as the support of its input gradient.
-
-    A float64 copy of ``model`` gets positive weights (uniform in [0.5, 1] divided by the fan-in),
-    positive biases, batch-norm statistics (0, 1), and every max-pooling layer replaced by an
-    average pooling with the same window (same receptive field, but gradient reaches every pixel
-    of the window). With an all-ones input every pre-activation is then positive, so no ReLU
-    blocks a path and no gradient contributions cancel: the input pixels with a non-zero gradient
-    of the chosen unit are exactly those it depends on.
+    """Measure the receptive field of one unit as the support of its input gradient, on a
+    float64 copy of ``model`` with positive weights, average instead of max pooling and an
+    all-ones input of shape ``(C, H, W)`` (docs/architecture.md, "The empirical check").
 
     Args:
-        model: the network (not modified).
-        input_shape: ``(C, H, W)``.
-        module: module path whose output holds the unit (default: the model's last probe point
-            when it has ``probe_points()``; its output must be ``(C, H, W)``).
+        module: module path whose ``(C, H, W)`` output holds the unit (default: the model's last
+            probe point).
         unit: ``(row, column)`` of the unit in that feature map (default: the centre).
-        seed: drives the random positive weights.
+        seed: drives the random positive weights (uniform in [0.5, 1] over the fan-in).
 
-    Returns:
-        ``{"module", "unit", "rows": (first, last), "cols": (first, last)}`` input pixel indices
-        of the gradient's support (inclusive), and ``"map_shape"`` of the feature map.
-
-    Raises:
-        ValueError: no module given and the model has no probe points, or a unit outside the map.
-
-    Introduced in notebook 10_architecture_metrics.
+    Returns ``{"module", "unit", "map_shape", "rows": (first, last), "cols": (first, last)}``,
+    the input pixels of the gradient's support (inclusive). Raises ``ValueError`` for no module
+    and no probe points, or a unit outside the map. Introduced in notebook
+    10_architecture_metrics.
     """
     import copy
 
@@ -807,8 +660,3 @@ def empirical_receptive_field(model: nn.Module, input_shape, module: str | None 
     return {"module": module, "unit": unit, "map_shape": (int(h), int(w)),
             "rows": (int(rows[0]), int(rows[-1])), "cols": (int(cols[0]), int(cols[-1]))}
 
-
-def expected_support(rf: ReceptiveField, unit: int, size: int) -> tuple[int, int]:
-    """Input pixels covered by output unit ``unit``, clipped to the image ``[0, size − 1]``."""
-    first, last = rf.interval(unit)
-    return max(0, int(math.floor(first))), min(size - 1, int(math.ceil(last)))

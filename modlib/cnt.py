@@ -1,41 +1,11 @@
 """Weight-graph metrics of a network: link weights, node strength, layer fluctuation, divergences.
 
-La Malfa et al., *Characterizing Learning Dynamics of Deep Neural Networks via Complex Networks*
-(ICTAI 2021, arXiv 2110.02628; code EmanueleLM/CNT-DNNs) read a trained network as a directed,
-weighted graph whose nodes are its units and whose edges are its weights (``docs/complex_networks.md``):
-
-* **node layers** ``l = 0..L``: layer 0 is the input units, layer ``l`` the output units of weight
-  layer ``l`` (every ``Conv2d`` and ``Linear``, in forward order), so the last is the logits.
-  Units are flattened in the model's own ``(C, H, W)`` order. A conv layer is its unrolled sparse
-  matrix ``M`` (rows: output units, columns: input units; padded positions are not nodes).
-* **link weights** of weight layer ``l``: its parameters (kernel once, not once per unrolled edge)
-  and its biases, as one sample.
-* **node strength** of unit ``j``: ``s_j = Σ_i w_ij + b_j + Σ_k w_jk`` (signed incoming weights plus
-  the unit's own bias, plus signed outgoing weights; ``|w|`` with ``absolute=True``).
-* **layer fluctuation** ``Y_l = std_j(s_j)`` (population standard deviation, ddof = 0).
-
-Node strengths are computed exactly and vectorised (no loop over units or kernel taps): for the
-linear map ``M`` of a weight layer, the in-strengths of its outputs are ``M·1 + b`` (one forward
-pass of an all-ones input) and the out-strengths of its inputs are ``Mᵀ·1`` (one backward pass of
-an all-ones gradient). Autograd gives ``Mᵀ·1`` for any stride, padding, dilation and groups.
-
-Supported modules: any ``nn.Sequential`` (nested, and subclasses that keep ``Sequential.forward``)
-of ``Conv2d`` (zero padding), ``Linear``, elementwise activations, ``Flatten``, ``Dropout``,
-``Identity``; and, as **our extensions (not in the paper)**, used for the VGG and ResNet models of
-``modlib.models``:
-
-* ``BatchNorm1d/2d`` directly after a ``Conv2d``/``Linear`` is folded into it:
-  ``W' = γ W / σ``, ``b' = γ (b − μ) / σ + β`` with ``σ = sqrt(running_var + eps)``;
-* ``AvgPool2d`` / ``AdaptiveAvgPool2d`` are linear maps (weights ``1/k²``) composed into the next
-  weight layer's edges;
-* ``MaxPool2d`` is treated like ReLU: a gain-1 relay, as if every unit were active. A pooled unit's
-  in-strength is that of one of its window's units, and each unit of a window inherits the
-  outgoing strength of the pooled unit (summed over the windows that cover it);
-* a residual add (``models.BasicBlock``) sums the in-strengths of both branches: the shortcut is an
-  edge of weight 1 from each block-input unit to the block-output unit it lands on (option-A
-  shortcuts subsample and zero-pad channels: padded channels receive no shortcut edge).
-
-Anything else raises ``ValueError`` naming the module and what is supported.
+La Malfa et al. (ICTAI 2021, arXiv 2110.02628; code EmanueleLM/CNT-DNNs) read a trained network
+as a directed, weighted graph of its units and weights. Node layer 0 is the input, node layer
+``l`` the outputs of weight layer ``l`` (every ``Conv2d`` and ``Linear``); strengths are exact,
+one forward (``M·1``) and one backward (``Mᵀ·1``) pass per weight layer. BatchNorm folding,
+pooling and residual adds are our extensions (``SUPPORTED``); anything else raises
+``ValueError``. Definitions, extensions and divergences: docs/complex_networks.md.
 
 Introduced in notebook 08_complex_networks.
 """
@@ -65,10 +35,7 @@ SUPPORTED = ("nn.Sequential (nested), Conv2d (zero padding), Linear, elementwise
 DTYPE = torch.float64
 
 
-# --------------------------------------------------------------------------------------------
-# The weight graph as node layers and edges
-
-
+# The weight graph as node layers and edges ----------------------------------------------------
 @dataclass
 class _Op:
     """One step of an edge: ``fwd`` maps a (1, ...) tensor forward, ``bwd`` maps a gradient back.
@@ -198,17 +165,15 @@ class _Walker:
 
     def weight_layer(self, module, name, state):
         src, ops, shape, _ = state
+        w = self.weight(module.weight)
         if isinstance(module, nn.Conv2d):
             if module.padding_mode != "zeros":
                 raise _unsupported(module, name, f"padding_mode={module.padding_mode!r}; only "
                                    "'zeros' (padded positions are not nodes)")
-            w = self.weight(module.weight)
 
             def fwd(x, w=w, m=module):
                 return F.conv2d(x, w, None, m.stride, m.padding, m.dilation, m.groups)
         else:
-            w = self.weight(module.weight)
-
             def fwd(x, w=w):
                 return F.linear(x, w)
         op = _Op(fwd, shape)
@@ -317,16 +282,10 @@ def _build(model: nn.Module, input_shape, absolute: bool) -> _Graph:
     return graph
 
 
-# --------------------------------------------------------------------------------------------
-# Public API
-
-
+# Public API -----------------------------------------------------------------------------------
 def weight_layers(model: nn.Module) -> list[nn.Module]:
-    """The ``Conv2d`` and ``Linear`` modules of ``model``, in forward order.
-
-    Raises:
-        ValueError: a module the weight graph does not support (see the module docstring).
-    """
+    """The ``Conv2d`` and ``Linear`` modules of ``model``, in forward order; ``ValueError`` for
+    a module the weight graph does not support."""
     found = []
 
     def visit(module, name):
@@ -350,17 +309,9 @@ def weight_layers(model: nn.Module) -> list[nn.Module]:
 
 
 def link_weights(model: nn.Module) -> list[torch.Tensor]:
-    """Per weight layer (every ``Conv2d`` and ``Linear``, in forward order), its raw weights and
-    then its biases as one 1-D tensor (La Malfa et al. 2021, "Link-Weights"; the original pools
-    ``W`` and ``b`` the same way). A conv kernel counts each parameter once, not once per unrolled
-    edge. BatchNorm is not folded here: these are the parameters as trained.
-
-    Returns:
-        list of ``(n_weights + n_biases,)`` float32 tensors, one per weight layer.
-
-    Raises:
-        ValueError: a module the weight graph does not support.
-
+    """Per weight layer, in forward order, its raw weights then biases as one
+    ``(n_weights + n_biases,)`` float32 tensor, each kernel entry once and BatchNorm not folded
+    (La Malfa et al. 2021, "Link-Weights"). Raises ``ValueError`` for an unsupported module.
     Introduced in notebook 08_complex_networks.
     """
     out = []
@@ -375,39 +326,21 @@ def link_weights(model: nn.Module) -> list[torch.Tensor]:
 @torch.no_grad()
 def node_strengths(model: nn.Module, input_shape, *, absolute: bool = False,
                    bias: bool = True) -> list[torch.Tensor]:
-    """Node strength of every unit, one flat tensor per node layer.
-
-    Node layer 0 is the input units, node layer ``l`` the output units of weight layer ``l``
-    (so ``L`` weight layers give ``L + 1`` node layers; the last is the logits), flattened in the
-    model's own ``(C, H, W)`` order. The strength of unit ``j`` is
-    ``s_j = Σ_i w_ij (+ b_j) + Σ_k w_jk`` (La Malfa et al. 2021, "Nodes Strength";
-    ``docs/complex_networks.md``): signed incoming weights plus the unit's bias, plus signed
-    outgoing weights. The input layer has only outgoing links and the output layer only incoming
-    ones; **unlike the original code, no "+1" placeholder is added at either boundary** (the
-    original sets the missing side to 1, which shifts those two layers by exactly 1).
-
-    Computed exactly with one forward pass (``M·1 + b``) and one backward pass (``Mᵀ·1``) per
-    weight layer, in float64; any ``Conv2d`` stride, padding, dilation and groups; zero-padded
-    positions are not nodes. BatchNorm folding, pooling and residual adds are our extensions (see
-    the module docstring).
+    """Node strength ``s_j = Σ_i w_ij (+ b_j) + Σ_k w_jk`` of every unit, one flat tensor per
+    node layer, units in the model's ``(C, H, W)`` order (La Malfa et al. 2021, "Nodes
+    Strength"; docs/complex_networks.md). Unlike the original code, no "+1" placeholder is added
+    at the input and output boundaries.
 
     Args:
         model: an ``nn.Sequential`` of supported modules, or a VGG / CifarResNet / MLP of
             ``modlib.models``; BatchNorm uses its running statistics.
         input_shape: one sample's shape, e.g. ``(1, 28, 28)`` or ``(784,)``.
-        absolute: use ``|w|`` (and ``|b|``) instead of signed values (classic weighted-network
-            strength).
-        bias: add each unit's bias (BatchNorm-folded where applicable) to its in-strength.
+        absolute: use ``|w|`` (and ``|b|``) instead of signed values.
+        bias: add each unit's (BatchNorm-folded) bias to its in-strength.
 
-    Returns:
-        ``L + 1`` float64 tensors, ``strengths[l]: (n_l,)``, on the model's device (a model on
-        a GPU is unrolled there).
-
-    Raises:
-        ValueError: an unsupported module (named, with what is supported), or an ``input_shape``
-            that does not fit the model.
-
-    Introduced in notebook 08_complex_networks.
+    Returns ``L + 1`` float64 tensors ``strengths[l]: (n_l,)`` on the model's device. Raises
+    ``ValueError`` for an unsupported module (named, with what is supported) or an
+    ``input_shape`` that does not fit. Introduced in notebook 08_complex_networks.
     """
     graph = _build(model, input_shape, absolute)
     device = _device(model)
@@ -430,20 +363,10 @@ def node_strengths(model: nn.Module, input_shape, *, absolute: bool = False,
 
 
 def layer_fluctuation(strengths) -> np.ndarray:
-    """Layer fluctuation ``Y_l = sqrt(1/N_l Σ_j (s_j − mean_l)²)`` of each node layer: the
-    population standard deviation (ddof = 0) of its node strengths, as the original's
-    ``nodes_fluctuation`` (``docs/complex_networks.md``).
-
-    Args:
-        strengths: ``L + 1`` 1-D tensors or arrays (e.g. from :func:`node_strengths`).
-
-    Returns:
-        ``(L + 1,)`` float64.
-
-    Raises:
-        ValueError: no layers, or an empty layer.
-
-    Introduced in notebook 08_complex_networks.
+    """Layer fluctuation ``Y_l = sqrt(1/N_l Σ_j (s_j − mean_l)²)`` (ddof = 0) of each of the
+    ``L + 1`` node layers of ``strengths`` (:func:`node_strengths`), as the original's
+    ``nodes_fluctuation`` (docs/complex_networks.md). Returns ``(L + 1,)`` float64; raises
+    ``ValueError`` for no layers or an empty layer. Introduced in notebook 08_complex_networks.
     """
     strengths = list(strengths)
     if not strengths:
@@ -480,10 +403,7 @@ def probe_fluctuation(model: nn.Module, input_shape) -> np.ndarray:
     return layer_fluctuation(node_strengths(model, input_shape))[probe_node_layers(model)]
 
 
-# --------------------------------------------------------------------------------------------
-# Distributions and divergences
-
-
+# Distributions and divergences ----------------------------------------------------------------
 def _as_array(x, name: str) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().double().numpy()
@@ -503,12 +423,8 @@ def _subsample(x: np.ndarray, max_points: int, seed: int) -> np.ndarray:
 
 def kde(sample, grid, *, max_points: int = 20_000, seed: int = 0) -> np.ndarray:
     """Gaussian KDE (scipy ``gaussian_kde``, Scott's bandwidth) of ``sample`` evaluated on
-    ``grid``; samples larger than ``max_points`` are subsampled (seeded) first.
-
-    Raises:
-        ValueError: an empty sample, non-finite values, or a sample with zero spread (a KDE needs
-            at least two distinct values).
-    """
+    ``grid``, samples over ``max_points`` subsampled (seeded) first. Raises ``ValueError`` for
+    an empty sample, non-finite values, or zero spread."""
     from scipy.stats import gaussian_kde
 
     x = _subsample(_as_array(sample, "sample"), check_int("max_points", max_points, low=2), seed)
@@ -526,29 +442,22 @@ def common_grid(p, q, grid_size: int = 1000) -> np.ndarray:
     return np.linspace(min(p.min(), q.min()), max(p.max(), q.max()), grid_size)
 
 
+def _grid_kdes(p, q, grid_size: int, max_points: int, seed: int):
+    grid = common_grid(p, q, grid_size)
+    return (kde(p, grid, max_points=max_points, seed=seed),
+            kde(q, grid, max_points=max_points, seed=seed))
+
+
 def jeffreys_divergence(p, q, *, grid_size: int = 1000, max_points: int = 20_000,
                         seed: int = 0) -> float:
-    """The original's "Shannon divergence": the symmetrised KL (Jeffreys) divergence of the
-    KDEs of two samples on a common grid, as a plain sum over grid points (no ``Δx``):
-    ``D = Σ_x P(x) log(P(x)/Q(x)) + Σ_x Q(x) log(Q(x)/P(x))``, a term kept only where the density
-    in front is non-zero (La Malfa et al. 2021; ``docs/complex_networks.md``).
-
-    Its scale depends on the grid and the units of the samples, and it is **infinite** when one
-    density underflows to 0 where the other does not: the infinity is returned, not hidden.
-
-    Args:
-        p, q: 1-D samples (arrays or tensors), each with some spread.
-        grid_size: evaluation points between the joint minimum and maximum (original: 1000).
-        max_points, seed: each sample is subsampled to ``max_points`` values (seeded) for the KDE.
-
-    Returns:
-        ``D >= 0`` or ``inf``.
-
-    Introduced in notebook 08_complex_networks.
+    """The original's "Shannon divergence": the symmetrised KL (Jeffreys) divergence
+    ``D = Σ_x P log(P/Q) + Σ_x Q log(Q/P)`` of the KDEs of two 1-D samples on ``grid_size``
+    points between their joint minimum and maximum, summed without ``Δx`` (La Malfa et al. 2021;
+    docs/complex_networks.md). Returns ``D >= 0``, or ``inf`` where one density underflows to 0
+    and the other does not; raises ``ValueError`` as :func:`kde`. Introduced in notebook
+    08_complex_networks.
     """
-    grid = common_grid(p, q, grid_size)
-    fp = kde(p, grid, max_points=max_points, seed=seed)
-    fq = kde(q, grid, max_points=max_points, seed=seed)
+    fp, fq = _grid_kdes(p, q, grid_size, max_points, seed)
     with np.errstate(divide="ignore", invalid="ignore"):
         a = np.where(fp > 0, fp * (np.log(fp) - np.log(fq)), 0.0)
         b = np.where(fq > 0, fq * (np.log(fq) - np.log(fp)), 0.0)
@@ -557,16 +466,11 @@ def jeffreys_divergence(p, q, *, grid_size: int = 1000, max_points: int = 20_000
 
 def js_divergence(p, q, *, grid_size: int = 1000, max_points: int = 20_000,
                   seed: int = 0) -> float:
-    """Jensen–Shannon divergence (natural log) between the KDEs of two samples on a common grid,
-    each density weighted by ``Δx`` and normalised to a distribution over the grid:
-    ``JS = ½ KL(P‖M) + ½ KL(Q‖M)``, ``M = (P + Q)/2``. Finite and in ``[0, ln 2]``
-    (our addition beside the original's Jeffreys divergence; ``docs/complex_networks.md``).
-
-    Introduced in notebook 08_complex_networks.
-    """
-    grid = common_grid(p, q, grid_size)
-    fp = kde(p, grid, max_points=max_points, seed=seed)
-    fq = kde(q, grid, max_points=max_points, seed=seed)
+    """Jensen–Shannon divergence ``½ KL(P‖M) + ½ KL(Q‖M)``, ``M = (P + Q)/2`` (natural log, in
+    ``[0, ln 2]``) of the KDEs of two samples normalised over the grid of
+    :func:`jeffreys_divergence` (Lin 1991; docs/complex_networks.md). Introduced in notebook
+    08_complex_networks."""
+    fp, fq = _grid_kdes(p, q, grid_size, max_points, seed)
     fp, fq = fp / fp.sum(), fq / fq.sum()
     m = 0.5 * (fp + fq)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -588,11 +492,8 @@ DIVERGENCES = {"jeffreys": jeffreys_divergence, "js": js_divergence, "wasserstei
 
 def divergence_matrix(samples, kind: str = "js", **kwargs) -> np.ndarray:
     """``D[i, j]`` = divergence ``kind`` (``"jeffreys"``, ``"js"``, ``"wasserstein"``) between
-    ``samples[i]`` and ``samples[j]``; zero diagonal, symmetric, may hold ``inf`` (Jeffreys).
-
-    Returns:
-        ``(n, n)`` float64.
-    """
+    ``samples[i]`` and ``samples[j]``: ``(n, n)`` float64, symmetric, zero diagonal, may hold
+    ``inf`` (Jeffreys)."""
     if kind not in DIVERGENCES:
         raise ValueError(f"kind={kind!r} is not allowed: choose one of {list(DIVERGENCES)}")
     samples = [_as_array(s, f"samples[{i}]") for i, s in enumerate(samples)]
@@ -605,15 +506,10 @@ def divergence_matrix(samples, kind: str = "js", **kwargs) -> np.ndarray:
 
 
 def summary(strengths, weights=None, *, tail: float = 3.0) -> pd.DataFrame:
-    """Per node layer, the statistics the reproduction compares (``docs/complex_networks.md``):
-    ``units``, ``Y`` (layer fluctuation), ``s_mean``, ``s_iqr`` and ``s_tail`` (see
-    :func:`spread_stats`) of the node strengths, and, for layers ``l >= 1`` when ``weights``
-    (from :func:`link_weights`) is given, ``lw_std``, ``lw_iqr``, ``lw_tail`` of the link weights
-    of weight layer ``l`` (the links into node layer ``l``); NaN for layer 0.
-
-    Returns:
-        DataFrame, one row per node layer, column ``layer`` = 0..L.
-    """
+    """DataFrame, one row per node layer ``layer`` = 0..L (docs/complex_networks.md):
+    ``units``, ``Y``, ``s_mean``, ``s_iqr``, ``s_tail`` (:func:`spread_stats`) of the strengths
+    and, given ``weights`` (:func:`link_weights`), ``lw_std``, ``lw_iqr``, ``lw_tail`` of the
+    links into the layer (NaN for layer 0)."""
     strengths = list(strengths)
     rows = []
     for l, s in enumerate(strengths):
@@ -626,22 +522,14 @@ def summary(strengths, weights=None, *, tail: float = 3.0) -> pd.DataFrame:
                 raise ValueError(f"weights has {len(weights)} layers; strengths has "
                                  f"{len(strengths)} node layers, so {len(strengths) - 1} expected")
             lw = spread_stats(weights[l - 1], tail=tail) if l >= 1 else None
-            row.update({"lw_std": lw["std"] if lw else np.nan,
-                        "lw_iqr": lw["iqr"] if lw else np.nan,
-                        "lw_tail": lw["tail"] if lw else np.nan})
+            row.update({f"lw_{k}": lw[k] if lw else np.nan for k in ("std", "iqr", "tail")})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def spread_stats(sample, *, quantiles=(0.05, 0.95), tail: float = 3.0) -> dict:
-    """Spread of a sample, as the reproduction targets need: ``std`` (ddof = 0), the
-    inter-quantile range ``iqr`` = q95 − q5 (default), and the ``tail`` mass
-    ``P(|x − median| > tail · MAD)`` (MAD: median absolute deviation, so the tail mass is
-    scale-free and comparable between strengths and raw weights).
-
-    Returns:
-        ``{"std", "iqr", "tail"}`` floats.
-    """
+    """``{"std", "iqr", "tail"}`` of a sample: ``std`` (ddof = 0), ``iqr`` = q95 − q5, and the
+    scale-free tail mass ``P(|x − median| > tail · MAD)`` (docs/complex_networks.md)."""
     x = _as_array(sample, "sample")
     lo, hi = np.quantile(x, quantiles)
     med = np.median(x)

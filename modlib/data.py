@@ -1,26 +1,9 @@
 """Datasets: loading, integrity checks, class-balanced seeded subsets, normalisation.
 
-Fashion-MNIST is the default and is real data. :func:`ensure_fashion_mnist` looks for it, in order,
-
-1. decompressed in ``data/cache/FashionMNIST/raw/`` (torchvision's layout),
-2. gzipped in ``/usr/share/datasets/fashion-mnist/`` (Debian package ``dataset-fashion-mnist``,
-   installed by ``make data``), which it decompresses into the cache,
-3. through torchvision's download (when the machine reaches the internet),
-
-and verifies every decompressed file by SHA-256 before torchvision reads it. CIFAR-10 (the paper
-profile's data) is read from its original archive ``data/cache/cifar-10-python.tar.gz`` (where
-torchvision's download puts it), verified by SHA-256 first. MNIST, CIFAR-100 and SVHN load through
-torchvision when they are already under ``data/cache/`` (or with ``download=True``).
-
-Offline stand-ins serve the tests: scikit-learn's ``digits`` (8x8 images), a seeded ``synthetic``
-set, and ``cifar10-synthetic``, generated images in the real CIFAR-10 archive's file layout
-(3 x 32 x 32, ten classes, pickled batches) so that the paper profile runs end to end without the
-real data. The stand-in is labelled synthetic everywhere (its name, its class names, its batch
-labels, a README in its archive) and lives in ``data/cache/cifar10-synthetic/``, never at the real
-set's path.
-
-Every split comes back as an :class:`ImageSplit` of normalised float32 tensors held in memory: the
-datasets are small, and plain tensors keep training loops simple and fast on a CPU.
+Fashion-MNIST (the default, real data) and CIFAR-10 are verified by SHA-256 before they are read;
+``digits``, ``synthetic`` and ``cifar10-synthetic`` are offline stand-ins for the tests. Every
+split comes back as an :class:`ImageSplit` of normalised float32 tensors in memory. Sources and
+stand-ins: docs/training.md, "Data".
 """
 
 from __future__ import annotations
@@ -89,13 +72,9 @@ class DataIntegrityError(ValueError):
 
 @dataclass(frozen=True)
 class ImageSplit:
-    """One split of an image dataset, normalised and held in memory.
-
-    Attributes:
-        x: ``(N, C, H, W) float32`` images, normalised per channel (``NORMALISATION``).
-        y: ``(N,) int64`` class labels in ``[0, num_classes)``.
-        classes: class names, ``classes[c]`` names label ``c``.
-        name: ``"<dataset>/<split>"``, used in messages and cache keys.
+    """One split of an image dataset, normalised and held in memory: ``x`` ``(N, C, H, W)
+    float32`` (normalised per channel, ``NORMALISATION``), ``y`` ``(N,) int64`` labels in
+    ``[0, num_classes)``, ``classes[c]`` the name of label ``c``, ``name`` ``"<dataset>/<split>"``.
     """
 
     x: torch.Tensor
@@ -125,10 +104,7 @@ class ImageSplit:
         return ImageSplit(self.x[indices], self.y[indices], self.classes, self.name)
 
 
-# --------------------------------------------------------------------------------------------
-# Fashion-MNIST: finding, decompressing and verifying the files
-
-
+# Fashion-MNIST: finding, decompressing and verifying the files --------------------------------
 def sha256(path: Path) -> str:
     """Hex SHA-256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
@@ -139,13 +115,8 @@ def sha256(path: Path) -> str:
 
 
 def verify_fashion_mnist(raw_dir: Path) -> None:
-    """Check the four decompressed IDX files in ``raw_dir`` against ``FASHION_MNIST_SHA256``.
-
-    Raises:
-        FileNotFoundError: a file is missing.
-        DataIntegrityError: a file's SHA-256 differs (the message names the file, both checksums,
-            and how to recover).
-    """
+    """Check the four decompressed IDX files in ``raw_dir`` against ``FASHION_MNIST_SHA256``;
+    ``FileNotFoundError`` for a missing file, ``DataIntegrityError`` for a wrong checksum."""
     for name, expected in FASHION_MNIST_SHA256.items():
         path = raw_dir / name
         if not path.is_file():
@@ -158,16 +129,10 @@ def verify_fashion_mnist(raw_dir: Path) -> None:
 
 
 def ensure_fashion_mnist(download: bool = True) -> Path:
-    """Make sure verified Fashion-MNIST IDX files are in the cache; return the cache root.
-
-    The returned folder is the ``root`` that ``torchvision.datasets.FashionMNIST`` expects (the
-    files sit in ``<root>/FashionMNIST/raw/``). Sources, in order: the cache, Debian's package,
-    torchvision's download (only when ``download`` is true).
-
-    Raises:
-        DataIntegrityError: a file in the cache or in Debian's folder fails its SHA-256 check.
-        FileNotFoundError: no source had the data; the message says how to get it.
-    """
+    """Make sure verified Fashion-MNIST IDX files are in the cache; return the cache root, the
+    ``root`` of ``torchvision.datasets.FashionMNIST`` (sources: docs/training.md, "Data").
+    Raises ``DataIntegrityError`` for a file failing its SHA-256 check, ``FileNotFoundError``
+    (saying how to get the data) when no source has it."""
     root = paths.cache_dir()
     raw = root / "FashionMNIST" / "raw"
     if all((raw / name).is_file() for name in FASHION_MNIST_SHA256):
@@ -203,18 +168,10 @@ def _gunzip(source: Path, target: Path) -> None:
     store.atomic_write(target, write)
 
 
-# --------------------------------------------------------------------------------------------
-# CIFAR-10 and its synthetic stand-in: one archive layout, read by one function
-
-
+# CIFAR-10 and its synthetic stand-in: one archive layout, read by one function ----------------
 def verify_cifar10(archive: Path) -> None:
-    """Check the CIFAR-10 archive against ``CIFAR10_SHA256`` (the whole file, before anything in it
-    is read).
-
-    Raises:
-        FileNotFoundError: the archive is missing.
-        DataIntegrityError: its SHA-256 differs (the message names both checksums and what to do).
-    """
+    """Check the whole CIFAR-10 archive against ``CIFAR10_SHA256`` before anything in it is
+    read; ``FileNotFoundError`` for no archive, ``DataIntegrityError`` for a wrong checksum."""
     if not archive.is_file():
         raise FileNotFoundError(f"CIFAR-10 archive {archive} is missing")
     stat = archive.stat()
@@ -232,15 +189,10 @@ _VERIFIED: set = set()          # archives verified in this process (path, size,
 
 
 def ensure_cifar10(download: bool = False) -> Path:
-    """The verified CIFAR-10 archive ``data/cache/cifar-10-python.tar.gz``; return its path.
-
-    torchvision's ``CIFAR10(root, download=True)`` leaves the archive at this path, so a cache filled
-    by torchvision works as it is. With ``download``, a missing archive is fetched first.
-
-    Raises:
-        DataIntegrityError: the archive fails its SHA-256 check.
-        FileNotFoundError: no archive and no download; the message says where to put it.
-    """
+    """The path of the verified CIFAR-10 archive ``data/cache/cifar-10-python.tar.gz`` (where
+    torchvision's download leaves it), fetched first with ``download``. Raises
+    ``DataIntegrityError`` for a wrong SHA-256, ``FileNotFoundError`` (saying where to put it)
+    for no archive."""
     archive = paths.cache_dir() / CIFAR10_ARCHIVE
     if not archive.is_file() and download:
         from torchvision.datasets.utils import download_url
@@ -259,13 +211,10 @@ def ensure_cifar10(download: bool = False) -> Path:
 
 
 def read_cifar_archive(archive: Path, folder: str, train: bool):
-    """Images, labels and class names of one split of an archive in CIFAR-10's python layout.
-
-    The layout (``cifar-10-python.tar.gz``): ``<folder>/data_batch_1`` .. ``data_batch_5`` and
-    ``<folder>/test_batch``, each a pickled dict with ``b"data"``, ``(n, 3072) uint8`` rows (the
-    red, green and blue 32 x 32 planes, row-major) and ``b"labels"``, a list of ints; and
-    ``<folder>/batches.meta`` with ``b"label_names"``. Only a verified archive (SHA-256) or one that
-    :func:`write_synthetic_cifar10` wrote is read: pickles are trusted by their source.
+    """Images, labels and class names of one split of an archive in CIFAR-10's python layout
+    (``<folder>/data_batch_1..5``, ``test_batch``: pickled ``b"data"`` ``(n, 3072) uint8`` rows
+    and ``b"labels"``; ``batches.meta``). Read only verified or self-written archives: pickles
+    are trusted by their source.
 
     Returns:
         ``(images: (N, 3, 32, 32) uint8 tensor, labels: (N,) int64 tensor, classes: list[str])``.
@@ -294,22 +243,11 @@ def read_cifar_archive(archive: Path, folder: str, train: bool):
 
 def write_synthetic_cifar10(archive: Path, train_per_class: int = 200, test_per_class: int = 100,
                             seed: int = 0) -> Path:
-    """Write a synthetic stand-in for CIFAR-10 in the real archive's layout (atomically).
-
-    Ten classes, each a smooth random colour prototype (a 4 x 4 pattern upsampled to 32 x 32) plus
-    per-pixel noise, with CIFAR-10's channel means and standard deviations, so that the paper
-    recipe's normalisation applies. The files are those of ``cifar-10-python.tar.gz`` (five
-    training batches, a test batch, ``batches.meta``; see :func:`read_cifar_archive`) inside the
-    folder ``cifar10-synthetic-batches-py``; class names ``"synthetic 0"`` .. ``"synthetic 9"``,
-    every batch label and a ``README`` say the images are synthetic. The bytes depend only on the
-    arguments (fixed pickle protocol, tar and gzip timestamps).
-
-    Raises:
-        ValueError: a count below 1 or a bad seed, before anything is written.
-
-    Returns:
-        ``archive``.
-    """
+    """Write a synthetic stand-in for CIFAR-10 in the real archive's layout (atomically) and
+    return ``archive``: ten classes, each a smooth random colour prototype plus pixel noise with
+    CIFAR-10's channel statistics, in the folder ``cifar10-synthetic-batches-py``, labelled
+    synthetic everywhere; the bytes depend only on the arguments. Raises ``ValueError`` for a
+    count below 1 or a bad seed, before anything is written."""
     import io
     import pickle
     import tarfile
@@ -344,7 +282,8 @@ def write_synthetic_cifar10(archive: Path, train_per_class: int = 200, test_per_
                                                *images(test_per_class))
 
     def write(tmp: Path) -> None:
-        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz, \
+        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb",
+                                                   mtime=0) as gz, \
                 tarfile.open(fileobj=gz, mode="w") as tar:
             for name, payload in members.items():
                 entry = tarfile.TarInfo(f"{SYNTHETIC_CIFAR10_FOLDER}/{name}")
@@ -364,11 +303,8 @@ def _cifar_batch(label: str, x: np.ndarray, y: np.ndarray) -> bytes:
 
 
 def ensure_synthetic_cifar10() -> Path:
-    """The synthetic CIFAR-10 stand-in's archive in ``data/cache/cifar10-synthetic/``, written on
-    first use (:func:`write_synthetic_cifar10` with ``SYNTHETIC_CIFAR10_PER_CLASS``, seed 0).
-
-    Never the real set's path: the real archive is ``data/cache/cifar-10-python.tar.gz``.
-    """
+    """The synthetic CIFAR-10 stand-in's archive in ``data/cache/cifar10-synthetic/`` (never the
+    real set's path), written on first use (``SYNTHETIC_CIFAR10_PER_CLASS``, seed 0)."""
     archive = paths.cache_dir() / SYNTHETIC_CIFAR10 / SYNTHETIC_CIFAR10_ARCHIVE
     if not archive.is_file():
         import filelock
@@ -381,19 +317,11 @@ def ensure_synthetic_cifar10() -> Path:
     return archive
 
 
-# --------------------------------------------------------------------------------------------
-# Loading
-
-
+# Loading --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What is known of a dataset without loading it: split sizes, classes, image shape.
-
-    Attributes:
-        train_size, test_size: samples per split.
-        num_classes: number of classes.
-        shape: one image's ``(C, H, W)``.
-    """
+    """What is known of a dataset without loading it: ``train_size`` and ``test_size``
+    (samples), ``num_classes`` and ``shape``, one image's ``(C, H, W)``."""
 
     train_size: int
     test_size: int
@@ -415,35 +343,20 @@ _INFO = {
 
 
 def info(name: str) -> DatasetInfo:
-    """Split sizes, classes and image shape of ``name`` without loading it (so that a notebook can
-    check its parameters before any work, also for data that is not on this machine).
-
-    Raises:
-        ValueError: unknown ``name``.
-
-    Introduced in notebook 01_train_models.
-    """
+    """Split sizes, classes and image shape of ``name`` without loading it (also for data not on
+    this machine). Raises ``ValueError`` for an unknown ``name``. Introduced in notebook
+    01_train_models."""
     check_choice("dataset", name, DATASETS)
     return _INFO[name]
 
 
 def load(name: str, split: str = "test", download: bool = False) -> ImageSplit:
-    """Load one split of a dataset as normalised in-memory tensors.
+    """Load one split (``"train"`` or ``"test"``) of dataset ``name`` (``DATASETS``) as normalised
+    in-memory tensors; ``download`` lets torchvision fetch what is not on disk (off by default).
 
-    Args:
-        name: one of ``DATASETS``.
-        split: ``"train"`` or ``"test"``.
-        download: allow torchvision to download MNIST / CIFAR / SVHN (and Fashion-MNIST when
-            neither the cache nor Debian's package has it). Off by default; never used by the smoke
-            profile.
-
-    Returns:
-        An :class:`ImageSplit`; Fashion-MNIST gives ``x: (60000 | 10000, 1, 28, 28)``.
-
-    Raises:
-        ValueError: unknown ``name`` or ``split``.
-        FileNotFoundError: the dataset is not on disk (the message says how to get it).
-        DataIntegrityError: a Fashion-MNIST file or the CIFAR-10 archive fails its SHA-256 check.
+    Returns an :class:`ImageSplit` (Fashion-MNIST: ``x: (60000 | 10000, 1, 28, 28)``). Raises
+    ``ValueError`` for an unknown ``name`` or ``split``, ``FileNotFoundError`` (saying how to get
+    it) for data not on disk, ``DataIntegrityError`` for a file failing its SHA-256 check.
     """
     check_choice("dataset", name, DATASETS)
     check_choice("split", split, SPLITS)
@@ -506,12 +419,9 @@ def _digits(train: bool):
 
 def synthetic(n_per_class: int = 100, num_classes: int = 4, size: int = 16, channels: int = 1,
               noise: float = 1.0, seed: int = 0, name: str = "synthetic") -> ImageSplit:
-    """A seeded image set with class structure, for tests that must not touch real data.
-
-    Each class has a smooth random prototype image; a sample is its class prototype plus
-    independent Gaussian pixel noise of std ``noise``. Returns ``x: (n_per_class * num_classes,
-    channels, size, size) float32``, samples ordered by class.
-    """
+    """A seeded image set with class structure, for tests: each sample is its class's smooth
+    random prototype plus Gaussian pixel noise of std ``noise``. Returns ``x: (n_per_class *
+    num_classes, channels, size, size) float32``, samples ordered by class."""
     check_int("n_per_class", n_per_class, low=1)
     check_int("num_classes", num_classes, low=2)
     g = torch.Generator().manual_seed(check_seed("seed", seed))
@@ -523,28 +433,17 @@ def synthetic(n_per_class: int = 100, num_classes: int = 4, size: int = 16, chan
     return ImageSplit(x, y, tuple(f"class {c}" for c in range(num_classes)), name)
 
 
-# --------------------------------------------------------------------------------------------
-# Labels and sampling
-
-
+# Labels and sampling --------------------------------------------------------------------------
 def class_indices(labels, n: int | None = None, name: str = "labels") -> torch.Tensor:
     """Class labels as ``(N,) int64`` indices ``0..C-1``, the distinct labels in sorted order.
 
-    Any discrete labels are accepted: integers (any values), booleans, strings, or other
-    hashable objects (a list, NumPy array, torch tensor or pandas Series). Labels that cannot be
-    sorted together (mixed types) are numbered in order of first appearance.
+    ``labels`` ``(N,)`` may be any discrete, hashable names (integers, booleans, strings) in a
+    list, array, tensor or Series; names that cannot be sorted together are numbered in order of
+    first appearance. ``n``: the number of samples they must label, if known.
 
-    Args:
-        labels: ``(N,)`` class of each sample.
-        n: the number of samples they must label, if known.
-        name: the argument's name, for messages.
-
-    Raises:
-        ValueError: not one-dimensional, or not ``n`` labels.
-        TypeError: floating-point or complex labels (a class is a name, not a measurement:
-            convert with ``.astype(int)`` if the values are whole numbers), or unhashable ones.
-
-    Introduced in notebook 05_modularity_curves.
+    Raises ``ValueError`` for labels not ``(n,)``, ``TypeError`` for unhashable, floating-point
+    or complex labels (a class is a name, not a measurement). Introduced in notebook
+    05_modularity_curves.
     """
     if isinstance(labels, torch.Tensor):
         labels = labels.detach().cpu().numpy()
@@ -577,19 +476,10 @@ def class_indices(labels, n: int | None = None, name: str = "labels") -> torch.T
     return torch.tensor([order[v] for v in array.tolist()], dtype=torch.long)
 
 
-# --------------------------------------------------------------------------------------------
-# Sampling
-
-
 def balanced_subset(split: ImageSplit, n_per_class: int, seed: int = 0) -> ImageSplit:
-    """A class-balanced, seeded sample: ``n_per_class`` samples of every class.
-
-    Samples are drawn without replacement with a ``torch.Generator`` seeded by ``seed`` and returned
-    in their original order, so the result depends only on ``(split, n_per_class, seed)``.
-
-    Raises:
-        ValueError: ``n_per_class < 1``, or a class has fewer than ``n_per_class`` samples.
-    """
+    """A class-balanced, seeded sample: ``n_per_class`` samples of every class, drawn without
+    replacement and returned in their original order (depends only on the arguments).
+    Raises ``ValueError`` when ``n_per_class < 1`` or a class has fewer samples."""
     check_int("n_per_class", n_per_class, low=1)
     g = torch.Generator().manual_seed(check_seed("seed", seed))
     chosen = []
@@ -605,18 +495,10 @@ def balanced_subset(split: ImageSplit, n_per_class: int, seed: int = 0) -> Image
 
 def stratified_batches(y: torch.Tensor, n_batches: int, batch_size: int,
                        seed: int = 0) -> list[torch.Tensor]:
-    """Split sample indices into ``n_batches`` disjoint, class-balanced batches of ``batch_size``.
-
-    Each class's indices are shuffled (seeded), then all samples are dealt round-robin across
-    classes, so every run of ``batch_size`` consecutive samples holds ``batch_size / C`` of each
-    class whenever the classes are large enough.
-
-    Returns:
-        list of ``n_batches`` ``(batch_size,) int64`` index tensors.
-
-    Raises:
-        ValueError: fewer than ``n_batches * batch_size`` samples.
-    """
+    """Split sample indices into ``n_batches`` disjoint, class-balanced batches of ``batch_size``:
+    each class shuffled (seeded), then dealt round-robin across classes. Returns ``n_batches``
+    ``(batch_size,) int64`` index tensors; ``ValueError`` for fewer than ``n_batches *
+    batch_size`` samples."""
     n_batches = check_int("n_batches", n_batches, low=1)
     batch_size = check_int("batch_size", batch_size, low=2)
     check_seed("seed", seed)

@@ -1,26 +1,10 @@
 """The architectures, each exposing its ordered probe points and its removable units.
 
-Three families, all small enough to train on a CPU with a width multiplier:
-
-* :class:`VGG` — CIFAR-style VGG with batch norm, as in paper A's code
-  (``docs/training.md``): 3x3 conv + BN + ReLU blocks in five
-  stages separated by 2x2 max-pooling, and the paper's 512-512 classifier. Pooling uses
-  ``ceil_mode=True``, so 28x28 Fashion-MNIST images shrink 28→14→7→4→2→1 and the classifier sees
-  the same 1x1 map as with 32x32 CIFAR images.
-* :class:`CifarResNet` — the small CIFAR ResNets (ResNet-20/32/44/56/110, He et al. 2016, in the
-  layout of akamaster/pytorch_resnet_cifar10 used by paper A): a 3x3 stem, three stages of basic
-  blocks with 16/32/64 channels, parameter-free "option A" shortcuts, global average pooling.
-* :class:`MLP` — a fully connected baseline.
-
-*Probe points* are the modules whose outputs make the points of a modularity curve, in forward
-order. The default (``kind="paper"``) follows paper A's hooks (``docs/training.md``, "Probe points"): for VGG every conv's raw
-output (before BN and ReLU); for ResNets the stem conv's raw output and then every residual block's
-output (after the addition and ReLU). ``kind="post-activation"`` takes the ReLU output instead
-(an ablation, ``docs/training.md``).
-
-Costs: :func:`count_parameters`.
-
-*Units* are what layer pruning can remove: a VGG conv block (conv + BN + ReLU) or a ResNet block.
+:class:`VGG` (CIFAR-style VGG-BN as in paper A's code, ceil-mode pooling), :class:`CifarResNet`
+(He et al. 2016, arXiv 1512.03385, section 4.2, in akamaster's layout) and :class:`MLP`, all with
+a width multiplier. *Probe points* are the modules whose outputs make the points of a modularity
+curve, in forward order (``kind="paper"``: paper A's hooks; ``"post-activation"``: an ablation);
+*units* are what layer pruning can remove. Models, probe points and decisions: docs/training.md.
 """
 
 from __future__ import annotations
@@ -53,20 +37,16 @@ PROBE_KINDS = ("paper", "post-activation")
 
 @dataclass(frozen=True)
 class Unit:
-    """A removable unit of a model.
+    """A removable unit of a model (docs/pruning.md).
 
     Attributes:
         name: the unit's module path, e.g. ``"features.4"`` (VGG) or ``"layer2.0"`` (ResNet).
         stage: 1-based stage (VGG: between max-pools; ResNet: ``layer1..3``).
-        first_in_stage: whether the unit opens its stage (the ResNet block that changes width and
-            resolution, the first conv after a VGG max-pool).
         probe: the probe point (paper kind) at the unit's output.
-        removable: its output has the shape of its input (same channels and resolution), so the
-            network stays well-formed, with every other weight reusable, when it is removed.
-        index_in_stage: 0-based position of the unit inside its stage (``0`` for the unit that
-            opens it), so that "keep the first n units of stage s" reads
-            ``unit.index_in_stage >= n`` instead of parsing module names. Introduced in notebook
-            06_layer_pruning.
+        removable: its output has the shape of its input, so it can be removed with every other
+            weight reused.
+        index_in_stage: 0-based position inside its stage (``first_in_stage`` when 0).
+            Introduced in notebook 06_layer_pruning.
     """
 
     name: str
@@ -92,10 +72,6 @@ def _init_weights(model: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-# --------------------------------------------------------------------------------------------
-# VGG
-
-
 class ConvBlock(nn.Sequential):
     """3x3 conv (with bias, as in the paper's code) → BatchNorm → ReLU."""
 
@@ -107,16 +83,11 @@ class ConvBlock(nn.Sequential):
 
 
 class VGG(nn.Module):
-    """CIFAR-style VGG-BN, the layout of paper A's code (``docs/training.md``).
-
-    Args:
-        config: channel counts and ``"M"`` (max-pool), e.g. ``VGG_CONFIGS["vgg11"]``; a pruned
-            network is simply a shorter config.
-        num_classes: size of the output layer.
-        in_channels: 1 for grey-scale images, 3 for colour.
-        width: multiplier on every channel count and on the 512-wide classifier.
-
-    Input ``(N, in_channels, H, W)``, output ``(N, num_classes)`` logits.
+    """CIFAR-style VGG-BN, the layout of paper A's code (Simonyan & Zisserman, arXiv 1409.1556;
+    docs/training.md). ``config``: channel counts and ``"M"`` (max-pool), e.g.
+    ``VGG_CONFIGS["vgg11"]`` (a pruned network is a shorter config); ``width`` multiplies every
+    channel count and the 512-wide classifier. Input ``(N, in_channels, H, W)``, output
+    ``(N, num_classes)`` logits.
     """
 
     def __init__(self, config: list, num_classes: int = 10, in_channels: int = 1,
@@ -166,10 +137,6 @@ class VGG(nn.Module):
         return [f"{u.name}.{leaf}" for u in self.units()]
 
 
-# --------------------------------------------------------------------------------------------
-# CIFAR ResNet
-
-
 class ShortcutA(nn.Module):
     """Option-A shortcut: subsample by ``stride`` and zero-pad the new channels (no parameters)."""
 
@@ -207,13 +174,9 @@ class BasicBlock(nn.Module):
 
 
 class CifarResNet(nn.Module):
-    """ResNet for small images (He et al. 2016, section 4.2; akamaster layout, ``docs/training.md``).
-
-    Args:
-        num_blocks: blocks per stage, e.g. ``[9, 9, 9]`` for ResNet-56; a pruned network is a
-            smaller list such as ``[2, 3, 6]`` (every stage keeps at least one block).
-        num_classes, in_channels, width: as for :class:`VGG`; channels are 16/32/64 × width.
-    """
+    """ResNet for small images (He et al. 2016, section 4.2; akamaster layout, docs/training.md):
+    ``num_blocks`` per stage, e.g. ``[9, 9, 9]`` for ResNet-56 (a pruned network: ``[2, 3, 6]``;
+    ``ValueError`` unless three stages of at least one block), channels 16/32/64 × ``width``."""
 
     def __init__(self, num_blocks: list[int], num_classes: int = 10, in_channels: int = 1,
                  width: float = 1.0):
@@ -257,10 +220,6 @@ class CifarResNet(nn.Module):
         return ["conv1" if kind == "paper" else "relu"] + [u.name for u in self.units()]
 
 
-# --------------------------------------------------------------------------------------------
-# MLP
-
-
 class DenseBlock(nn.Sequential):
     """Linear → ReLU."""
 
@@ -296,24 +255,11 @@ class MLP(nn.Module):
         return [f"{u.name}.{leaf}" for u in self.units()]
 
 
-# --------------------------------------------------------------------------------------------
-
-
 def build(arch: str, num_classes: int = 10, in_channels: int = 1, width: float = 1.0,
           image_size: int = 28) -> nn.Module:
-    """Build an untrained model by name.
-
-    Args:
-        arch: one of ``ARCHITECTURES`` (``vgg11/13/16/19``, ``resnet20/32/44/56/110``, ``mlp``).
-        num_classes: number of classes (output size).
-        in_channels: image channels.
-        width: channel multiplier in ``(0, 4]``; 0.25–0.5 keeps CPU training affordable.
-        image_size: input side length, used only by the MLP (``in_channels * image_size**2``
-            inputs; hidden sizes ``[512, 256, 128] × width``).
-
-    Raises:
-        ValueError: unknown ``arch`` or out-of-range numbers.
-    """
+    """Build an untrained model by name (``ARCHITECTURES``) with channel multiplier ``width``
+    in ``(0, 4]``; ``image_size`` is used only by the MLP (hidden sizes ``[512, 256, 128] ×
+    width``). Raises ``ValueError`` for an unknown ``arch`` or out-of-range numbers."""
     check_choice("arch", arch, ARCHITECTURES)
     check_int("num_classes", num_classes, low=2)
     check_int("in_channels", in_channels, low=1)
@@ -331,24 +277,11 @@ def build(arch: str, num_classes: int = 10, in_channels: int = 1, width: float =
 
 
 def remove_units(model: nn.Module, names) -> nn.Module:
-    """A shallower copy of ``model`` without the units ``names``; all other weights inherited.
-
-    VGG: the removed convs are dropped from the config and the survivors re-stacked, as in paper A's pruned
-    VGGs;
-    ResNet: each stage is rebuilt with fewer blocks. Surviving units keep their order and their
-    weights (conv, BN statistics, classifier), so the result computes the original function minus
-    the removed units, ready for fine-tuning.
-
-    Args:
-        model: a :class:`VGG`, :class:`CifarResNet` or :class:`MLP`.
-        names: unit names from ``model.units()`` (may be empty: an exact copy).
-
-    Returns:
-        a new model of the same class, in the same train/eval mode.
-
-    Raises:
-        ValueError: a name that is not a unit, a unit that is not removable (it changes the width
-            or resolution), or a removal that would leave a stage without units.
+    """A shallower copy of a :class:`VGG`, :class:`CifarResNet` or :class:`MLP` without the units
+    ``names`` (from ``model.units()``; empty: an exact copy), as paper A's pruned networks: the
+    surviving units keep their order and weights (docs/pruning.md). Returns a new model of the
+    same class, in the same train/eval mode. Raises ``ValueError`` for a name that is not a
+    unit, a unit that is not removable, or a removal that would leave a stage without units.
     """
     units = model.units()
     by_name = {u.name: u for u in units}
@@ -393,14 +326,9 @@ def remove_units(model: nn.Module, names) -> nn.Module:
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters: weights, biases, BN scales and shifts (BN running
-    statistics are buffers, not parameters, and are not counted).
-
-    For a 3x3 conv block from ``c_in`` to ``c_out`` channels: ``9 c_in c_out + c_out`` (conv) plus
-    ``2 c_out`` (BN). Used for the model table of notebook 01 and the cost columns of pruning.
-
-    Introduced in notebook 01_train_models.
-    """
+    """Number of parameters: weights, biases, BN scales and shifts, not BN running statistics
+    (a 3x3 conv block: ``9 c_in c_out + 3 c_out``). Raises ``TypeError`` for a non-module.
+    Introduced in notebook 01_train_models."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return sum(p.numel() for p in model.parameters())

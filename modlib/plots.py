@@ -1,11 +1,5 @@
 """Figures: the house style, ``savefig`` (the one way a figure reaches ``figures/``), and the
-figure helpers that more than one notebook uses.
-
-``savefig`` writes with fixed metadata (no creation date, a fixed "Software" tag) and atomically,
-so rerunning a notebook with the same parameters gives byte-identical files and an interrupted run
-never leaves half a PNG behind. Figure names start with the notebook's number
-(``05_modularity_curves``), which is how the driver attributes them in ``figures/MANIFEST.json``.
-"""
+figure helpers that more than one notebook uses."""
 
 from __future__ import annotations
 
@@ -40,25 +34,23 @@ def set_theme() -> None:
                       "svg.hashsalt": "modlib", "pdf.fonttype": 42})
 
 
-def savefig(fig: matplotlib.figure.Figure, name: str, formats=("png",),
-            dpi: float | None = None) -> None:
-    """Write ``fig`` to ``figures/<name>.<format>`` for each format.
-
-    Args:
-        fig: the figure.
-        name: ``NN_slug`` (two digits = the notebook's number, then lowercase letters, digits and
-            underscores), e.g. ``"05_modularity_curves"``.
-        formats: any of ``"png"``, ``"pdf"``, ``"svg"``.
-        dpi: resolution of raster formats; default the theme's 150. Dense line drawings (graphs of
-            hundreds of edges) compress poorly: a lower dpi keeps their PNG small, since every
-            regeneration adds the file to the repository's history.
-
-    Raises:
-        ValueError: a bad name or format.
-    """
+def _check_name(name: str) -> None:
     if not FIGURE_NAME.match(name):
         raise ValueError(f"figure name {name!r} is not allowed: use NN_slug, two digits (the "
                          "notebook's number) then lowercase letters, digits and underscores")
+
+
+def savefig(fig: matplotlib.figure.Figure, name: str, formats=("png",),
+            dpi: float | None = None) -> None:
+    """Write ``fig`` to ``figures/<name>.<format>`` for each of ``formats`` (``FORMATS``), with
+    fixed metadata and atomically, so that a rerun gives byte-identical files.
+
+    ``name`` is ``NN_slug``: the notebook's two digits (how the driver attributes figures in
+    ``figures/MANIFEST.json``), then lowercase letters, digits and underscores. ``dpi`` of raster
+    formats defaults to the theme's 150 (lower keeps dense line drawings small). Raises
+    ``ValueError`` for a bad name or format.
+    """
+    _check_name(name)
     formats = [formats] if isinstance(formats, str) else list(formats)
     for fmt in formats:
         if fmt not in FORMATS:
@@ -70,16 +62,10 @@ def savefig(fig: matplotlib.figure.Figure, name: str, formats=("png",),
             dpi=dpi if dpi is not None else matplotlib.rcParams["savefig.dpi"]))
 
 
-# --------------------------------------------------------------------------------------------
-# Shared figure helpers
-
-
+# Shared figure helpers ------------------------------------------------------------------------
 def curve(ax, table, label: str | None = None, color=None, x: str = "layer") -> None:
-    """Draw one modularity curve on ``ax``: mean Q with a ±1 std band over batches.
-
-    ``table`` is a ``modularity.modularity_curve`` DataFrame (columns ``layer``, ``Q_mean``,
-    ``Q_std``).
-    """
+    """Draw one modularity curve (``modularity.modularity_curve``'s ``layer``, ``Q_mean``,
+    ``Q_std``) on ``ax``: mean Q with a ±1 std band over batches."""
     xs = table[x].to_numpy()
     mean, std = table["Q_mean"].to_numpy(), table["Q_std"].to_numpy()
     line, = ax.plot(xs, mean, marker="o", markersize=4, label=label, color=color)
@@ -88,41 +74,10 @@ def curve(ax, table, label: str | None = None, color=None, x: str = "layer") -> 
     ax.set_ylabel("modularity Q")
 
 
-def curves_grid(tables: dict, ncols: int = 3, title_fmt: str = "{name}", sharey: bool = True):
-    """One panel per model, ``tables = {name: curve DataFrame}``; returns ``(fig, axes)``."""
-    n = len(tables)
-    ncols = min(ncols, n)
-    nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.6 * nrows), sharey=sharey,
-                             squeeze=False)
-    for ax, (name, table) in zip(axes.flat, tables.items()):
-        curve(ax, table)
-        ax.set_title(title_fmt.format(name=name))
-        ax.set_xticks(table["layer"].to_numpy())
-        if len(table) > 16:
-            ax.set_xticks(table["layer"].to_numpy()[::2])
-    for ax in list(axes.flat)[n:]:
-        ax.set_visible(False)
-    fig.tight_layout()
-    return fig, axes
-
-
 def curves_by_depth(tables: dict, title: str = "", band: bool = True, ax=None):
-    """Several modularity curves on one axis against *relative depth* (probe point / number of
-    probe points), so that networks of different depth can be compared.
-
-    Args:
-        tables: ``{label: curve DataFrame}`` (``modularity.modularity_curve``: ``layer``,
-            ``Q_mean``, ``Q_std``).
-        title: the axes' title.
-        band: shade ±1 std over batches around each curve.
-        ax: draw into these axes; default a new ``(7, 4.2)`` figure.
-
-    Returns:
-        ``(fig, ax)``.
-
-    Introduced in notebook 05_modularity_curves (also used by 06_layer_pruning).
-    """
+    """Modularity curves ``{label: curve DataFrame}`` on one axis against relative depth (probe
+    point / number of probe points), with ±1 std bands when ``band``; into ``ax`` or a new
+    figure. Returns ``(fig, ax)``. Introduced in notebook 05_modularity_curves."""
     if ax is None:
         fig, ax = plt.subplots(figsize=(7, 4.2))
     else:
@@ -144,34 +99,19 @@ def curves_by_depth(tables: dict, title: str = "", band: bool = True, ax=None):
 def curves_over_seeds(ax, tables, label: str | None = None, color=None, x: str = "layer",
                       value: str = "Q_mean", spread: str | None = "Q_std",
                       confidence: float = 0.95, marker: str = "o", linestyle: str = "-"):
-    """One curve per independently trained network (seed), drawn as their mean over seeds with
-    the ``confidence`` interval over seeds as a band and, lighter, the within-network band.
-
-    At each point the band is ``stats.mean_ci`` of the seeds' values (Student t over seeds: the
-    between-seed band, ``docs/claims.md``); the lighter band is the mean over
-    seeds of ``spread`` (e.g. the batch-to-batch standard deviation ``Q_std`` of
-    ``modularity.modularity_curve``), ± around the mean: the spread of one network's curve over
-    test batches. With one seed only the within-network band is drawn.
+    """Curves of independently trained networks (seeds) drawn as their mean, with the
+    ``confidence`` interval over seeds (``stats.mean_ci``, docs/claims.md) as a band and,
+    lighter, ± the mean over seeds of the within-network ``spread`` column (e.g. ``Q_std``).
 
     Args:
-        ax: matplotlib axes.
         tables: a list (or dict, values used) of DataFrames, one per seed, with the same ``x``
-            values in the same order (``x="depth"``: the row's position / number of rows, the
-            relative depth of :func:`curves_by_depth`).
-        label, color, marker, linestyle: of the mean line.
-        x: the column on the horizontal axis, or ``"depth"``.
-        value: the column averaged over seeds.
-        spread: the within-network spread column, or None for no lighter band.
-        confidence: of the between-seed interval.
+            values in the same order (``x="depth"``: the relative depth of
+            :func:`curves_by_depth`).
+        value: the column averaged over seeds; ``spread``: None for no lighter band.
 
-    Returns:
-        DataFrame, one row per point: ``x``, ``mean``, ``low``, ``high`` (NaN with one seed),
-        ``within`` (mean spread, NaN without ``spread``), ``n_seeds``.
-
-    Raises:
-        ValueError: no tables, or tables whose ``x`` values differ.
-
-    Introduced in notebook 05_modularity_curves (used by every notebook with seeds).
+    Returns a DataFrame, one row per point: ``x``, ``mean``, ``low``, ``high`` (NaN with one
+    seed), ``within`` (mean spread), ``n_seeds``. Raises ``ValueError`` for no tables or tables
+    whose ``x`` values differ. Introduced in notebook 05_modularity_curves.
     """
     tables = list(tables.values()) if isinstance(tables, dict) else list(tables)
     if not tables:
@@ -309,25 +249,16 @@ def cka_heatmap(ax, matrix, title: str = "") -> None:
     """Heatmap of a layer × layer linear CKA matrix on [0, 1] (bright = alike), layers from 1.
     Introduced in notebook 07_training_dynamics."""
     ticks = np.arange(1, len(matrix) + 1)
-    sns.heatmap(np.asarray(matrix), ax=ax, cmap="magma", vmin=0, vmax=1, square=True, xticklabels=ticks,
-                yticklabels=ticks, cbar_kws={"label": "CKA", "shrink": 0.8})
+    sns.heatmap(np.asarray(matrix), ax=ax, cmap="magma", vmin=0, vmax=1, square=True,
+                xticklabels=ticks, yticklabels=ticks, cbar_kws={"label": "CKA", "shrink": 0.8})
     ax.set(xlabel="layer j", ylabel="layer i", title=title)
 
 
 def savegif(animation, name: str, fps: float = 1.0, dpi: float = 90) -> None:
-    """Write a ``matplotlib.animation.Animation`` to ``figures/<name>.gif`` with ``PillowWriter``,
-    ``fps`` frames per second at ``dpi`` dots per inch, looping.
-
-    Atomic like :func:`savefig`: the GIF is written to a temporary file in ``figures/``, then
-    renamed.
-    ``name`` follows the ``NN_slug`` rule of :func:`savefig` (notebook ``04``'s drawings).
-
-    Raises:
-        ValueError: a bad name.
-    """
-    if not FIGURE_NAME.match(name):
-        raise ValueError(f"figure name {name!r} is not allowed: use NN_slug, two digits (the "
-                         "notebook's number) then lowercase letters, digits and underscores")
+    """Write a ``matplotlib.animation.Animation`` to ``figures/<name>.gif`` (``PillowWriter``,
+    ``fps`` frames per second, looping), atomically; ``name`` and ``ValueError`` as
+    :func:`savefig`."""
+    _check_name(name)
 
     def write(tmp):
         gif = tmp.with_name(tmp.name + ".gif")      # Pillow picks the format from the suffix
@@ -340,25 +271,16 @@ def savegif(animation, name: str, fps: float = 1.0, dpi: float = 90) -> None:
     store.atomic_write(paths.figures_dir() / f"{name}.gif", write)
 
 
-# --------------------------------------------------------------------------------------------
-# Relationship graphs and similarity histograms (notebooks 02-04)
-
-
+# Relationship graphs and similarity histograms (notebooks 02-04) ------------------------------
 def class_palette(num_classes: int) -> list:
     """One distinct colour per class (matplotlib's ``tab10``, then ``tab20`` beyond 10)."""
     return sns.color_palette("tab10" if num_classes <= 10 else "tab20", num_classes)
 
 
 def class_circle_layout(labels, radius: float | None = None) -> np.ndarray:
-    """Positions ``(N, 2)`` of a circular layout grouped by class: one small circle per class,
-    the circles' centres on the unit circle in class order.
-
-    Paper A's drawings (its released code) put all nodes on one circle; there an intra-class
-    edge is a short chord hidden under the nodes. On its own circle, each class shows its intra-class edges
-    as chords, and inter-class edges run between the circles (notebooks 03, 04).
-    ``radius`` of the class circles defaults to ``0.8 · sin(π / C)``, so that neighbouring
-    circles do not touch.
-    """
+    """Positions ``(N, 2)`` of a circular layout grouped by class: one small circle per class
+    (``radius`` default ``0.8 · sin(π / C)``), their centres on the unit circle in class order,
+    so that intra-class edges show as chords (docs/similarity_graphs.md; notebooks 03, 04)."""
     labels = np.asarray(labels)
     classes = np.unique(labels)
     radius = 0.8 * np.sin(np.pi / max(len(classes), 2)) if radius is None else radius
@@ -374,18 +296,9 @@ def class_circle_layout(labels, radius: float | None = None) -> np.ndarray:
 
 def draw_graph(ax, adjacency, positions, labels, palette=None, node_size: float = 18,
                edge_width: float = 0.9, cmap: str = "Oranges") -> None:
-    """Draw an undirected weighted graph (as paper A's drawings): nodes coloured by class, edges shaded by
-    weight, darker = more similar (weights normalised to the graph's own min..max).
-
-    Args:
-        ax: the axes (its frame and ticks are turned off).
-        adjacency: symmetric ``(N, N)`` dense or sparse tensor (``graphs.knn_graph``,
-            ``sparsification.threshold_graph`` & co).
-        positions: ``(N, 2)`` node coordinates, e.g. :func:`class_circle_layout` or
-            ``networkx.spring_layout``; keep them fixed to compare graphs.
-        labels: ``(N,)`` integer class of each node.
-        palette: one colour per class (default :func:`class_palette`).
-    """
+    """Draw an undirected weighted graph as paper A's drawings: a symmetric ``(N, N)`` dense or
+    sparse ``adjacency`` at ``positions`` ``(N, 2)``, nodes coloured by their ``(N,)`` integer
+    ``labels``, edges darker the more similar (weights scaled to the graph's own min..max)."""
     labels = np.asarray(labels)
     positions = np.asarray(positions, dtype=float)
     palette = palette or class_palette(int(labels.max()) + 1)
@@ -417,20 +330,11 @@ def class_legend(fig, class_names, palette=None, **kwargs):
 
 def similarity_histograms(columns: dict, log: bool = False, row_height: float = 0.8,
                           column_width: float = 4.6):
-    """Small multiples of :class:`sparsification.SimilarityHistogram` s: one column per model,
-    one row per probe point (depth increases downwards), intra- and inter-class pairs overlaid, each
-    normalised to its own total (y = fraction of that group's pairs per bin). Every panel has
-    its own y scale, so that shapes stay visible. Paper B's first perspective
-    (``docs/similarity_graphs.md``); introduced in notebook 02_similarity_histograms.
-
-    Args:
-        columns: ``{model: {probe point: SimilarityHistogram}}`` (ordered); the rows are numbered
-            from 0.
-        log: logarithmic y axis.
-
-    Returns:
-        ``(fig, axes)``; unused cells (a model with fewer probe points) are hidden.
-    """
+    """Small multiples of ``columns = {model: {probe point: SimilarityHistogram}}``: a column
+    per model, a row per probe point (numbered from 0), intra- and inter-class pairs overlaid,
+    each as a fraction of its group's pairs per bin, every panel on its own y scale (paper B's
+    first perspective, docs/similarity_graphs.md). Returns ``(fig, axes)``, unused cells hidden.
+    Introduced in notebook 02_similarity_histograms."""
     nrows = max(len(h) for h in columns.values())
     ncols = len(columns)
     height = row_height * nrows + 1.2
@@ -472,10 +376,7 @@ def similarity_histograms(columns: dict, log: bool = False, row_height: float = 
     return fig, axes
 
 
-# --------------------------------------------------------------------------------------------
-# Grids of per-layer numbers, drawings and embeddings (notebooks 01-04)
-
-
+# Grids of per-layer numbers, drawings and embeddings (notebooks 01-04) ------------------------
 def depth_grid(table, ylabels: dict | None = None, colors: dict | None = None,
                ramp: bool = False, yscale: dict | None = None, hlines: dict | None = None,
                panel_width: float = 4.9, panel_height: float = 2.8,
@@ -484,21 +385,12 @@ def depth_grid(table, ylabels: dict | None = None, colors: dict | None = None,
 
     Args:
         table: long ``DataFrame`` with columns ``model``, ``row`` (the quantity), ``series`` (one
-            line), ``layer`` (x, the probe point) and ``value`` (y); panels, rows and lines keep
-            the order of first appearance. A NaN value leaves a gap in its line.
-        ylabels: ``{row: y-axis label}`` (default: the row's name).
-        colors: ``{series: colour}``; default: the colour-blind palette in order of appearance.
-        ramp: colour the lines of each panel along viridis in their order instead (a sweep).
-        yscale: ``{row: "log" | "linear"}``.
-        hlines: ``{row: y}`` for a dotted reference line (e.g. the ``1 − 1/C`` ceiling of Q).
-        xlabel: the x axis's label (under the last row); x ticks mark every layer up to 25 of
-            them, integers beyond.
+            line), ``layer`` (x) and ``value`` (y, NaN leaves a gap), in order of appearance.
+        ylabels, colors, yscale, hlines: ``{row: y label}``, ``{series: colour}``, ``{row:
+            "log"}``, ``{row: y of a dotted line}``; ``ramp``: colour lines along viridis.
 
-    Returns:
-        ``(fig, axes)`` with ``axes[row, model]``; the y axis is shared along each row and every
-        row has its legend right of its last panel.
-
-    Introduced in notebook 02_similarity_histograms (used by 03, 04, 08 and 10).
+    Returns ``(fig, axes)`` with ``axes[row, model]``, y shared along each row, a legend per
+    row. Introduced in notebook 02_similarity_histograms.
     """
     models_, rows = list(dict.fromkeys(table["model"])), list(dict.fromkeys(table["row"]))
     palette = sns.color_palette("colorblind")
@@ -531,20 +423,10 @@ def depth_grid(table, ylabels: dict | None = None, colors: dict | None = None,
 
 
 def similarity_heatmaps(columns: dict, vmin: float = 1e-5, vmax: float = 0.2):
-    """Each model's similarity histograms as one heat map: a row per probe point (fraction of all
-    pairs per bin, logarithmic colour scale), so mass moving along the similarity axis shows as a
-    band drifting with depth.
-
-    Args:
-        columns: ``{model: {probe point: SimilarityHistogram}}`` as for
-            :func:`similarity_histograms`.
-        vmin, vmax: ends of the logarithmic colour scale (empty bins are left white).
-
-    Returns:
-        ``(fig, axes)``.
-
-    Introduced in notebook 02_similarity_histograms.
-    """
+    """Each model's similarity histograms (``columns`` as for :func:`similarity_histograms`) as
+    one heat map, a row per probe point, fraction of all pairs per bin on a logarithmic colour
+    scale from ``vmin`` to ``vmax``. Returns ``(fig, axes)``. Introduced in notebook
+    02_similarity_histograms."""
     from matplotlib.colors import LogNorm
 
     fig, axes = plt.subplots(1, len(columns), figsize=(5.0 * len(columns), 4.8), squeeze=False)
@@ -575,20 +457,9 @@ def _panel_grid(n: int, ncols: int, width: float, height: float):
 
 def graph_grid(adjacencies, positions, labels, titles, class_names, ncols: int = 5,
                suptitle: str = "", **draw_options):
-    """Small multiples of graphs on the same node positions (:func:`draw_graph`), so that only
-    the edges change from panel to panel, with one class legend below.
-
-    Args:
-        adjacencies: list of ``(N, N)`` adjacencies (e.g. one kNN graph per probe point).
-        positions: ``(N, 2)`` fixed node coordinates; labels: ``(N,)`` classes.
-        titles: one title per panel; class_names: legend entries.
-        draw_options: passed to :func:`draw_graph` (``node_size``, ``edge_width``).
-
-    Returns:
-        ``(fig, axes)`` (the visible panels).
-
-    Introduced in notebook 04_community_visualisation (also used by 03).
-    """
+    """Small multiples of ``(N, N)`` adjacencies drawn by :func:`draw_graph` (with
+    ``draw_options``) on the same ``(N, 2)`` positions, one class legend below. Returns
+    ``(fig, axes)`` (the visible panels). Introduced in notebook 04_community_visualisation."""
     fig, axes = _panel_grid(len(adjacencies), ncols, 3.3 if len(adjacencies) > 3 else 5.2,
                             3.9 if len(adjacencies) > 3 else 5.4)
     for ax, adjacency, title in zip(axes, adjacencies, titles):
@@ -602,14 +473,9 @@ def graph_grid(adjacencies, positions, labels, titles, class_names, ncols: int =
 
 
 def embedding_grid(embeddings: dict, labels, class_names, ncols: int = 5, suptitle: str = ""):
-    """Scatter plots of 2-D embeddings ``{title: (N, 2)}`` (e.g. UMAP of each probe point),
-    points coloured by class, equal aspect, no ticks (embedding axes have no units).
-
-    Returns:
-        ``(fig, axes)`` (the visible panels).
-
-    Introduced in notebook 04_community_visualisation.
-    """
+    """Scatter plots of 2-D embeddings ``{title: (N, 2)}``, points coloured by class, no ticks.
+    Returns ``(fig, axes)`` (the visible panels). Introduced in notebook
+    04_community_visualisation."""
     labels = np.asarray(labels)
     palette = class_palette(len(class_names))
     fig, axes = _panel_grid(len(embeddings), ncols, 3.3, 3.4)
@@ -627,14 +493,9 @@ def embedding_grid(embeddings: dict, labels, class_names, ncols: int = 5, suptit
 
 
 def graph_animation(adjacencies, layouts: dict, labels, class_names, titles):
-    """An animation with one frame per graph, one panel per layout ``{name: (N, 2)}``; write it
-    with :func:`savegif`. ``titles``: one figure title per frame.
-
-    Returns:
-        ``(fig, animation)``; close ``fig`` after saving.
-
-    Introduced in notebook 04_community_visualisation.
-    """
+    """An animation with one frame (and title) per graph, one panel per layout ``{name: (N,
+    2)}``. Returns ``(fig, animation)``: write with :func:`savegif`, then close ``fig``.
+    Introduced in notebook 04_community_visualisation."""
     from matplotlib.animation import FuncAnimation
 
     fig, axes = plt.subplots(1, len(layouts), figsize=(5 * len(layouts), 5.6), squeeze=False)
@@ -653,20 +514,10 @@ def graph_animation(adjacencies, layouts: dict, labels, class_names, titles):
 
 
 def contingency_heatmap(classes, found, class_names, title: str = ""):
-    """Images per (class, found community), classes as rows; the communities are renumbered by
-    the class most of their images belong to (then by size), so that a partition matching the
-    classes shows as a diagonal.
-
-    Args:
-        classes: ``(N,)`` class indices; found: ``(N,)`` community indices.
-
-    Returns:
-        ``(fig, ax, table)`` with the reordered ``pandas`` contingency table.
-
-    Introduced in notebook 04_community_visualisation.
-    """
-    import pandas as pd
-
+    """Images per (class, found community) of ``(N,)`` indices, communities renumbered by their
+    majority class (then size), so that a partition matching the classes shows as a diagonal.
+    Returns ``(fig, ax, table)``, the reordered contingency table. Introduced in notebook
+    04_community_visualisation."""
     table = pd.crosstab(pd.Series([class_names[c] for c in np.asarray(classes)], name="class"),
                         pd.Series(np.asarray(found), name="community"))
     table = table.reindex([n for n in class_names if n in table.index])
@@ -683,12 +534,9 @@ def contingency_heatmap(classes, found, class_names, title: str = ""):
 
 def sample_grid(split, per_class: int = 8):
     """The first ``per_class`` images of each class of a ``data.ImageSplit``, one row per class.
-
-    Introduced in notebook 01_train_models.
-    """
+    Introduced in notebook 01_train_models."""
     y = split.y.numpy()
-    fig, axes = plt.subplots(split.num_classes, per_class,
-                             figsize=(per_class, split.num_classes * 1.0), squeeze=False)
+    fig, axes = panels(split.num_classes, per_class, 1.0, 1.0)
     for c, row in enumerate(axes):
         for ax, i in zip(row, np.flatnonzero(y == c)[:per_class]):
             image = split.x[i].permute(1, 2, 0).numpy()
@@ -701,10 +549,7 @@ def sample_grid(split, per_class: int = 8):
     return fig, axes
 
 
-# --------------------------------------------------------------------------------------------
-# Weight graphs (notebook 08)
-
-
+# Weight graphs (notebook 08) ------------------------------------------------------------------
 def accuracy_colours(n: int) -> list:
     """``n`` colours from green (lowest accuracy bin) to red (highest), as La Malfa et al.'s
     figures colour their bins."""
@@ -757,17 +602,9 @@ def divergence_heatmap(ax, matrix, labels, title: str = "", cmap: str = "hot") -
 
 
 def accuracy_histograms(histogram):
-    """Checkpoints per test-accuracy bin, one bar chart per population.
-
-    Args:
-        histogram: ``DataFrame`` indexed by the bins' labels (``population.bin_labels()``), one
-            column of counts per population (``Population.histogram()``).
-
-    Returns:
-        the figure; bars coloured from green (lowest bin) to red (highest), as La Malfa et al.
-
-    Introduced in notebook 08_complex_networks.
-    """
+    """Checkpoints per test-accuracy bin (``histogram``: indexed by ``population.bin_labels()``,
+    a column of counts per population), green to red as La Malfa et al. Returns the figure.
+    Introduced in notebook 08_complex_networks."""
     n = histogram.shape[1]
     fig, axes = plt.subplots(1, n, figsize=(5.5 * n, 3.4), squeeze=False)
     colours = accuracy_colours(len(histogram))
@@ -780,26 +617,12 @@ def accuracy_histograms(histogram):
 
 
 def ensemble_grid(rows: dict, layers, bin_names: dict, title: str = "", seed: int = 0):
-    """Distributions per accuracy bin (Gaussian KDEs), one row per quantity and one column per
-    node layer: La Malfa et al.'s ensemble figures.
-
-    Args:
-        rows: ``{quantity: {(layer, bin): 1-D sample}}``, e.g. ``"link weight"`` and ``"node
-            strength"`` pooled by ``population.weight_graph_stats`` and the fluctuations ``Y_l``
-            of the bin's checkpoints; a missing ``(layer, bin)`` is left out.
-        layers: the node layers (columns).
-        bin_names: ``{bin: label}`` in the order of accuracy (green lowest, red highest).
-        title: prefix of every panel's title (e.g. the population).
-        seed: the KDE's subsample (``cnt.kde``).
-
-    Returns:
-        the figure, with the bins' legend in the top right panel.
-
-    Introduced in notebook 08_complex_networks.
-    """
+    """La Malfa et al.'s ensemble figures: KDEs per accuracy bin, a row per quantity of ``rows =
+    {quantity: {(layer, bin): 1-D sample}}`` (missing keys left out), a column per node layer;
+    ``bin_names = {bin: label}`` in order of accuracy. Returns the figure. Introduced in
+    notebook 08_complex_networks."""
     colours = accuracy_colours(len(bin_names))
-    fig, axes = plt.subplots(len(rows), len(layers), squeeze=False,
-                             figsize=(4.2 * len(layers), 2.8 * len(rows)))
+    fig, axes = panels(len(rows), len(layers), 4.2, 2.8)
     for r, (name, samples) in enumerate(rows.items()):
         for c, layer in enumerate(layers):
             present = [(label, colour, samples[layer, b]) for (b, label), colour
@@ -813,18 +636,10 @@ def ensemble_grid(rows: dict, layers, bin_names: dict, title: str = "", seed: in
 
 
 def divergence_grid(panels, kde: dict | None = None, width: float = 4.5, height: float = 4.3):
-    """Divergence matrices as heat maps in a grid (``divergence_heatmap`` each), optionally after
-    a first panel of KDE curves.
-
-    Args:
-        panels: rows of panels, each a list of ``(matrix, labels, title)``.
-        kde: ``{label: 1-D sample}`` drawn as KDE curves in an extra first panel (one row only).
-
-    Returns:
-        ``(fig, infinite)``: ``infinite[r][c]`` the number of infinite cells of each matrix.
-
-    Introduced in notebook 08_complex_networks.
-    """
+    """Divergence matrices as heat maps, ``panels`` rows of ``(matrix, labels, title)``, after a
+    first panel of KDE curves of ``kde = {label: 1-D sample}`` if given (one row only). Returns
+    ``(fig, infinite)``, ``infinite[r][c]`` the number of infinite cells of each matrix.
+    Introduced in notebook 08_complex_networks."""
     ncols = max(len(row) for row in panels) + (kde is not None)
     fig, axes = plt.subplots(len(panels), ncols, squeeze=False,
                              figsize=(width * ncols, height * len(panels)))
@@ -842,20 +657,11 @@ def divergence_grid(panels, kde: dict | None = None, width: float = 4.5, height:
 
 def scatter_grid(panels, colorbar: str = "", cmap: str = "RdYlGn_r", vmin: float = 0.0,
                  vmax: float = 1.0, width: float = 4.6, height: float = 4.0):
-    """Scatter plots in a grid, optionally coloured by a third value and labelled point by point.
-
-    Args:
-        panels: rows of panels, each a dict with ``x``, ``y`` (1-D arrays of equal length), and
-            optionally ``c`` (colour values on ``cmap`` from ``vmin`` to ``vmax``, with one colour
-            bar per row labelled ``colorbar``), ``labels`` (a text beside each point),
-            ``title``, ``xlabel``, ``ylabel`` and ``xscale`` (``"log"``, ``"linear"`` or
-            ``"auto"``: log when the positive x values span more than a decade).
-
-    Returns:
-        ``(fig, axes)`` with ``axes[row, column]``.
-
-    Introduced in notebook 08_complex_networks (used by 10).
-    """
+    """Scatter plots in a grid: ``panels`` rows of dicts with ``x``, ``y`` (1-D, equal length)
+    and optionally ``c`` (colours on ``cmap``, a colour bar per row labelled ``colorbar``),
+    ``labels`` (beside each point), ``title``, ``xlabel``, ``ylabel``, ``xscale`` (``"auto"``:
+    log when positive x span over a decade). Returns ``(fig, axes)``. Introduced in notebook
+    08_complex_networks."""
     ncols = max(len(row) for row in panels)
     fig, axes = plt.subplots(len(panels), ncols, squeeze=False,
                              figsize=(width * ncols, height * len(panels)))

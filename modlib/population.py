@@ -2,46 +2,11 @@
 
 La Malfa et al. (ICTAI 2021, arXiv 2110.02628; code EmanueleLM/CNT-DNNs, ``train_vision.py``)
 compare the weight graphs of many networks that differ only in how they were initialised and
-trained. Their protocol, scaled here to a CPU (``docs/complex_networks.md``):
-
-* two architectures: ``"fc"`` — Flatten → Linear(h) → ReLU → Linear(h) → ReLU → Linear(200) →
-  ReLU → Linear(10) — and ``"cnn"`` — Conv2d(h, 3×3, valid) → ReLU → Conv2d(h, 3×3, valid) →
-  ReLU → Flatten → Linear(200) → ReLU → Linear(10);
-* per member a seeded draw of the initializer family (random normal σ = scale, random uniform
-  ±scale, truncated normal σ = scale cut at 2σ, or variance scaling with a drawn mode fan_in /
-  fan_out / fan_avg and distribution normal / uniform, as Keras defines it), applied to the
-  weights **and the biases** as the original does, of the scale (from ``scales``), of the
-  optimizer (SGD lr 0.01 without momentum, or Adam lr 1e-3) and of the number of epochs
-  (uniform in ``min_epochs..max_epochs``, original 1–5); batch size 64;
-* a checkpoint after **every** epoch with its test accuracy: a member trained for 4 epochs gives
-  4 entries of the population (the original also saved intermediate epochs);
-* entries are binned by test accuracy in bins 0.1 wide.
-
-Scaled to a CPU: members train on a class-balanced subset of ``train_per_class`` images per class
-and are tested on ``test_per_class`` test images per class (both seeded, shared by every
-member). The original trained on the whole of MNIST / CIFAR-10.
-
-Training: ``train.fit`` serves the companion's CNNs with SGD + momentum and a schedule; it cannot
-take Adam or a per-member initializer, so this module has its own short per-member loop (plain
-SGD or Adam, constant rate). It reuses ``train.evaluate``. Each member draws its initial weights
-and its batch order from its own ``torch.Generator`` (never the global RNG), so members give the
-same numbers whichever joblib backend runs them (processes or threads) and in whatever order.
-
-Checkpoints go through ``modlib.cache`` (verified, atomic, locked), per member and epoch under
-``data/cache/population/<key>/member_NNNNN/``: ``epoch_E.pt`` (weights and the history so far)
-and ``epoch_E.optimizer.pt`` (the optimizer state, read only to resume). A rerun loads; an interrupted run resumes every member from its last checkpoint.
-
-Parallelism: members are independent joblib tasks (``n_jobs``). The same call runs on a cluster
-through joblib's backend, e.g. Dask::
-
-    from dask.distributed import Client
-    import joblib
-    client = Client("scheduler-address:8786")
-    with joblib.parallel_config(backend="dask"):
-        pop = population.train_population(config, n_jobs=-1)
-
-or Ray (``from ray.util.joblib import register_ray; register_ray()`` then
-``backend="ray"``). The cache folder must then be shared by the workers.
+trained. This module follows their protocol scaled to a CPU (architectures ``"fc"`` and
+``"cnn"``, drawn initializer, scale, optimizer and epochs, a checkpoint after every epoch, bins
+0.1 wide); members are independent joblib tasks with their own seeded generators, and their
+checkpoints go through ``modlib.cache``. Protocol, cache layout and cluster use:
+docs/complex_networks.md, "Populations".
 
 Introduced in notebook 08_complex_networks.
 """
@@ -77,22 +42,15 @@ DEFAULT_HIDDEN = {"fc": 32, "cnn": 6}
 @dataclass(frozen=True)
 class PopulationConfig:
     """What defines a population (everything but ``size`` enters its cache key, so a larger
-    population reuses the members of a smaller one).
+    population reuses the members of a smaller one; docs/complex_networks.md, "Populations").
 
     Attributes:
-        arch: ``"fc"`` or ``"cnn"`` (see the module docstring).
-        size: number of members (training runs), >= 1.
-        hidden: FC: width h of the two first hidden layers (original small: 32); CNN: channels of
-            both convs (original small: 10). ``None``: ``DEFAULT_HIDDEN[arch]`` (32 and 6: the
-            CNN is narrower than the original's so that its members train in ~1 s per epoch).
-        scales: initializer scales to draw from (original: 0.05, 0.5, 5.0).
-        initializers: families to draw from, a subset of ``INITIALIZERS``.
-        optimizers: a subset of ``("sgd", "adam")``.
-        min_epochs, max_epochs: the range of the drawn number of epochs (original 1–5).
-        batch_size: samples per step (original 64).
-        train_per_class: class-balanced training images per class.
-        test_per_class: class-balanced test images per class for the test accuracy.
-        dataset: a name from ``data.DATASETS``.
+        arch: ``"fc"`` or ``"cnn"`` (:func:`build`).
+        hidden: FC: width of the two first hidden layers; CNN: channels of both convs. ``None``:
+            ``DEFAULT_HIDDEN[arch]``.
+        scales, initializers, optimizers: the choices each member draws from.
+        min_epochs, max_epochs: the range of the drawn number of epochs.
+        train_per_class, test_per_class: class-balanced images per class of each subset.
         seed: drives every member's draw, initialisation and batch order, and the subsets.
     """
 
@@ -116,23 +74,21 @@ class PopulationConfig:
         if self.hidden is None:
             object.__setattr__(self, "hidden", DEFAULT_HIDDEN[self.arch])
         check_int("hidden", self.hidden, low=1)
-        object.__setattr__(self, "scales", _tuple("scales", self.scales))
-        for i, s in enumerate(self.scales):
-            check_float(f"scales[{i}]", s, low=0.0, low_open=True)
-        object.__setattr__(self, "initializers", _tuple("initializers", self.initializers))
-        for i, name in enumerate(self.initializers):
-            check_choice(f"initializers[{i}]", name, INITIALIZERS)
-        object.__setattr__(self, "optimizers", _tuple("optimizers", self.optimizers))
-        for i, name in enumerate(self.optimizers):
-            check_choice(f"optimizers[{i}]", name, OPTIMIZERS)
+        for name, allowed in (("scales", None), ("initializers", INITIALIZERS),
+                              ("optimizers", OPTIMIZERS)):
+            object.__setattr__(self, name, _tuple(name, getattr(self, name)))
+            for i, value in enumerate(getattr(self, name)):
+                if allowed is None:
+                    check_float(f"{name}[{i}]", value, low=0.0, low_open=True)
+                else:
+                    check_choice(f"{name}[{i}]", value, allowed)
         check_int("min_epochs", self.min_epochs, low=1)
         check_int("max_epochs", self.max_epochs, low=1)
         if self.max_epochs < self.min_epochs:
             raise ValueError(f"max_epochs={self.max_epochs} is not allowed: must be >= "
                              f"min_epochs={self.min_epochs}")
-        check_int("batch_size", self.batch_size, low=1)
-        check_int("train_per_class", self.train_per_class, low=1)
-        check_int("test_per_class", self.test_per_class, low=1)
+        for name in ("batch_size", "train_per_class", "test_per_class"):
+            check_int(name, getattr(self, name), low=1)
         check_choice("dataset", self.dataset, data.DATASETS)
         check_int("seed", self.seed, low=0)
 
@@ -161,10 +117,7 @@ def _tuple(name, values) -> tuple:
     return values
 
 
-# --------------------------------------------------------------------------------------------
-# Members
-
-
+# Members --------------------------------------------------------------------------------------
 def member_spec(config: PopulationConfig, index: int) -> dict:
     """The seeded draw of member ``index``: ``seed``, ``initializer``, ``scale``, ``vs_mode``,
     ``vs_distribution`` (variance scaling only, else ``None``), ``optimizer``, ``lr``,
@@ -183,7 +136,9 @@ def member_spec(config: PopulationConfig, index: int) -> dict:
 
 
 def build(config: PopulationConfig, in_shape=(1, 28, 28), num_classes: int = 10) -> nn.Sequential:
-    """The untrained ``nn.Sequential`` of ``config.arch`` for inputs ``in_shape`` (C, H, W)."""
+    """The untrained ``nn.Sequential`` of ``config.arch`` for inputs ``in_shape`` (C, H, W):
+    ``"fc"`` Flatten → Linear(h) → ReLU → Linear(h) → ReLU → Linear(200) → ReLU → Linear;
+    ``"cnn"`` two 3×3 valid Conv2d(h) with ReLU → Flatten → Linear(200) → ReLU → Linear."""
     c, h, w = in_shape
     k = config.hidden
     if config.arch == "fc":
@@ -246,8 +201,8 @@ def _identity(config: PopulationConfig, index: int, spec: dict, epoch: int) -> d
 
 def _train_member(config: PopulationConfig, index: int, folder: str, xtr, ytr, xte, yte,
                   classes) -> dict:
-    """Train (or load, or resume) member ``index``; return its per-epoch rows and how many
-    epochs were trained now. Runs inside a joblib worker.
+    """Train (or load, or resume) member ``index`` inside a joblib worker; return its
+    per-epoch rows and how many epochs were trained now.
 
     Long because the look-up of the last verified epoch, the resume and the per-epoch writes
     happen under one lock: split into functions, the lock's extent would no longer be visible."""
@@ -316,10 +271,7 @@ def _train_member(config: PopulationConfig, index: int, folder: str, xtr, ytr, x
                 "trained": spec["epochs"] - start}
 
 
-# --------------------------------------------------------------------------------------------
-# The population
-
-
+# The population -------------------------------------------------------------------------------
 def accuracy_bin(accuracy, width: float = BIN_WIDTH):
     """Bin index ``floor(accuracy / width)`` (accuracy 1.0 joins the top bin); NaN stays NaN."""
     a = np.asarray(accuracy, dtype=float)
@@ -332,15 +284,13 @@ class Population:
     """A trained population.
 
     Attributes:
-        config: the :class:`PopulationConfig`.
         table: one row per checkpoint (member × epoch): ``member``, ``epoch``, ``epochs`` (the
             member's total), ``initializer``, ``scale``, ``vs_mode``, ``vs_distribution``,
             ``optimizer``, ``train_loss``, ``test_accuracy`` (fraction; NaN when the weights
             diverged), ``finite``, ``bin`` (``floor(accuracy / 0.1)``, NaN when diverged).
         trained_epochs: epochs trained by this call (0 when everything came from the cache).
-        in_shape, classes: the data the members were trained on.
-        folder: where the checkpoints are (fixed when trained, so that workers started with
-            another environment still find them).
+        folder: where the checkpoints are (fixed when trained, for workers in other
+            environments).
     """
 
     config: PopulationConfig
@@ -351,11 +301,8 @@ class Population:
     folder: Path
 
     def load(self, member: int, epoch: int) -> nn.Sequential:
-        """The model of ``member`` after ``epoch`` (from the verified cache), in eval mode.
-
-        Raises:
-            ValueError: no such member or epoch. FileNotFoundError: the checkpoint is gone.
-        """
+        """The model of ``member`` after ``epoch`` (from the verified cache), in eval mode;
+        ``ValueError`` for no such member or epoch, ``FileNotFoundError`` for a lost checkpoint."""
         rows = self.table[(self.table.member == member) & (self.table.epoch == epoch)]
         if rows.empty:
             raise ValueError(f"member={member}, epoch={epoch} is not in this population")
@@ -370,11 +317,8 @@ class Population:
         return model.eval()
 
     def last_checkpoints(self) -> pd.DataFrame:
-        """The rows of :attr:`table` of every member's last epoch, for the members whose weights
-        stayed finite: one row per member that did not diverge.
-
-        Introduced in notebook 08_complex_networks.
-        """
+        """The rows of :attr:`table` of every member's last epoch, one per member whose weights
+        stayed finite. Introduced in notebook 08_complex_networks."""
         t = self.table
         return t[t["finite"] & (t["epoch"] == t["epochs"])]
 
@@ -396,28 +340,19 @@ def bin_labels(width: float = BIN_WIDTH) -> list[str]:
 def accuracy_correlations(table: pd.DataFrame, layers, pairs: dict, *, n_boot: int = 1000,
                           seed: int = 0, min_members: int = 3) -> pd.DataFrame:
     """Spearman ρ of the test accuracy with a statistic of the node strengths and with its
-    counterpart of the raw link weights, per initialisation scale and node layer, with
-    bootstrap intervals over members (``stats.spearman_bootstrap``: a member's checkpoints are
-    resampled together) and the interval of the paired difference ρ(strength) − ρ(weights).
+    link-weight counterpart, per initialisation scale and node layer, with bootstrap intervals
+    over members (``stats.spearman_bootstrap``) and that of the difference ρ(strength) −
+    ρ(weights). ``pairs``: ``{strength statistic: link-weight statistic}``, columns of
+    ``weight_graph_stats``'s ``table`` (e.g. ``{"Y": "lw_std"}``); a (scale, layer) with fewer
+    than ``min_members`` members is skipped.
 
-    Args:
-        table: ``weight_graph_stats``'s table (one row per checkpoint and node layer).
-        layers: the node layers to test (the hidden ones).
-        pairs: ``{strength statistic: link-weight statistic}``, columns of ``table`` (e.g.
-            ``{"Y": "lw_std"}``; ``cnt.summary`` names them).
-        n_boot, seed: the bootstrap's resamples and seed.
-        min_members: a (scale, layer) with fewer members is skipped.
-
-    Returns:
-        one row per scale, layer and strength statistic: ``scale``, ``layer``, ``statistic``,
-        ``n`` (checkpoints), ``members``, ``rho_strength``, ``lo_s``, ``hi_s``, ``rho_weights``,
-        ``lo_w``, ``hi_w``, ``diff_lo``, ``diff_hi`` (95 % percentile intervals).
-
-    Raises:
-        ValueError: a column of ``pairs`` missing from ``table``.
+    Returns one row per scale, layer and strength statistic: ``scale``, ``layer``,
+    ``statistic``, ``n`` (checkpoints), ``members``, ``rho_strength``, ``lo_s``, ``hi_s``,
+    ``rho_weights``, ``lo_w``, ``hi_w``, ``diff_lo``, ``diff_hi`` (95 % percentile intervals).
+    Raises ``ValueError`` for a column of ``pairs`` missing from ``table``.
 
     Source: La Malfa et al. (arXiv 2110.02628) compare the distributions by eye; the rank
-    correlation is this companion's test of their claim (``docs/complex_networks.md``).
+    correlation is this companion's test of their claim (docs/complex_networks.md).
     Introduced in notebook 08_complex_networks.
     """
     from . import stats
@@ -449,32 +384,17 @@ def strength_advantage(table: pd.DataFrame, layers, *, strength: str = "Y",
                        weights: str = "lw_std", n_boot: int = 1000, seed: int = 0,
                        confidence: float = 0.95):
     """How much more closely a node-strength statistic tracks the test accuracy than its
-    link-weight counterpart, averaged over node layers:
+    link-weight counterpart: ``effect = mean over l in layers of |ρ(accuracy, strength_l)| −
+    |ρ(accuracy, weights_l)|`` (Spearman ρ over the checkpoints in ``table``), with a percentile
+    bootstrap interval over members (docs/complex_networks.md, "The ledger row"); ``table``:
+    ``weight_graph_stats``'s, restricted to what is compared (one scale).
 
-    ``effect = mean over l in layers of |ρ(accuracy, strength_l)| − |ρ(accuracy, weights_l)|``
-
-    (Spearman ρ over the checkpoints in ``table``), with a percentile bootstrap interval over
-    **members** (each resample draws members with replacement and keeps all their checkpoints;
-    the same resample serves every layer and both statistics). The independent units are the
-    members of the population, so the interval's ``n`` is the number of members.
-
-    Args:
-        table: ``weight_graph_stats``'s table, already restricted to what is compared (e.g. one
-            initialisation scale).
-        layers: node layers averaged over (at least one).
-        strength, weights: columns of ``table`` (default the fluctuation ``Y`` and the standard
-            deviation of the link weights ``lw_std``).
-        n_boot, seed, confidence: the bootstrap.
-
-    Returns:
-        a ``stats.Interval`` (``method`` names the bootstrap).
-
-    Raises:
-        ValueError: no layer, a column or layer missing from ``table``, fewer than 2 members.
+    Returns a ``stats.Interval``. Raises ``ValueError`` for no layer, a column or layer missing
+    from ``table``, or fewer than 2 members.
 
     Source: La Malfa et al. (arXiv 2110.02628): strengths and fluctuations separate accurate
-    networks while the raw weights look alike; this statistic is ours
-    (``docs/complex_networks.md``). Introduced in notebook 08_complex_networks.
+    networks while the raw weights look alike; this statistic is ours. Introduced in notebook
+    08_complex_networks.
     """
     from . import stats
 
@@ -517,26 +437,11 @@ def _subsets(config: PopulationConfig):
 
 def train_population(config: PopulationConfig, n_jobs: int = 1,
                      progress: bool = True) -> Population:
-    """Train, load or resume every member of ``config`` in parallel with joblib.
-
-    Everything is validated (``config`` at construction, ``n_jobs`` here) before the data is
-    loaded or any member trains. Members run as joblib tasks under the active backend
-    (``joblib.parallel_config(backend=...)``: ``loky`` processes by default, ``threading``,
-    or a Dask / Ray cluster; see the module docstring).
-
-    Args:
-        config: the population.
-        n_jobs: parallel workers (joblib's meaning: ``-1`` all cores); not 0.
-        progress: a progress bar over members.
-
-    Returns:
-        a :class:`Population`.
-
-    Raises:
-        ValueError: ``n_jobs == 0``, or a dataset whose classes have fewer than
-            ``train_per_class`` / ``test_per_class`` samples.
-        FileNotFoundError: the dataset is missing.
-
+    """Train, load or resume every member of ``config`` as joblib tasks under the active
+    backend (``loky`` processes by default, threads, or a Dask / Ray cluster:
+    docs/complex_networks.md); ``n_jobs`` as joblib's (``-1``: all cores). Returns a
+    :class:`Population`. Raises ``ValueError`` for ``n_jobs == 0`` or classes with fewer than
+    ``train_per_class`` / ``test_per_class`` samples, ``FileNotFoundError`` for missing data.
     Introduced in notebook 08_complex_networks.
     """
     import joblib
@@ -582,10 +487,7 @@ def train_population(config: PopulationConfig, n_jobs: int = 1,
                       tuple(train_split.x.shape[1:]), test_split.classes, Path(folder))
 
 
-# --------------------------------------------------------------------------------------------
-# Analysis helpers
-
-
+# Analysis helpers -----------------------------------------------------------------------------
 def _checkpoint_stats(pop: Population, member: int, epoch: int, per_checkpoint: int,
                       seed: int) -> tuple[pd.DataFrame, dict]:
     from . import cnt
@@ -609,22 +511,13 @@ def _checkpoint_stats(pop: Population, member: int, epoch: int, per_checkpoint: 
 
 def weight_graph_stats(pop: Population, *, pooled_per_checkpoint: int = 500, seed: int = 0,
                        n_jobs: int = 1) -> tuple[pd.DataFrame, dict]:
-    """The CNT statistics of every finite checkpoint, and samples pooled by accuracy bin.
+    """The CNT statistics of every finite checkpoint, and samples pooled by accuracy bin (at
+    most ``pooled_per_checkpoint`` values per checkpoint and layer, seeded).
 
-    Args:
-        pop: a trained population.
-        pooled_per_checkpoint: at most this many node strengths and link weights per checkpoint
-            and layer go into the pooled samples (a seeded subsample; keeps the ensemble KDEs
-            cheap, the original capped networks per bin instead).
-        seed: drives the subsamples (one stream per checkpoint, so ``n_jobs`` changes nothing).
-        n_jobs: joblib workers (checkpoints are independent).
-
-    Returns:
-        ``(table, pooled)``: ``table`` has one row per checkpoint and node layer with
-        ``member``, ``epoch``, ``test_accuracy``, ``bin``, ``scale``, ``optimizer`` and the
-        columns of ``cnt.summary``; ``pooled["strength"][(layer, bin)]`` and
-        ``pooled["weights"][(layer, bin)]`` are 1-D float64 arrays (``weights`` for layers
-        ``>= 1``: the links into that node layer).
+    Returns ``(table, pooled)``: ``table`` has one row per checkpoint and node layer with
+    ``member``, ``epoch``, ``test_accuracy``, ``bin``, ``scale``, ``optimizer`` and the columns
+    of ``cnt.summary``; ``pooled["strength" | "weights"][(layer, bin)]`` are 1-D float64 arrays
+    (``weights`` from layer 1: the links into that node layer).
     """
     import joblib
 

@@ -13,7 +13,8 @@ from modlib import paths, plots  # noqa: E402
 
 def make_figure():
     table = pd.DataFrame({"layer": [1, 2, 3], "Q_mean": [0.1, 0.4, 0.8], "Q_std": [0.01] * 3})
-    fig, axes = plots.curves_grid({"toy": table})
+    fig, ax = plt.subplots()
+    plots.curve(ax, table)
     return fig
 
 

@@ -27,7 +27,6 @@ from torch import nn
 
 from . import cache, data, paths, train
 from .checks import check_choice, check_float, check_int
-from .stats import spearman_bootstrap  # noqa: F401  (moved to modlib.stats; kept for callers)
 
 CODE_VERSION = 2
 ARCHS = ("fc", "cnn")

@@ -454,19 +454,6 @@ def _save(path: Path, model: nn.Module, identity: dict, extra: dict) -> None:
     cache.save(path, {"state_dict": state, **extra}, identity=identity)
 
 
-def configs_for(archs, widths, **common) -> list[TrainConfig]:
-    """One validated :class:`TrainConfig` per ``archs[i]`` at ``widths[i]``, sharing ``common``.
-
-    Raises:
-        ValueError: ``archs`` and ``widths`` differ in length, or any setting is invalid.
-    """
-    archs, widths = list(archs), list(widths)
-    if not archs or len(archs) != len(widths):
-        raise ValueError(f"archs={archs} and widths={widths} must be non-empty lists of the same "
-                         "length (one width per architecture)")
-    return [TrainConfig(arch=a, width=w, **common) for a, w in zip(archs, widths)]
-
-
 # --------------------------------------------------------------------------------------------
 # Named training recipes: what a notebook asks for instead of a dozen training knobs
 

@@ -24,6 +24,9 @@ import os
 # workers on two cores, instead of every process spinning one OpenMP thread per core
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+# and no process pools inside them: train.load_or_train_many trains one network at a time here,
+# since the two test workers already keep both cores busy (joblib's cpu_count reads this)
+os.environ.setdefault("LOKY_MAX_CPU_COUNT", "1")
 
 import pytest  # noqa: E402
 

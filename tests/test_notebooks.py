@@ -19,6 +19,10 @@ from modlib import paths
 from modlib.companion import run
 
 NOTEBOOKS = [p.stem for p in run.all_notebooks()]
+# run twice over in one kernel by test_rerunning_every_cell_gives_the_same_outputs, which is also
+# their smoke run (the same checks), so that each notebook's cells run once per test session
+RERUN_TWICE = ["07_training_dynamics", "08_complex_networks", "09_adversarial_inputs",
+               "10_architecture_metrics"]
 
 
 def drive(*args, timeout=600):
@@ -101,9 +105,14 @@ def run_and_read(notebook: str, profile: str, *overrides: str, timeout: int = 60
 
 
 @pytest.mark.notebooks
-@pytest.mark.parametrize("notebook", NOTEBOOKS)
+@pytest.mark.parametrize("notebook", [n for n in NOTEBOOKS if n not in RERUN_TWICE])
 def test_notebook_smoke_run(notebook, smoke_models):
     dirs, metrics = run_and_read(notebook, "smoke")
+    check_smoke_outputs(notebook, dirs, metrics)
+
+
+def check_smoke_outputs(notebook: str, dirs: dict, metrics: dict) -> None:
+    """The smoke run's recorded numbers are in range and its figures exist, outside figures/."""
     metrics_check(notebook)(metrics)
     manifest = json.loads((dirs["figures"] / "MANIFEST.json").read_text())
     figures = [name for name, e in manifest.items() if e["notebook"].endswith(f"{notebook}.ipynb")]
@@ -180,13 +189,13 @@ def _shown_text(cell) -> list[str]:
 
 
 @pytest.mark.notebooks
-@pytest.mark.parametrize("notebook", ["07_training_dynamics", "08_complex_networks",
-                                      "09_adversarial_inputs", "10_architecture_metrics"])
-def test_rerunning_every_cell_gives_the_same_outputs(notebook, tmp_path):
+@pytest.mark.parametrize("notebook", RERUN_TWICE)
+def test_rerunning_every_cell_gives_the_same_outputs(notebook, tmp_path, smoke_models):
     """Issue 17: "Run all" twice in one kernel shows the same numbers; no cell depends on state
     that an earlier pass left behind. The smoke profile's cells run twice over in one kernel
     (the parameters once, as papermill injects them), and every displayed text of the second
-    pass equals the first's."""
+    pass equals the first's. This is also these notebooks' smoke run: the prose, metrics and
+    figure checks of :func:`test_notebook_smoke_run` apply to it."""
     import copy
 
     import papermill
@@ -217,3 +226,7 @@ def test_rerunning_every_cell_gives_the_same_outputs(notebook, tmp_path):
     for number, (a, b) in enumerate(zip(first, second), start=injected + 2):
         if a.cell_type == "code":
             assert _shown_text(b) == _shown_text(a), f"{notebook}: cell {number} differs on a rerun"
+    typed = unsupported_prose_numbers(dirs["notebooks"] / doubled.name)
+    assert not typed, f"numbers in {notebook}'s prose that the run does not show: {typed}"
+    check_smoke_outputs(notebook, dirs, json.loads((dirs["metrics"] / f"{notebook}.json")
+                                                   .read_text()))

@@ -154,12 +154,6 @@ def test_an_interrupted_member_resumes_from_its_last_checkpoint(fresh_cache):
                                                    "member_00002"]
 
 
-def test_spearman_bootstrap_moved_to_stats():
-    from modlib import stats
-
-    assert P.spearman_bootstrap is stats.spearman_bootstrap     # the old call path still works
-
-
 def test_weight_graph_stats(fresh_cache):
     config = tiny(size=3)
     pop = P.train_population(config, progress=False)

@@ -235,3 +235,27 @@ def test_summarise_gives_one_interval_per_group():
     assert stats.summarise(frame.iloc[::-1], "model", "q")["model"].tolist() == ["c", "b", "a"]
     with pytest.raises(ValueError, match=r"lacks the column\(s\) \['seed'\]"):
         stats.summarise(frame, "seed", "q")
+
+
+def test_median_ci_is_the_order_statistic_interval_of_the_sign_test():
+    x = np.array([5.0, 1.0, 4.0, 2.0, 3.0, 7.0, 6.0, 8.0, 9.0, 10.0])
+    # n = 10 at 95 %: [x(2), x(9)] covers 1 - 2 * P(Bin(10, 1/2) <= 1) = 1 - 22/1024 = 0.979
+    ci = stats.median_ci(x)
+    assert (ci.mean, ci.low, ci.high, ci.n) == (5.5, 2.0, 9.0, 10)
+    assert tuple(stats.median_ci(x[:6], 0.95))[1:] == (1.0, 7.0)      # [min, max]: 0.969
+    five = stats.median_ci(x[:5])                                     # [min, max] only 0.9375
+    assert five.mean == 3.0 and np.isnan(five.low) and np.isnan(five.high)
+    assert stats.verdict(five, stats.Rule()) == "inconclusive"
+    with pytest.raises(ValueError, match="non-finite values at positions"):
+        stats.median_ci([1.0, np.nan])
+
+
+def test_two_valued_effects_flip_under_the_t_rule_but_not_under_the_median_rule():
+    """An effect of a discrete choice (e.g. parameters saved when a rule picks this unit or
+    that one) is a two-valued mixture over seeds: the t interval of five such values says
+    "supported" in some reruns and "refuted" in others; the sign-test interval never does."""
+    rng = np.random.default_rng(0)
+    draws = rng.choice([15.0, -10.0], size=(2000, 5)) + rng.normal(0, 0.5, size=(2000, 5))
+    rule = stats.Rule()
+    assert {"supported", "refuted"} <= {stats.verdict(stats.mean_ci(d), rule) for d in draws}
+    assert {stats.verdict(stats.median_ci(d), rule) for d in draws} == {"inconclusive"}

@@ -240,8 +240,8 @@ def _kernel_environment(dirs: dict[str, Path]):
     """Point the kernel's figures and metrics at ``dirs`` and mark it headless (progress bars on
     the terminal, not in the notebook); the environment is restored afterwards."""
     return environment({"MODLIB_FIGURES_DIR": str(dirs["figures"]),
-                              "MODLIB_METRICS_DIR": str(dirs["metrics"]),
-                              "MODLIB_HEADLESS": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
+                        "MODLIB_METRICS_DIR": str(dirs["metrics"]),
+                        "MODLIB_HEADLESS": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
 
 
 def execute(notebook: Path, parameters: dict, dirs: dict[str, Path] | None = None) -> Path:

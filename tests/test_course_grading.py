@@ -29,7 +29,7 @@ pytest.importorskip("otter", reason="otter-grader is not installed: pip install 
 from modlib.companion import course, course_vars, sandbox  # noqa: E402
 from test_course import tiny_cells, write_notebook  # noqa: E402
 
-TIME_LIMIT = 45.0           # seconds per notebook: the honest run takes a few
+TIME_LIMIT = 25.0           # seconds per notebook: the honest run takes a few
 MEMORY_GIB = 1.0
 PROCESSES = 96
 

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -153,6 +154,7 @@ def test_readme_example_leaves_figures_untouched(smoke_models):
     # the smoke profile's own example is test_notebook_smoke_run; here the default profile with
     # overrides (small enough to be quick, the smoke models come from the test session's cache)
     args = ["05_modularity_curves", "-p", "recipe", "smoke", "-p", "archs", "['vgg11']",
+            "-p", "seeds", "[0, 1]",
             "-p", "graph_size", "60", "-p", "n_batches", "1", "-p", "n_sweep", "[30, 60]",
             "-p", "k_sweep", "[3, 5]", "-p", "sweep_arch", "vgg11"]
     result = subprocess.run([sys.executable, "-m", "modlib.companion.run", *args], capture_output=True,
@@ -217,6 +219,7 @@ def test_rerunning_every_cell_gives_the_same_outputs(notebook, tmp_path, smoke_m
     dirs = {name: tmp_path / name for name in ("notebooks", "figures", "metrics")}
     for folder in dirs.values():
         folder.mkdir()
+    start = time.time()
     with run._kernel_environment(dirs):
         executed = papermill.execute_notebook(str(doubled), str(dirs["notebooks"] / doubled.name),
                                               kernel_name=run.KERNEL, cwd=str(path.parent),
@@ -228,5 +231,6 @@ def test_rerunning_every_cell_gives_the_same_outputs(notebook, tmp_path, smoke_m
             assert _shown_text(b) == _shown_text(a), f"{notebook}: cell {number} differs on a rerun"
     typed = unsupported_prose_numbers(dirs["notebooks"] / doubled.name)
     assert not typed, f"numbers in {notebook}'s prose that the run does not show: {typed}"
+    run.update_manifest(path, parameters, "smoke", start - 1, dirs["figures"])   # as the driver
     check_smoke_outputs(notebook, dirs, json.loads((dirs["metrics"] / f"{notebook}.json")
                                                    .read_text()))

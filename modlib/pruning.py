@@ -245,7 +245,8 @@ def evaluate_removal(parent: train.TrainConfig, remove, label: str, device: str 
     accuracy_before = float("nan")
     if before:
         parent_model = train.load_or_train(parent, device=device, progress=progress).model
-        accuracy_before = train.evaluate(models.remove_units(parent_model, remove), test)[0]
+        accuracy_before = train.evaluate(models.remove_units(parent_model, remove),
+                                         train.evaluation_split(parent, test))[0]
     result = train.load_or_train(config, device=device, progress=progress)
     return {"variant": label, "kind": kind or label, "control_seed": control_seed,
             "removed": len(config.remove), "units": list(config.remove),

@@ -43,6 +43,8 @@ class TrainConfig:
             ``constant``.
         augment: 4-pixel-shift crops and flips (paper A's CIFAR recipe, arXiv 2111.12485).
         train_per_class: a balanced seeded subset of this many per class; 0: the whole split.
+        test_per_class: the test accuracy of the history on a balanced subset of this many test
+            images per class (:func:`evaluation_split`); 0: the whole test split.
         remove: ``models.Unit`` names removed before training (``modlib.pruning``).
         parent: fine-tune from ``parent``'s trained weights with ``remove`` removed.
         seed: drives initialisation, batch order and the subset.
@@ -61,6 +63,7 @@ class TrainConfig:
     gamma: float = 0.1
     augment: bool = False
     train_per_class: int = 0
+    test_per_class: int = 0
     seed: int = 0
     remove: tuple[str, ...] = ()
     parent: TrainConfig | None = None
@@ -88,6 +91,7 @@ class TrainConfig:
             raise TypeError(f"augment={self.augment!r} must be True or False")
         put("augment", bool(self.augment))
         put("train_per_class", check_int("train_per_class", self.train_per_class, low=0))
+        put("test_per_class", check_int("test_per_class", self.test_per_class, low=0))
         put("seed", check_seed("seed", self.seed))
         if isinstance(self.remove, (str, bytes)) or not isinstance(self.remove, Iterable):
             raise TypeError(f"remove={self.remove!r} must be a list of unit names "
@@ -105,8 +109,10 @@ class TrainConfig:
     def key(self) -> str:
         """12 hex digits of SHA-256 over the config and ``CODE_VERSION``."""
         fields = asdict(self)
-        del fields["remove"], fields["parent"]
-        # the pruning fields enter the hash only when set, so ordinary models kept their keys
+        del fields["remove"], fields["parent"], fields["test_per_class"]
+        # fields added later enter the hash only when set, so earlier models kept their keys
+        if self.test_per_class:
+            fields["test_per_class"] = self.test_per_class
         if self.remove:
             fields["remove"] = list(self.remove)
         if self.parent is not None:
@@ -370,6 +376,15 @@ def _load_checkpoint(config: TrainConfig, test: data.ImageSplit, epoch: int | No
     return model.eval(), record
 
 
+def evaluation_split(config: TrainConfig, test: data.ImageSplit) -> data.ImageSplit:
+    """The test images ``config``'s history is measured on: ``test`` itself, or its balanced
+    subset of ``config.test_per_class`` images per class (seed 0, the same for every seed; the
+    smoke recipe's shortcut). Introduced in notebook 01_train_models."""
+    if not config.test_per_class:
+        return test
+    return data.balanced_subset(test, config.test_per_class, seed=0)
+
+
 def _train(config: TrainConfig, test: data.ImageSplit, device: str, progress: bool) -> list:
     """Train ``config`` and save every checkpoint (epochs 0..E and the final one); return the
     history. The caller holds the checkpoint's lock."""
@@ -390,7 +405,8 @@ def _train(config: TrainConfig, test: data.ImageSplit, device: str, progress: bo
     save_epoch(0, model)
     device = resolve_device(device)
     with _threads(TRAIN_THREADS if device.type == "cpu" else torch.get_num_threads()):
-        history = fit(model, train, test, config, device, progress, save_epoch)
+        history = fit(model, train, evaluation_split(config, test), config, device, progress,
+                      save_epoch)
     _save(config.checkpoint_path(), model, checkpoint_identity(config), {"history": history})
     return history
 
@@ -487,10 +503,11 @@ RECIPES = {
                       lr=0.05, weight_decay=5e-4, schedule="onecycle")),
     "smoke": Recipe(
         "smoke",
-        "Fashion-MNIST, 100 training images per class, 2 epochs, width 0.25: seconds, for CI",
+        "Fashion-MNIST, 100 training images per class, 2 epochs, width 0.25, test accuracy on 100 "
+        "test images per class: seconds, for CI",
         widths={}, default_width=0.25,
         settings=dict(dataset="fashion-mnist", epochs=2, train_per_class=100, batch_size=32,
-                      lr=0.05, weight_decay=5e-4, schedule="onecycle")),
+                      lr=0.05, weight_decay=5e-4, schedule="onecycle", test_per_class=100)),
     "paper-cifar10": Recipe(
         "paper-cifar10",
         "paper A's recipe: CIFAR-10 (must be in data/cache/), full width, 150 epochs of SGD "

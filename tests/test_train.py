@@ -189,7 +189,7 @@ def test_cache_key_covers_every_field():
     changes = {"arch": "vgg16", "dataset": "mnist", "width": 0.5, "epochs": 4, "batch_size": 64,
                "lr": 0.1, "momentum": 0.5, "weight_decay": 0.0, "schedule": "multistep",
                "milestones": (1,), "gamma": 0.5, "augment": True, "train_per_class": 10,
-               "seed": 1, "remove": ("features.1",),
+               "seed": 1, "remove": ("features.1",), "test_per_class": 10,
                "parent": train.TrainConfig("vgg11", seed=5)}
     assert set(changes) == {f.name for f in dataclasses.fields(train.TrainConfig)}
     keys = {base.key()} | {dataclasses.replace(base, **{k: v}).key() for k, v in changes.items()}
@@ -285,3 +285,15 @@ def test_training_many_in_parallel_gives_the_sequential_weights(tmp_path, monkey
         train.load_or_train_many([configs[0], "vgg11"])
     with pytest.raises(ValueError, match="n_jobs=0 is not allowed"):
         train.load_or_train_many(configs, n_jobs=0)
+
+
+def test_history_measures_on_the_evaluation_subset(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODLIB_CACHE_DIR", str(tmp_path))
+    config = train.TrainConfig("mlp", **{**TINY, "width": 0.25, "test_per_class": 5})
+    result = train.load_or_train(config, device="cpu", progress=False)
+    test = data.load("digits", "test")
+    subset = train.evaluation_split(config, test)
+    assert len(subset) == 5 * test.num_classes and train.evaluation_split(
+        dataclasses.replace(config, test_per_class=0), test) is test
+    assert result.test_accuracy == train.evaluate(result.model, subset)[0]
+    assert result.test_accuracy != train.evaluate(result.model, test)[0]

@@ -275,8 +275,17 @@ def epoch_checkpoint_path(config: TrainConfig, epoch: int) -> Path:
 
 def checkpoint_identity(config: TrainConfig, epoch: int | None = None) -> dict:
     """What a checkpoint of ``config`` claims to be (``cache.load`` compares it): the full
-    configuration, ``CODE_VERSION`` and, for a per-epoch checkpoint, the epoch."""
-    identity = {"config": asdict(config), "code_version": CODE_VERSION}
+    configuration (``test_per_class`` only when set, as in the key), ``CODE_VERSION`` and, for a
+    per-epoch checkpoint, the epoch."""
+    def fields(c: TrainConfig | None):
+        if c is None:
+            return None
+        found = {**asdict(c), "parent": fields(c.parent)}
+        if not c.test_per_class:
+            del found["test_per_class"]
+        return found
+
+    identity = {"config": fields(config), "code_version": CODE_VERSION}
     if epoch is not None:
         identity["epoch"] = epoch
     return identity

@@ -297,3 +297,9 @@ def test_history_measures_on_the_evaluation_subset(tmp_path, monkeypatch):
         dataclasses.replace(config, test_per_class=0), test) is test
     assert result.test_accuracy == train.evaluate(result.model, subset)[0]
     assert result.test_accuracy != train.evaluate(result.model, test)[0]
+    # unset, the field is not part of the identity either: checkpoints from before it still load
+    plain = dataclasses.replace(config, test_per_class=0)
+    assert "test_per_class" not in train.checkpoint_identity(plain)["config"]
+    child = dataclasses.replace(plain, parent=plain)
+    assert "test_per_class" not in train.checkpoint_identity(child)["config"]["parent"]
+    assert train.checkpoint_identity(config)["config"]["test_per_class"] == 5

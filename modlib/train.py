@@ -433,17 +433,36 @@ def _threads(n: int):
 
 def load_or_train_many(configs, n_jobs: int = -1, device: str = "auto",
                        progress: bool = True) -> list[TrainedModel]:
-    """:func:`load_or_train` for many configurations; on the CPU the uncached ones train first,
-    one per joblib worker (``n_jobs``, ``-1``: one per core), with the same weights bit for bit.
+    """:func:`load_or_train` for many configurations, the uncached ones trained first in
+    parallel (:func:`train_uncached`).
 
     Returns:
         one :class:`TrainedModel` per config, in order.
 
     Raises:
+        as :func:`train_uncached`.
+
+    Introduced in notebook 01_train_models.
+    """
+    configs = list(configs)
+    train_uncached(configs, n_jobs, device, progress)
+    return [load_or_train(c, device=device, progress=progress) for c in configs]
+
+
+def train_uncached(configs, n_jobs: int = -1, device: str = "auto", progress: bool = True) -> int:
+    """Train into the cache those of ``configs`` that it does not hold yet, on the CPU one per
+    joblib worker (``n_jobs``, ``-1``: one per core), with the weights :func:`load_or_train`
+    would give, bit for bit; loads nothing. With fewer than two to train, one worker or a GPU it
+    does nothing, and :func:`load_or_train` trains each one when asked for it.
+
+    Returns:
+        how many networks it trained.
+
+    Raises:
         TypeError: an item that is not a :class:`TrainConfig`.
         ValueError: ``n_jobs`` is 0.
 
-    Introduced in notebook 01_train_models.
+    Introduced in notebook 06_layer_pruning.
     """
     configs = list(configs)
     for i, config in enumerate(configs):
@@ -453,18 +472,19 @@ def load_or_train_many(configs, n_jobs: int = -1, device: str = "auto",
         raise ValueError("n_jobs=0 is not allowed: use a positive count or -1 (every core)")
     missing = list({c.key(): c for c in configs
                     if not c.checkpoint_path().exists()}.values())
-    if len(missing) > 1 and resolve_device(device).type == "cpu":
-        import joblib
-        workers = min(len(missing), joblib.effective_n_jobs(n_jobs))
-        bar = progress_bar(total=len(missing), disable=not progress or workers < 2, unit="network",
-                           desc=f"training {len(missing)} networks, {workers} at a time")
-        runner = joblib.Parallel(n_jobs=workers, return_as="generator_unordered")
-        cache_dir = str(paths.cache_dir())      # a reused worker may have started elsewhere
-        for _ in runner(joblib.delayed(_train_quietly)(c, device, cache_dir) for c in missing
-                        if workers > 1):
+    if len(missing) < 2 or resolve_device(device).type != "cpu":
+        return 0
+    import joblib
+    workers = min(len(missing), joblib.effective_n_jobs(n_jobs))
+    if workers < 2:
+        return 0
+    cache_dir = str(paths.cache_dir())      # a reused worker may have started elsewhere
+    runner = joblib.Parallel(n_jobs=workers, return_as="generator_unordered")
+    with progress_bar(total=len(missing), disable=not progress, unit="network",
+                      desc=f"training {len(missing)} networks, {workers} at a time") as bar:
+        for _ in runner(joblib.delayed(_train_quietly)(c, device, cache_dir) for c in missing):
             bar.update()
-        bar.close()
-    return [load_or_train(c, device=device, progress=progress) for c in configs]
+    return len(missing)
 
 
 def _train_quietly(config: TrainConfig, device: str, cache_dir: str) -> str:

@@ -270,8 +270,10 @@ def test_training_many_in_parallel_gives_the_sequential_weights(tmp_path, monkey
     threads = torch.get_num_threads()
     torch.set_num_threads(2)       # training runs on TRAIN_THREADS whatever the caller's setting
     try:
-        parallel = train.load_or_train_many(configs + configs[:1], n_jobs=2, progress=False)
+        assert train.train_uncached(configs + configs[:1], n_jobs=2, progress=False) == 3
         assert torch.get_num_threads() == 2
+        parallel = train.load_or_train_many(configs + configs[:1], n_jobs=2, progress=False)
+        assert all(found.from_cache for found in parallel)       # trained once, loaded here
     finally:
         torch.set_num_threads(threads)
     assert len(parallel) == 4 and parallel[3].history == parallel[0].history
@@ -284,7 +286,7 @@ def test_training_many_in_parallel_gives_the_sequential_weights(tmp_path, monkey
     with pytest.raises(TypeError, match=r"configs\[1\]='vgg11' is not a modlib.train.TrainConfig"):
         train.load_or_train_many([configs[0], "vgg11"])
     with pytest.raises(ValueError, match="n_jobs=0 is not allowed"):
-        train.load_or_train_many(configs, n_jobs=0)
+        train.train_uncached(configs, n_jobs=0)
 
 
 def test_history_measures_on_the_evaluation_subset(tmp_path, monkeypatch):

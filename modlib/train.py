@@ -440,7 +440,8 @@ def load_or_train_many(configs, n_jobs: int = -1, device: str = "auto",
         one :class:`TrainedModel` per config, in order.
 
     Raises:
-        as :func:`train_uncached`.
+        TypeError: an item that is not a :class:`TrainConfig`.
+        ValueError: ``n_jobs`` is 0.
 
     Introduced in notebook 01_train_models.
     """

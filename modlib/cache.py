@@ -40,25 +40,21 @@ class CacheWarning(UserWarning):
 
 def digest_path(path: str | os.PathLike) -> Path:
     """The sidecar ``<name>.sha256`` that holds ``path``'s SHA-256 digest."""
-    path = Path(path)
-    return path.with_name(path.name + ".sha256")
+    return Path(f"{os.fspath(path)}.sha256")
 
 
 def lock_path(path: str | os.PathLike) -> Path:
     """The lock file ``<name>.lock`` that :func:`lock` holds for ``path``."""
-    path = Path(path)
-    return path.with_name(path.name + ".lock")
+    return Path(f"{os.fspath(path)}.lock")
 
 
 def save(path: str | os.PathLike, record: dict, *, identity: dict) -> Path:
-    """Atomically write ``{"record": record, "identity": identity}`` and its digest sidecar.
+    """Atomically write ``{"record": record, "identity": identity}`` and its digest sidecar;
+    return ``path`` as a ``Path``.
 
     Args:
         record: tensors, numbers, strings and containers of them (``weights_only`` loadable).
         identity: what the artefact claims to be, JSON-able; :func:`load` compares it.
-
-    Returns:
-        ``path`` as a ``Path``.
 
     Raises:
         TypeError: ``record`` is not a dict, or ``identity`` is not a JSON-able dict.
@@ -71,7 +67,6 @@ def save(path: str | os.PathLike, record: dict, *, identity: dict) -> Path:
     torch.save({"record": record, "identity": identity}, buffer)
     payload = buffer.getvalue()
     digest = hashlib.sha256(payload).hexdigest()
-    path.parent.mkdir(parents=True, exist_ok=True)
     with lock(path):
         remove_stale_temp(path.parent)
         store.write_bytes(path, payload)
@@ -96,8 +91,7 @@ def load(path: str | os.PathLike, *, identity: dict, strict: bool | None = None)
     path = Path(path)
     wanted = _canonical(identity)
     strict = _strict(strict)
-    if path.parent.is_dir():
-        remove_stale_temp(path.parent)
+    remove_stale_temp(path.parent)
     if not path.exists():
         return None
     record, reason = _verified(path, wanted)
@@ -108,9 +102,7 @@ def load(path: str | os.PathLike, *, identity: dict, strict: bool | None = None)
         if not path.exists():
             return None
         record, reason = _verified(path, wanted)
-        if reason is None:
-            return record
-        return reject(path, reason, strict=strict)
+        return record if reason is None else reject(path, reason, strict=strict)
 
 
 def reject(path: str | os.PathLike, reason: str, *, strict: bool | None = None) -> None:
@@ -210,27 +202,22 @@ def _difference(found: str, wanted: str) -> str:
 
 
 def _flatten(value, prefix: str = "") -> dict:
-    if isinstance(value, dict) and value:
-        flat = {}
-        for key, item in value.items():
-            flat.update(_flatten(item, f"{prefix}{key}."))
-        return flat
-    return {prefix[:-1]: value}
+    if not isinstance(value, dict) or not value:
+        return {prefix[:-1]: value}
+    return {k: v for key, item in value.items()
+            for k, v in _flatten(item, f"{prefix}{key}.").items()}
 
 
 def _move_aside(path: Path) -> Path:
     """Rename ``path`` (and its sidecar) to the first free ``<name>.corrupt-<n>``."""
-    sidecar = digest_path(path)
+    files = (path, digest_path(path))
     n = 1
-    while (path.with_name(f"{path.name}.corrupt-{n}").exists()
-           or sidecar.with_name(f"{sidecar.name}.corrupt-{n}").exists()):
+    while any(Path(f"{f}.corrupt-{n}").exists() for f in files):
         n += 1
-    aside = path.with_name(f"{path.name}.corrupt-{n}")
-    if path.exists():
-        os.replace(path, aside)
-    if sidecar.exists():
-        os.replace(sidecar, sidecar.with_name(f"{sidecar.name}.corrupt-{n}"))
-    return aside
+    for f in files:
+        if f.exists():
+            os.replace(f, f"{f}.corrupt-{n}")
+    return Path(f"{path}.corrupt-{n}")
 
 
 def _canonical(identity) -> str:
@@ -247,9 +234,7 @@ def _strict(strict: bool | None) -> bool:
     if strict is not None:
         return bool(strict)
     value = os.environ.get(STRICT_ENV, "").strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
+    if value in _TRUE + _FALSE:
+        return value in _TRUE
     raise ValueError(f"{STRICT_ENV}={os.environ[STRICT_ENV]!r} is not allowed: use 1 (error on a "
                      "corrupt cache file) or 0 (move it aside and recompute)")

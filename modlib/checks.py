@@ -21,7 +21,10 @@ def check_int(name: str, value, low: int | None = None, high: int | None = None)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}={value!r} must be an integer, got {type(value).__name__}")
     value = int(value)
-    _check_bounds(name, value, low, high, "an integer")
+    if (low is not None and value < low) or (high is not None and value > high):
+        bound = (f"in [{low}, {high}]" if low is not None and high is not None
+                 else f">= {low}" if low is not None else f"<= {high}")
+        raise ValueError(f"{name}={value!r} is not allowed: must be an integer {bound}")
     return value
 
 
@@ -90,12 +93,3 @@ def check_float_list(name: str, values, **bounds) -> list[float]:
     if not values:
         raise ValueError(f"{name}=[] is not allowed: give at least one value")
     return [check_float(f"{name}[{i}]", v, **bounds) for i, v in enumerate(values)]
-
-
-def _check_bounds(name, value, low, high, kind):
-    if low is not None and high is not None and not low <= value <= high:
-        raise ValueError(f"{name}={value!r} is not allowed: must be {kind} in [{low}, {high}]")
-    if low is not None and value < low:
-        raise ValueError(f"{name}={value!r} is not allowed: must be {kind} >= {low}")
-    if high is not None and value > high:
-        raise ValueError(f"{name}={value!r} is not allowed: must be {kind} <= {high}")

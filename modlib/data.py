@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +44,8 @@ CIFAR10_FOLDER = "cifar-10-batches-py"           # the folder inside the archive
 CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR10_TEST_BATCH = "test_batch"
 
-# The synthetic stand-in: the same file layout under names that cannot be taken for the real set.
+# The synthetic stand-in (the tests write it: tests/cifar_standin.py): the same file layout under
+# names that cannot be taken for the real set.
 SYNTHETIC_CIFAR10 = "cifar10-synthetic"
 SYNTHETIC_CIFAR10_ARCHIVE = "cifar10-synthetic-python.tar.gz"
 SYNTHETIC_CIFAR10_FOLDER = "cifar10-synthetic-batches-py"
@@ -106,12 +106,9 @@ class ImageSplit:
 
 # Fashion-MNIST: finding, decompressing and verifying the files --------------------------------
 def sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
+    """Hex SHA-256 of a file."""
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def verify_fashion_mnist(raw_dir: Path) -> None:
@@ -135,64 +132,38 @@ def ensure_fashion_mnist(download: bool = True) -> Path:
     (saying how to get the data) when no source has it."""
     root = paths.cache_dir()
     raw = root / "FashionMNIST" / "raw"
-    if all((raw / name).is_file() for name in FASHION_MNIST_SHA256):
-        verify_fashion_mnist(raw)
-        return root
-    if all((DEBIAN_FASHION_MNIST / f"{name}.gz").is_file() for name in FASHION_MNIST_SHA256):
-        for name in FASHION_MNIST_SHA256:
-            if not (raw / name).is_file():
-                _gunzip(DEBIAN_FASHION_MNIST / f"{name}.gz", raw / name)
-        verify_fashion_mnist(raw)
-        return root
-    if download:
+    missing = [name for name in FASHION_MNIST_SHA256 if not (raw / name).is_file()]
+    if missing and all((DEBIAN_FASHION_MNIST / f"{name}.gz").is_file()
+                       for name in FASHION_MNIST_SHA256):
+        for name in missing:
+            gz = DEBIAN_FASHION_MNIST / f"{name}.gz"
+            store.write_bytes(raw / name, gzip.decompress(gz.read_bytes()))
+    elif missing and download:
         try:
             import torchvision
 
-            torchvision.datasets.FashionMNIST(root, train=True, download=True)
-            torchvision.datasets.FashionMNIST(root, train=False, download=True)
-            verify_fashion_mnist(raw)
-            return root
+            for train in (True, False):
+                torchvision.datasets.FashionMNIST(root, train=train, download=True)
         except (OSError, RuntimeError):
             pass  # no network: fall through to the instructions below
+    if all((raw / name).is_file() for name in FASHION_MNIST_SHA256):
+        verify_fashion_mnist(raw)
+        return root
     raise FileNotFoundError(
         "Fashion-MNIST was not found. Install it with `make data` (on Debian/Ubuntu this runs "
         "`apt-get install dataset-fashion-mnist`), or put the four IDX files "
         f"({', '.join(FASHION_MNIST_SHA256)}) into {raw}.")
 
 
-def _gunzip(source: Path, target: Path) -> None:
-    def write(tmp: Path) -> None:
-        with gzip.open(source, "rb") as fin, open(tmp, "wb") as fout:
-            shutil.copyfileobj(fin, fout, 1 << 20)
-
-    store.atomic_write(target, write)
-
-
 # CIFAR-10 and its synthetic stand-in: one archive layout, read by one function ----------------
-def verify_cifar10(archive: Path) -> None:
-    """Check the whole CIFAR-10 archive against ``CIFAR10_SHA256`` before anything in it is
-    read; ``FileNotFoundError`` for no archive, ``DataIntegrityError`` for a wrong checksum."""
-    if not archive.is_file():
-        raise FileNotFoundError(f"CIFAR-10 archive {archive} is missing")
-    stat = archive.stat()
-    if (archive, stat.st_size, stat.st_mtime_ns) in _VERIFIED:
-        return
-    actual = sha256(archive)
-    if actual != CIFAR10_SHA256:
-        raise DataIntegrityError(
-            f"CIFAR-10 archive {archive} is corrupt or not the original: SHA-256 {actual}, "
-            f"expected {CIFAR10_SHA256}. Delete it and fetch it again ({CIFAR10_URL}).")
-    _VERIFIED.add((archive, stat.st_size, stat.st_mtime_ns))
-
-
 _VERIFIED: set = set()          # archives verified in this process (path, size, mtime)
 
 
 def ensure_cifar10(download: bool = False) -> Path:
-    """The path of the verified CIFAR-10 archive ``data/cache/cifar-10-python.tar.gz`` (where
-    torchvision's download leaves it), fetched first with ``download``. Raises
-    ``DataIntegrityError`` for a wrong SHA-256, ``FileNotFoundError`` (saying where to put it)
-    for no archive."""
+    """The path of the CIFAR-10 archive ``data/cache/cifar-10-python.tar.gz`` (where
+    torchvision's download leaves it), fetched first with ``download``, after checking the whole
+    archive against ``CIFAR10_SHA256`` (once per process). Raises ``DataIntegrityError`` for a
+    wrong SHA-256, ``FileNotFoundError`` (saying where to put it) for no archive."""
     archive = paths.cache_dir() / CIFAR10_ARCHIVE
     if not archive.is_file() and download:
         from torchvision.datasets.utils import download_url
@@ -206,7 +177,14 @@ def ensure_cifar10(download: bool = False) -> Path:
             f"dataset 'cifar10' was not found: put the original archive {CIFAR10_ARCHIVE} "
             f"(SHA-256 {CIFAR10_SHA256}) into {archive.parent}, or call "
             "modlib.data.load('cifar10', download=True) on a machine with internet access.")
-    verify_cifar10(archive)
+    stat = archive.stat()
+    if (archive, stat.st_size, stat.st_mtime_ns) not in _VERIFIED:
+        actual = sha256(archive)
+        if actual != CIFAR10_SHA256:
+            raise DataIntegrityError(
+                f"CIFAR-10 archive {archive} is corrupt or not the original: SHA-256 {actual}, "
+                f"expected {CIFAR10_SHA256}. Delete it and fetch it again ({CIFAR10_URL}).")
+        _VERIFIED.add((archive, stat.st_size, stat.st_mtime_ns))
     return archive
 
 
@@ -239,82 +217,6 @@ def read_cifar_archive(archive: Path, folder: str, train: bool):
     images = np.concatenate([b[b"data"] for b in batches]).reshape(-1, 3, 32, 32)
     labels = np.concatenate([np.asarray(b[b"labels"], dtype=np.int64) for b in batches])
     return torch.from_numpy(images.copy()), torch.from_numpy(labels), classes
-
-
-def write_synthetic_cifar10(archive: Path, train_per_class: int = 200, test_per_class: int = 100,
-                            seed: int = 0) -> Path:
-    """Write a synthetic stand-in for CIFAR-10 in the real archive's layout (atomically) and
-    return ``archive``: ten classes, each a smooth random colour prototype plus pixel noise with
-    CIFAR-10's channel statistics, in the folder ``cifar10-synthetic-batches-py``, labelled
-    synthetic everywhere; the bytes depend only on the arguments. Raises ``ValueError`` for a
-    count below 1 or a bad seed, before anything is written."""
-    import io
-    import pickle
-    import tarfile
-
-    check_int("train_per_class", train_per_class, low=1)
-    check_int("test_per_class", test_per_class, low=1)
-    rng = np.random.default_rng(check_seed("seed", seed))
-    mean = np.array(NORMALISATION["cifar10"][0]).reshape(1, 3, 1, 1)
-    std = np.array(NORMALISATION["cifar10"][1]).reshape(1, 3, 1, 1)
-    coarse = torch.from_numpy(rng.standard_normal((10, 3, 4, 4)))
-    prototypes = torch.nn.functional.interpolate(coarse, size=(32, 32), mode="bilinear",
-                                                 align_corners=False).numpy()
-
-    def images(per_class):
-        labels = np.repeat(np.arange(10), per_class)
-        rng.shuffle(labels)
-        pixels = prototypes[labels] * 0.7 + 0.7 * rng.standard_normal((len(labels), 3, 32, 32))
-        pixels = np.clip(255 * (mean + std * pixels), 0, 255).round().astype(np.uint8)
-        return pixels.reshape(len(labels), 3072), labels
-
-    members = {"README": ("SYNTHETIC stand-in for CIFAR-10 written by modlib.data."
-                          "write_synthetic_cifar10: generated images in CIFAR-10's file layout, "
-                          "for tests. Not CIFAR-10; no real image is in it.\n").encode()}
-    members["batches.meta"] = pickle.dumps(
-        {b"label_names": [f"synthetic {c}".encode() for c in range(10)],
-         b"num_cases_per_batch": 2 * train_per_class, b"num_vis": 3072}, protocol=2)
-    x, y = images(train_per_class)
-    for i, (part_x, part_y) in enumerate(zip(np.array_split(x, 5), np.array_split(y, 5))):
-        members[CIFAR10_TRAIN_BATCHES[i]] = _cifar_batch(
-            f"synthetic training batch {i + 1} of 5 (not CIFAR-10)", part_x, part_y)
-    members[CIFAR10_TEST_BATCH] = _cifar_batch("synthetic testing batch 1 of 1 (not CIFAR-10)",
-                                               *images(test_per_class))
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb",
-                                                   mtime=0) as gz, \
-                tarfile.open(fileobj=gz, mode="w") as tar:
-            for name, payload in members.items():
-                entry = tarfile.TarInfo(f"{SYNTHETIC_CIFAR10_FOLDER}/{name}")
-                entry.size, entry.mtime = len(payload), 0
-                tar.addfile(entry, io.BytesIO(payload))
-
-    return store.atomic_write(archive, write)
-
-
-def _cifar_batch(label: str, x: np.ndarray, y: np.ndarray) -> bytes:
-    import pickle
-
-    return pickle.dumps({b"batch_label": label.encode(), b"labels": [int(v) for v in y],
-                         b"data": np.ascontiguousarray(x),
-                         b"filenames": [f"synthetic_{i:05d}.png".encode() for i in range(len(y))]},
-                        protocol=2)
-
-
-def ensure_synthetic_cifar10() -> Path:
-    """The synthetic CIFAR-10 stand-in's archive in ``data/cache/cifar10-synthetic/`` (never the
-    real set's path), written on first use (``SYNTHETIC_CIFAR10_PER_CLASS``, seed 0)."""
-    archive = paths.cache_dir() / SYNTHETIC_CIFAR10 / SYNTHETIC_CIFAR10_ARCHIVE
-    if not archive.is_file():
-        import filelock
-
-        archive.parent.mkdir(parents=True, exist_ok=True)
-        with filelock.FileLock(archive.parent / f"{archive.name}.lock"):
-            if not archive.is_file():
-                write_synthetic_cifar10(archive, SYNTHETIC_CIFAR10_PER_CLASS["train"],
-                                        SYNTHETIC_CIFAR10_PER_CLASS["test"], seed=0)
-    return archive
 
 
 # Loading --------------------------------------------------------------------------------------
@@ -370,8 +272,11 @@ def load(name: str, split: str = "test", download: bool = False) -> ImageSplit:
         images, labels, classes = read_cifar_archive(ensure_cifar10(download), CIFAR10_FOLDER,
                                                      train)
     elif name == SYNTHETIC_CIFAR10:
-        images, labels, classes = read_cifar_archive(ensure_synthetic_cifar10(),
-                                                     SYNTHETIC_CIFAR10_FOLDER, train)
+        archive = paths.cache_dir() / SYNTHETIC_CIFAR10 / SYNTHETIC_CIFAR10_ARCHIVE
+        if not archive.is_file():
+            raise FileNotFoundError(f"dataset {name!r} was not found at {archive}: it is a "
+                                    "stand-in that the tests generate (`make test-paper`)")
+        images, labels, classes = read_cifar_archive(archive, SYNTHETIC_CIFAR10_FOLDER, train)
     else:
         images, labels, classes = _torchvision(name, train, download)
     mean, std = NORMALISATION[name]

@@ -5,6 +5,7 @@ order, without pooling or centring, as paper A's code does (Lu et al., ECCV 2022
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import torch
@@ -40,9 +41,18 @@ def resolve_layers(model: nn.Module, layers) -> list[str]:
     return names
 
 
-def _model_device(model: nn.Module) -> torch.device:
+@contextlib.contextmanager
+def evaluating(model: nn.Module) -> Iterator[tuple[torch.device, torch.dtype]]:
+    """Hold ``model`` in eval mode for the ``with`` block, then restore its train/eval mode.
+    Yields ``(device, dtype)`` of its parameters (the CPU and float32 for a model without any)."""
     parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
+    was_training = model.training
+    model.eval()
+    try:
+        yield ((parameter.device, parameter.dtype) if parameter is not None
+               else (torch.device("cpu"), torch.float32))
+    finally:
+        model.train(was_training)
 
 
 def _check_inputs(x: torch.Tensor) -> torch.Tensor:
@@ -67,26 +77,18 @@ def probe(model: nn.Module, x: torch.Tensor, layers=None, batch_size: int = 500,
     check_int("batch_size", batch_size, low=1)
     names = resolve_layers(model, layers)
     modules = dict(model.named_modules())
-    model_device = _model_device(model)
-    out = model_device if device is None else torch.device(device)
     chunks: dict[str, list[torch.Tensor]] = {name: [] for name in names}
-
-    def hook_for(name):
-        def hook(module, inputs, output):
-            chunks[name].append(flatten(output).to(out))
-        return hook
-
-    handles = [modules[name].register_forward_hook(hook_for(name)) for name in names]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
+    with evaluating(model) as (model_device, _), torch.inference_mode():
+        out = model_device if device is None else torch.device(device)
+        handles = [modules[name].register_forward_hook(
+            lambda module, inputs, output, name=name: chunks[name].append(flatten(output).to(out)))
+            for name in names]
+        try:
             for start in range(0, len(x), batch_size):
                 model(x[start:start + batch_size].to(model_device))
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
+        finally:
+            for handle in handles:
+                handle.remove()
     return {name: torch.cat(chunks[name]) for name in names}
 
 
@@ -102,11 +104,8 @@ def iter_probe(model: nn.Module, x: torch.Tensor, layers=None,
     x = _check_inputs(x)
     names = resolve_layers(model, layers)
     modules = dict(model.named_modules())
-    model_device = _model_device(model)
-    out = model_device if device is None else torch.device(device)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model) as (model_device, _):
+        out = model_device if device is None else torch.device(device)
         for name in names:
             caught = {}
 
@@ -122,5 +121,3 @@ def iter_probe(model: nn.Module, x: torch.Tensor, layers=None,
             finally:
                 handle.remove()
             yield name, caught.pop("output")
-    finally:
-        model.train(was_training)

@@ -161,10 +161,8 @@ class BasicBlock(nn.Module):
         self.relu1 = nn.ReLU()
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
-        if stride != 1 or in_channels != out_channels:
-            self.shortcut = ShortcutA(in_channels, out_channels, stride)
-        else:
-            self.shortcut = nn.Identity()
+        self.shortcut = (ShortcutA(in_channels, out_channels, stride)
+                         if stride != 1 or in_channels != out_channels else nn.Identity())
         self.relu2 = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -192,12 +190,10 @@ class CifarResNet(nn.Module):
         self.relu = nn.ReLU()
         channels = widths[0]
         for s, (n, out) in enumerate(zip(num_blocks, widths), start=1):
-            blocks = []
-            for b in range(n):
-                stride = 2 if (s > 1 and b == 0) else 1
-                blocks.append(BasicBlock(channels, out, stride))
-                channels = out
+            blocks = [BasicBlock(channels, out, stride=2 if s > 1 else 1)]
+            blocks += [BasicBlock(out, out) for _ in range(n - 1)]
             self.add_module(f"layer{s}", nn.Sequential(*blocks))
+            channels = out
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(channels, num_classes)
@@ -314,14 +310,11 @@ def remove_units(model: nn.Module, names) -> nn.Module:
         raise ValueError(f"remove_units does not know {type(model).__name__}")
     new.arch = getattr(model, "arch", type(model).__name__.lower())
     # new unit i takes the weights of the i-th surviving old unit; everything else keeps its name
-    prefix = {f"{n.name}.": f"{o.name}." for n, o in zip(new.units(), kept)}
-    old_state = model.state_dict()
-    state = {}
-    for key in new.state_dict():
-        unit_prefix = next((p for p in prefix if key.startswith(p)), None)
-        source = prefix[unit_prefix] + key[len(unit_prefix):] if unit_prefix else key
-        state[key] = old_state[source].clone()
-    new.load_state_dict(state)
+    state = model.state_dict()
+    for n, o in zip(new.units(), kept):
+        state.update({f"{n.name}.{key}": value
+                      for key, value in model.get_submodule(o.name).state_dict().items()})
+    new.load_state_dict({key: state[key] for key in new.state_dict()})
     return new.train(model.training)
 
 

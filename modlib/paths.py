@@ -7,7 +7,6 @@ driver keep their runs apart this way); nothing depends on the working directory
 function            default                     environment variable
 ==================  ==========================  ===========================================
 ``root()``          the repository root         ``MODLIB_ROOT``
-``data_dir()``      ``data/``                   ``MODLIB_DATA_DIR``
 ``cache_dir()``     ``data/cache/``             ``MODLIB_CACHE_DIR``
 ``figures_dir()``   ``figures/``                ``MODLIB_FIGURES_DIR``
 ``build_dir()``     ``build/``                  ``MODLIB_BUILD_DIR``
@@ -33,14 +32,9 @@ def root() -> Path:
     return _from_env("MODLIB_ROOT", _PACKAGE_ROOT)
 
 
-def data_dir() -> Path:
-    """``data/``: where data comes from, and the cache below it."""
-    return _from_env("MODLIB_DATA_DIR", root() / "data")
-
-
 def cache_dir() -> Path:
     """``data/cache/`` (git-ignored): datasets, checkpoints and other reusable results."""
-    return _from_env("MODLIB_CACHE_DIR", data_dir() / "cache")
+    return _from_env("MODLIB_CACHE_DIR", root() / "data" / "cache")
 
 
 def figures_dir() -> Path:

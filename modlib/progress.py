@@ -17,14 +17,11 @@ def headless() -> bool:
 def bar(iterable=None, **kwargs):
     """A tqdm progress bar (``tqdm.tqdm``'s arguments); headless, on the original standard error
     (the driver's terminal), redrawn at most every 2 s."""
-    if headless():
-        from tqdm import tqdm
+    if not headless():
+        from tqdm.auto import tqdm
 
-        kwargs.setdefault("file", sys.__stderr__)
-        kwargs.setdefault("mininterval", 2.0)
-        kwargs.setdefault("dynamic_ncols", True)
-        kwargs.setdefault("leave", False)
         return tqdm(iterable, **kwargs)
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
-    return tqdm(iterable, **kwargs)
+    defaults = {"file": sys.__stderr__, "mininterval": 2.0, "dynamic_ncols": True, "leave": False}
+    return tqdm(iterable, **(defaults | kwargs))

@@ -9,6 +9,8 @@ import torch
 
 from modlib import data, paths
 
+from cifar_standin import ensure_synthetic_cifar10, write_synthetic_cifar10
+
 
 def test_integrity_failure_is_reported(tmp_path, monkeypatch):
     raw = tmp_path / "raw"
@@ -96,9 +98,11 @@ def test_synthetic_cifar10_has_the_real_layout_and_says_it_is_synthetic(tmp_path
     import tarfile
 
     monkeypatch.setenv("MODLIB_CACHE_DIR", str(tmp_path))
-    train, test = data.load("cifar10-synthetic", "train"), data.load("cifar10-synthetic", "test")
+    with pytest.raises(FileNotFoundError, match="the tests generate .*make test-paper"):
+        data.load("cifar10-synthetic")
     archive = tmp_path / "cifar10-synthetic" / "cifar10-synthetic-python.tar.gz"
-    assert archive.is_file()
+    assert ensure_synthetic_cifar10() == archive and archive.is_file()
+    train, test = data.load("cifar10-synthetic", "train"), data.load("cifar10-synthetic", "test")
     # written only below cifar10-synthetic/, never at the real set's paths
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cifar10-synthetic"]
     with tarfile.open(archive) as tar:
@@ -114,7 +118,7 @@ def test_synthetic_cifar10_has_the_real_layout_and_says_it_is_synthetic(tmp_path
     assert train.x.mean(dim=(0, 2, 3)).abs().max() < 0.2
     assert 0.5 < float(train.x.std()) < 1.5
     # the same bytes every time
-    again = data.write_synthetic_cifar10(tmp_path / "again.tar.gz")
+    again = write_synthetic_cifar10(tmp_path / "again.tar.gz")
     assert data.sha256(again) == data.sha256(archive)
 
 
@@ -122,7 +126,7 @@ def test_cifar_archive_reader_follows_the_documented_byte_order(tmp_path):
     import pickle
     import tarfile
 
-    archive = data.write_synthetic_cifar10(tmp_path / "s.tar.gz", 2, 1, seed=5)
+    archive = write_synthetic_cifar10(tmp_path / "s.tar.gz", 2, 1, seed=5)
     with tarfile.open(archive) as tar:
         batch = pickle.load(tar.extractfile("cifar10-synthetic-batches-py/data_batch_1"),
                             encoding="bytes")
@@ -137,7 +141,7 @@ def test_cifar_archive_reader_follows_the_documented_byte_order(tmp_path):
     with pytest.raises(data.DataIntegrityError, match="lacks cifar-10-batches-py/batches.meta"):
         data.read_cifar_archive(archive, data.CIFAR10_FOLDER, train=False)
     with pytest.raises(ValueError, match="train_per_class=0 is not allowed"):
-        data.write_synthetic_cifar10(tmp_path / "bad.tar.gz", 0)
+        write_synthetic_cifar10(tmp_path / "bad.tar.gz", 0)
     assert not (tmp_path / "bad.tar.gz").exists()
 
 
@@ -145,7 +149,7 @@ def test_cifar10_archive_is_verified_by_sha256(tmp_path, monkeypatch):
     monkeypatch.setenv("MODLIB_CACHE_DIR", str(tmp_path))
     # an archive in the real layout (the stand-in's bytes under CIFAR-10's folder name)
     monkeypatch.setattr(data, "SYNTHETIC_CIFAR10_FOLDER", data.CIFAR10_FOLDER)
-    fake = data.write_synthetic_cifar10(tmp_path / data.CIFAR10_ARCHIVE, 2, 1)
+    fake = write_synthetic_cifar10(tmp_path / data.CIFAR10_ARCHIVE, 2, 1)
     digest = data.sha256(fake)
     with pytest.raises(data.DataIntegrityError) as caught:
         data.load("cifar10", "test")
@@ -184,6 +188,8 @@ def test_stratified_batches_are_disjoint_and_balanced():
 
 @pytest.mark.parametrize("name", ["fashion-mnist", "digits", "synthetic", "cifar10-synthetic"])
 def test_info_matches_the_loaded_data(name):
+    if name == "cifar10-synthetic":
+        ensure_synthetic_cifar10()                  # written by the tests, in the test cache
     info = data.info(name)
     train, test = data.load(name, "train"), data.load(name, "test")
     assert (info.train_size, info.test_size) == (len(train), len(test))

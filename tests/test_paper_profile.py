@@ -17,6 +17,7 @@ import pytest
 from modlib import data, paths
 from modlib.companion import run
 
+from cifar_standin import ensure_synthetic_cifar10
 from test_notebooks import NOTEBOOKS, run_and_read
 
 # the paper profile's values that these runs override: for every notebook that declares them,
@@ -50,7 +51,7 @@ def tiny_overrides(notebook: str) -> list[str]:
 @pytest.fixture(scope="session")
 def synthetic_cifar10(isolated_dirs):
     """The stand-in's archive, written once into the shared test cache."""
-    return data.ensure_synthetic_cifar10()
+    return ensure_synthetic_cifar10()
 
 
 def test_tiny_overrides_name_declared_parameters_only():

@@ -140,8 +140,7 @@ def remove_stale_temp(folder: str | os.PathLike, max_age: float = STALE_SECONDS)
     for tmp in folder.glob(".*.tmp"):
         artefact = folder / tmp.name[1:-len(".tmp")].rsplit(".", 1)[0]
         try:
-            old = time.time() - tmp.stat().st_mtime > max_age
-            if old or _lock_is_free(artefact):
+            if time.time() - tmp.stat().st_mtime > max_age or _lock_is_free(artefact):
                 tmp.unlink()
                 removed.append(tmp)
         except FileNotFoundError:      # its writer renamed or removed it meanwhile

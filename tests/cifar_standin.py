@@ -76,12 +76,11 @@ def _cifar_batch(label: str, x: np.ndarray, y: np.ndarray) -> bytes:
 def ensure_synthetic_cifar10() -> Path:
     """The stand-in's archive where ``data.load("cifar10-synthetic")`` reads it,
     ``<cache>/cifar10-synthetic/`` (never the real set's path), written on first use
-    (``data.SYNTHETIC_CIFAR10_PER_CLASS``, seed 0)."""
+    (200 training and 100 test images per class, seed 0; ``data.info`` has these sizes)."""
     archive = paths.cache_dir() / data.SYNTHETIC_CIFAR10 / data.SYNTHETIC_CIFAR10_ARCHIVE
     if not archive.is_file():
         archive.parent.mkdir(parents=True, exist_ok=True)
         with filelock.FileLock(archive.parent / f"{archive.name}.lock"):
             if not archive.is_file():
-                write_synthetic_cifar10(archive, data.SYNTHETIC_CIFAR10_PER_CLASS["train"],
-                                        data.SYNTHETIC_CIFAR10_PER_CLASS["test"], seed=0)
+                write_synthetic_cifar10(archive, 200, 100, seed=0)
     return archive

@@ -4,7 +4,7 @@ An artefact is one ``torch.save`` file of ``{"record", "identity"}`` plus a ``<n
 sidecar; ``load`` checks digest and identity, moves a failing file aside and returns ``None``
 (or raises under ``MODLIB_CACHE_STRICT=1``). How and why, and the lock pattern: ``docs/cache.md``.
 
-Introduced in notebook 01_training (through ``train.load_or_train``).
+Introduced in notebook 01_train_models (through ``train.load_or_train``).
 """
 
 from __future__ import annotations

@@ -63,14 +63,12 @@ def _channels(c: int, width: float) -> int:
 
 
 def _init_weights(model: nn.Module) -> None:
+    """Kaiming-normal conv weights (fan-out), zero conv biases; BatchNorm's defaults are 1 and 0."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
 
 
 class ConvBlock(nn.Sequential):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,22 +19,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     as a ``Path``); if ``write`` raises, ``path`` is untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")    # ``write`` creates it
     try:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes files private (0600); use the usual
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -119,7 +119,6 @@ def reject(path: str | os.PathLike, reason: str, *, strict: bool | None = None) 
     warnings.warn(message, CacheWarning, stacklevel=3)
     if progress.headless():     # under the driver the warning lands in the executed notebook:
         print(f"warning: {message}", file=sys.__stderr__, flush=True)   # say it on the terminal
-    return None
 
 
 @contextlib.contextmanager

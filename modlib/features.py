@@ -76,11 +76,10 @@ def probe(model: nn.Module, x: torch.Tensor, layers=None, batch_size: int = 500,
     x = _check_inputs(x)
     check_int("batch_size", batch_size, low=1)
     names = resolve_layers(model, layers)
-    modules = dict(model.named_modules())
     chunks: dict[str, list[torch.Tensor]] = {name: [] for name in names}
     with evaluating(model) as (model_device, _), torch.inference_mode():
         out = model_device if device is None else torch.device(device)
-        handles = [modules[name].register_forward_hook(
+        handles = [model.get_submodule(name).register_forward_hook(
             lambda module, inputs, output, name=name: chunks[name].append(flatten(output).to(out)))
             for name in names]
         try:
@@ -103,7 +102,6 @@ def iter_probe(model: nn.Module, x: torch.Tensor, layers=None,
     """
     x = _check_inputs(x)
     names = resolve_layers(model, layers)
-    modules = dict(model.named_modules())
     with evaluating(model) as (model_device, _):
         out = model_device if device is None else torch.device(device)
         for name in names:
@@ -113,7 +111,7 @@ def iter_probe(model: nn.Module, x: torch.Tensor, layers=None,
                 caught["output"] = flatten(output).to(out)
                 raise _StopForward
 
-            handle = modules[name].register_forward_hook(hook)
+            handle = model.get_submodule(name).register_forward_hook(hook)
             try:
                 model(x.to(model_device))
             except _StopForward:

@@ -13,8 +13,7 @@ Introduced in notebook 08_complex_networks.
 from __future__ import annotations
 
 import math
-import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -22,7 +21,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .checks import check_int
+from . import models
+from .checks import check_int, check_int_list
 
 ELEMENTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU,
                nn.Mish, nn.Sigmoid, nn.Tanh, nn.Softplus, nn.Softsign, nn.Hardtanh,
@@ -38,43 +38,19 @@ DTYPE = torch.float64
 # The weight graph as node layers and edges ----------------------------------------------------
 @dataclass
 class _Op:
-    """One step of an edge: ``fwd`` maps a (1, ...) tensor forward, ``bwd`` maps a gradient back.
-    For a linear map ``bwd`` is its transpose (by autograd); for max pooling it is the relay."""
+    """One step of an edge: ``fwd`` maps a (1, ...) tensor forward; ``backward`` maps a gradient
+    back by autograd through ``relay`` (default ``fwd``): a linear map's transpose, or for max
+    pooling the relay's."""
 
     fwd: callable
     in_shape: tuple
-    bwd: callable = None
-    reshape: bool = False      # Flatten: same units, another shape
+    relay: callable = None
 
     def backward(self, g: torch.Tensor) -> torch.Tensor:
-        if self.bwd is not None:
-            return self.bwd(g)
         x = torch.zeros((1, *self.in_shape), dtype=DTYPE, device=g.device, requires_grad=True)
         with torch.enable_grad():
-            y = self.fwd(x)
-            (grad,) = torch.autograd.grad(y, x, g)
+            (grad,) = torch.autograd.grad((self.relay or self.fwd)(x), x, g)
         return grad
-
-
-@dataclass
-class _Edge:
-    src: int
-    dst: int
-    ops: list
-
-
-@dataclass
-class _Graph:
-    shapes: list = field(default_factory=list)     # per node layer, without the batch dim
-    biases: list = field(default_factory=list)     # per node layer: (C,) tensor or None
-    edges: list = field(default_factory=list)
-    modules: list = field(default_factory=list)    # per weight layer: the Conv2d / Linear
-
-    def add_layer(self, shape, bias, module) -> int:
-        self.shapes.append(tuple(shape))
-        self.biases.append(bias)
-        self.modules.append(module)
-        return len(self.shapes) - 1
 
 
 def _unsupported(module: nn.Module, name: str, why: str = "") -> ValueError:
@@ -85,8 +61,6 @@ def _unsupported(module: nn.Module, name: str, why: str = "") -> ValueError:
 
 def _children(module: nn.Module, name: str):
     """The ordered (name, child) list of a module whose forward is a plain chain, else None."""
-    from . import models
-
     prefix = f"{name}." if name else ""
     if isinstance(module, nn.Sequential):
         if type(module).forward is not nn.Sequential.forward:
@@ -103,13 +77,15 @@ def _children(module: nn.Module, name: str):
 
 
 class _Walker:
-    """Walks a supported model once, building the node layers and edges of its weight graph."""
+    """Walks a supported model once, building its weight graph: per node layer its ``shapes``
+    (without the batch dim; ``None`` throughout for ``input_shape=None``, which only collects the
+    weight layers), ``biases`` ((C,) or None) and weight layer ``modules``, and the ``edges``
+    ``(src, dst, ops)``."""
 
-    def __init__(self, absolute: bool, shapes: bool = True, device=None):
+    def __init__(self, absolute: bool, device, input_shape):
         self.absolute = absolute
-        self.device = torch.device("cpu") if device is None else device
-        self.graph = _Graph()
-        self.with_shapes = shapes
+        self.device = device
+        self.shapes, self.biases, self.modules, self.edges = [input_shape], [None], [None], []
 
     def weight(self, w: torch.Tensor) -> torch.Tensor:
         w = w.detach().to(DTYPE)
@@ -122,9 +98,6 @@ class _Walker:
             for child_name, child in children:
                 state = self.walk(child, child_name, state)
             return state
-        from . import models
-
-        src, ops, shape, fresh = state
         if isinstance(module, models.BasicBlock):
             return self.residual(module, name, state)
         if isinstance(module, (nn.Conv2d, nn.Linear)):
@@ -133,35 +106,18 @@ class _Walker:
             return self.fold_batchnorm(module, name, state)
         if isinstance(module, nn.Identity):
             return state
+        src, ops, shape, _ = state
         if isinstance(module, ELEMENTWISE):       # ignored, but BatchNorm cannot fold across it
             return src, ops, shape, False
-        if isinstance(module, nn.Flatten):
-            if module.start_dim != 1 or module.end_dim != -1:
-                raise _unsupported(module, name, "Flatten must use start_dim=1, end_dim=-1")
-            return self.parameter_free(module, state, _Op(module, shape, reshape=True))
-        if isinstance(module, (nn.AvgPool2d, nn.AdaptiveAvgPool2d)):
-            return self.parameter_free(module, state, _Op(module, shape))
-        if isinstance(module, nn.MaxPool2d):
-            return self.parameter_free(module, state, self.max_relay(module, name, shape))
-        raise _unsupported(module, name)
-
-    def parameter_free(self, module, state, op):
-        src, ops, shape, _ = state
-        out_shape = _shape_after(op.fwd, shape, self.device)
-        return src, [*ops, op], out_shape, False
-
-    def max_relay(self, module, name, shape):
-        """Max pooling as a gain-1 relay: forward on ones gives ones, backward sums the pooled
-        units' gradients over every window that covers a unit (sum pooling's transpose)."""
-        if module.dilation not in (1, (1, 1)) or module.return_indices:
-            raise _unsupported(module, name, "MaxPool2d needs dilation=1, return_indices=False")
-
-        def sum_pool(x):
-            return F.avg_pool2d(x, module.kernel_size, module.stride, module.padding,
-                                module.ceil_mode, count_include_pad=True, divisor_override=1)
-
-        relay = _Op(sum_pool, shape)
-        return _Op(module, shape, bwd=relay.backward)
+        if isinstance(module, nn.Flatten) and (module.start_dim != 1 or module.end_dim != -1):
+            raise _unsupported(module, name, "Flatten must use start_dim=1, end_dim=-1")
+        if isinstance(module, (nn.Flatten, nn.AvgPool2d, nn.AdaptiveAvgPool2d)):
+            op = _Op(module, shape)
+        elif isinstance(module, nn.MaxPool2d):
+            op = _max_relay(module, name, shape)
+        else:
+            raise _unsupported(module, name)
+        return src, [*ops, op], _shape_after(module, shape, self.device), False
 
     def weight_layer(self, module, name, state):
         src, ops, shape, _ = state
@@ -171,21 +127,22 @@ class _Walker:
                 raise _unsupported(module, name, f"padding_mode={module.padding_mode!r}; only "
                                    "'zeros' (padded positions are not nodes)")
 
-            def fwd(x, w=w, m=module):
-                return F.conv2d(x, w, None, m.stride, m.padding, m.dilation, m.groups)
+            def fwd(x):
+                return F.conv2d(x, w, None, module.stride, module.padding, module.dilation,
+                                module.groups)
         else:
-            def fwd(x, w=w):
+            def fwd(x):
                 return F.linear(x, w)
-        op = _Op(fwd, shape)
         try:
             out_shape = _shape_after(fwd, shape, self.device)
         except RuntimeError as err:
             raise ValueError(f"{type(module).__name__} at {name!r} does not accept input of "
                              f"shape {tuple(shape)}: {err}") from err
-        bias = None if module.bias is None else self.weight(module.bias)
-        dst = self.graph.add_layer(out_shape, bias, module)
-        self.graph.edges.append(_Edge(src, dst, [*ops, op]))
-        return dst, [], out_shape, True
+        self.shapes.append(out_shape)
+        self.biases.append(None if module.bias is None else self.weight(module.bias))
+        self.modules.append(module)
+        self.edges.append((src, len(self.shapes) - 1, [*ops, _Op(fwd, shape)]))
+        return len(self.shapes) - 1, [], out_shape, True
 
     def fold_batchnorm(self, module, name, state):
         src, ops, shape, fresh = state
@@ -195,117 +152,90 @@ class _Walker:
         if module.running_mean is None:
             raise _unsupported(module, name, "BatchNorm without running statistics")
         sigma = torch.sqrt(module.running_var.detach().to(DTYPE) + module.eps)
-        gamma = (module.weight.detach().to(DTYPE) if module.affine
-                 else torch.ones_like(sigma))
+        gamma = module.weight.detach().to(DTYPE) if module.affine else torch.ones_like(sigma)
         beta = module.bias.detach().to(DTYPE) if module.affine else torch.zeros_like(sigma)
         scale = gamma / sigma
-        mean = module.running_mean.detach().to(DTYPE)
-        edge = self.graph.edges[-1]
-        last = edge.ops[-1]
-        s = scale.abs() if self.absolute else scale
-        view = (1, -1) + (1,) * (len(shape) - 1)
+        edge_ops = self.edges[-1][2]
+        last, s = edge_ops[-1], self.weight(scale)
 
-        def fwd(x, f=last.fwd, s=s, view=view):
-            return f(x) * s.view(view)
-        edge.ops[-1] = _Op(fwd, last.in_shape)
-        module_w = self.graph.modules[src]
-        raw_b = (module_w.bias.detach().to(DTYPE) if module_w.bias is not None
-                 else torch.zeros_like(mean))
-        b = scale * (raw_b - mean) + beta
-        self.graph.biases[src] = b.abs() if self.absolute else b
+        def fwd(x):
+            y = last.fwd(x)
+            return y * s.view(1, -1, *(1,) * (y.dim() - 2))
+        edge_ops[-1] = _Op(fwd, last.in_shape)
+        layer = self.modules[src]
+        raw_b = torch.zeros_like(sigma) if layer.bias is None else layer.bias.detach().to(DTYPE)
+        mean = module.running_mean.detach().to(DTYPE)
+        self.biases[src] = self.weight(scale * (raw_b - mean) + beta)
         return src, ops, shape, False
 
     def residual(self, block, name, state):
         src, ops, shape, _ = state
-        inner = [(f"{name}.{n}", getattr(block, n))
-                 for n in ("conv1", "bn1", "relu1", "conv2", "bn2")]
         branch = state
-        for child_name, child in inner:
-            branch = self.walk(child, child_name, branch)
+        for n in ("conv1", "bn1", "relu1", "conv2", "bn2"):
+            branch = self.walk(getattr(block, n), f"{name}.{n}", branch)
         dst, _, out_shape, _ = branch
-        shortcut = _Op(block.shortcut, shape)
-        if _shape_after(shortcut.fwd, shape, self.device) != out_shape:
+        if _shape_after(block.shortcut, shape, self.device) != out_shape:
             raise _unsupported(block, name, "the shortcut's output shape differs from the "
                                "residual branch's")
-        self.graph.edges.append(_Edge(src, dst, [*ops, shortcut]))
+        self.edges.append((src, dst, [*ops, _Op(block.shortcut, shape)]))
         return dst, [], out_shape, False
 
 
-def _shape_after(fn, shape, device) -> tuple:
+def _max_relay(module: nn.MaxPool2d, name: str, shape) -> _Op:
+    """Max pooling as a gain-1 relay: forward on ones gives ones, backward sums the pooled
+    units' gradients over every window that covers a unit (sum pooling's transpose)."""
+    if module.dilation not in (1, (1, 1)) or module.return_indices:
+        raise _unsupported(module, name, "MaxPool2d needs dilation=1, return_indices=False")
+
+    def sum_pool(x):
+        return F.avg_pool2d(x, module.kernel_size, module.stride, module.padding,
+                            module.ceil_mode, count_include_pad=True, divisor_override=1)
+    return _Op(module, shape, relay=sum_pool)
+
+
+def _shape_after(fn, shape, device) -> tuple | None:
+    """``fn``'s output shape on one zero sample of ``shape`` (``None`` for ``shape=None``)."""
+    if shape is None:
+        return None
     with torch.no_grad():
         return tuple(fn(torch.zeros((1, *shape), dtype=DTYPE, device=device)).shape[1:])
 
 
-def _device(model: nn.Module) -> torch.device:
-    """Where the model's parameters are (the CPU for a model without any)."""
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
-
-
-def _check_input_shape(model: nn.Module, input_shape) -> tuple:
-    if (isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__")
-            or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 1
-                       for d in input_shape) or len(tuple(input_shape)) == 0):
-        raise ValueError(f"input_shape={input_shape!r} is not allowed: give one sample's shape "
-                         "as positive integers, e.g. (1, 28, 28) or (784,)")
-    input_shape = tuple(int(d) for d in input_shape)
-    parameter = next(model.parameters(), None)
-    dtype = parameter.dtype if parameter is not None else torch.float32
+def _build(model: nn.Module, input_shape, absolute: bool) -> _Walker:
+    input_shape = tuple(check_int_list("input_shape", input_shape, low=1))
+    probe = next(model.parameters(), torch.zeros(0, device="cpu"))
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            out = model(torch.zeros((1, *input_shape), dtype=dtype, device=_device(model)))
+            out = model(torch.zeros((1, *input_shape), dtype=probe.dtype, device=probe.device))
     except RuntimeError as err:
         raise ValueError(f"input_shape={input_shape} does not fit {type(model).__name__}: "
                          f"{str(err).splitlines()[0]}") from err
     finally:
         model.train(was_training)
-    return input_shape, tuple(out.shape[1:])
-
-
-def _build(model: nn.Module, input_shape, absolute: bool) -> _Graph:
-    input_shape, out_shape = _check_input_shape(model, input_shape)
-    walker = _Walker(absolute, device=_device(model))
-    walker.graph.add_layer(input_shape, None, None)
-    src, ops, shape, _ = walker.walk(model, "", (0, [], input_shape, False))
-    graph = walker.graph
-    if len(graph.shapes) < 2:
+    out_shape = tuple(out.shape[1:])
+    walker = _Walker(absolute, probe.device, input_shape)
+    _, ops, _, _ = walker.walk(model, "", (0, [], input_shape, False))
+    if len(walker.shapes) < 2:
         raise ValueError(f"{type(model).__name__} has no Conv2d or Linear layer: its weight graph "
                          "has no edges")
     # a trailing Flatten renames no unit: the last node layer keeps its (C, H, W) order
-    flat = math.prod(graph.shapes[-1]) == math.prod(out_shape)
-    if any(not op.reshape for op in ops) or src != len(graph.shapes) - 1 or not flat:
+    flat = math.prod(walker.shapes[-1]) == math.prod(out_shape)
+    if any(not isinstance(op.fwd, nn.Flatten) for op in ops) or not flat:
         raise ValueError(f"{type(model).__name__} does not end with a weight layer (Conv2d or "
                          f"Linear, optionally followed by elementwise ops): its output "
-                         f"{out_shape} is not the last node layer {graph.shapes[-1]}")
-    return graph
+                         f"{out_shape} is not the last node layer {walker.shapes[-1]}")
+    return walker
 
 
 # Public API -----------------------------------------------------------------------------------
 def weight_layers(model: nn.Module) -> list[nn.Module]:
     """The ``Conv2d`` and ``Linear`` modules of ``model``, in forward order; ``ValueError`` for
     a module the weight graph does not support."""
-    found = []
-
-    def visit(module, name):
-        from . import models
-
-        children = _children(module, name)
-        if children is not None:
-            for child_name, child in children:
-                visit(child, child_name)
-        elif isinstance(module, models.BasicBlock):
-            for n in ("conv1", "conv2"):
-                found.append(getattr(module, n))
-        elif isinstance(module, (nn.Conv2d, nn.Linear)):
-            found.append(module)
-        elif not isinstance(module, (*ELEMENTWISE, nn.Flatten, nn.BatchNorm1d, nn.BatchNorm2d,
-                                     nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.MaxPool2d)):
-            raise _unsupported(module, name)
-
-    visit(model, "")
-    return found
+    walker = _Walker(False, None, None)
+    walker.walk(model, "", (0, [], None, False))
+    return walker.modules[1:]
 
 
 def link_weights(model: nn.Module) -> list[torch.Tensor]:
@@ -316,9 +246,7 @@ def link_weights(model: nn.Module) -> list[torch.Tensor]:
     """
     out = []
     for m in weight_layers(model):
-        parts = [m.weight.detach().flatten()]
-        if m.bias is not None:
-            parts.append(m.bias.detach().flatten())
+        parts = [p.detach().flatten() for p in (m.weight, m.bias) if p is not None]
         out.append(torch.cat(parts).float().cpu())
     return out
 
@@ -340,25 +268,24 @@ def node_strengths(model: nn.Module, input_shape, *, absolute: bool = False,
 
     Returns ``L + 1`` float64 tensors ``strengths[l]: (n_l,)`` on the model's device. Raises
     ``ValueError`` for an unsupported module (named, with what is supported) or an
-    ``input_shape`` that does not fit. Introduced in notebook 08_complex_networks.
+    ``input_shape`` that does not fit, ``TypeError`` for one that is no list of integers.
+    Introduced in notebook 08_complex_networks.
     """
-    graph = _build(model, input_shape, absolute)
-    device = _device(model)
-    strengths = [torch.zeros(graph.shapes[l], dtype=DTYPE, device=device)
-                 for l in range(len(graph.shapes))]
-    for l, b in enumerate(graph.biases):
+    walker = _build(model, input_shape, absolute)
+    device = walker.device
+    strengths = [torch.zeros(shape, dtype=DTYPE, device=device) for shape in walker.shapes]
+    for s, b in zip(strengths, walker.biases):
         if bias and b is not None:
-            view = (-1,) + (1,) * (len(graph.shapes[l]) - 1)
-            strengths[l] += b.view(view)
-    for edge in graph.edges:
-        x = torch.ones((1, *graph.shapes[edge.src]), dtype=DTYPE, device=device)
-        for op in edge.ops:                       # in-strengths of dst: M·1
+            s += b.view((-1,) + (1,) * (s.dim() - 1))
+    for src, dst, ops in walker.edges:
+        x = torch.ones((1, *walker.shapes[src]), dtype=DTYPE, device=device)
+        for op in ops:                            # in-strengths of dst: M·1
             x = op.fwd(x)
-        strengths[edge.dst] += x[0]
-        g = torch.ones((1, *graph.shapes[edge.dst]), dtype=DTYPE, device=device)
-        for op in reversed(edge.ops):             # out-strengths of src: Mᵀ·1
+        strengths[dst] += x[0]
+        g = torch.ones((1, *walker.shapes[dst]), dtype=DTYPE, device=device)
+        for op in reversed(ops):                  # out-strengths of src: Mᵀ·1
             g = op.backward(g)
-        strengths[edge.src] += g[0]
+        strengths[src] += g[0]
     return [s.flatten() for s in strengths]
 
 
@@ -371,11 +298,7 @@ def layer_fluctuation(strengths) -> np.ndarray:
     strengths = list(strengths)
     if not strengths:
         raise ValueError("strengths=[] is not allowed: give at least one node layer")
-    out = np.empty(len(strengths))
-    for l, s in enumerate(strengths):
-        s = _as_array(s, f"strengths[{l}]")
-        out[l] = s.std()
-    return out
+    return np.array([_as_array(s, f"strengths[{l}]").std() for l, s in enumerate(strengths)])
 
 
 def probe_node_layers(model: nn.Module) -> list[int]:
@@ -448,6 +371,12 @@ def _grid_kdes(p, q, grid_size: int, max_points: int, seed: int):
             kde(q, grid, max_points=max_points, seed=seed))
 
 
+def _kl_sum(a: np.ndarray, b: np.ndarray):
+    """``Σ a log(a/b)`` over the grid points where ``a > 0`` (``inf`` where ``b`` is 0 there)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(a > 0, a * (np.log(a) - np.log(b)), 0.0).sum()
+
+
 def jeffreys_divergence(p, q, *, grid_size: int = 1000, max_points: int = 20_000,
                         seed: int = 0) -> float:
     """The original's "Shannon divergence": the symmetrised KL (Jeffreys) divergence
@@ -458,10 +387,7 @@ def jeffreys_divergence(p, q, *, grid_size: int = 1000, max_points: int = 20_000
     08_complex_networks.
     """
     fp, fq = _grid_kdes(p, q, grid_size, max_points, seed)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a = np.where(fp > 0, fp * (np.log(fp) - np.log(fq)), 0.0)
-        b = np.where(fq > 0, fq * (np.log(fq) - np.log(fp)), 0.0)
-    return float(a.sum() + b.sum())
+    return float(_kl_sum(fp, fq) + _kl_sum(fq, fp))
 
 
 def js_divergence(p, q, *, grid_size: int = 1000, max_points: int = 20_000,
@@ -473,10 +399,7 @@ def js_divergence(p, q, *, grid_size: int = 1000, max_points: int = 20_000,
     fp, fq = _grid_kdes(p, q, grid_size, max_points, seed)
     fp, fq = fp / fp.sum(), fq / fq.sum()
     m = 0.5 * (fp + fq)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kl_p = np.where(fp > 0, fp * (np.log(fp) - np.log(m)), 0.0).sum()
-        kl_q = np.where(fq > 0, fq * (np.log(fq) - np.log(m)), 0.0).sum()
-    return float(min(max(0.5 * (kl_p + kl_q), 0.0), math.log(2)))
+    return float(min(max(0.5 * (_kl_sum(fp, m) + _kl_sum(fq, m)), 0.0), math.log(2)))
 
 
 def wasserstein1(p, q) -> float:
@@ -511,18 +434,18 @@ def summary(strengths, weights=None, *, tail: float = 3.0) -> pd.DataFrame:
     and, given ``weights`` (:func:`link_weights`), ``lw_std``, ``lw_iqr``, ``lw_tail`` of the
     links into the layer (NaN for layer 0)."""
     strengths = list(strengths)
+    if weights is not None and len(weights) != len(strengths) - 1:
+        raise ValueError(f"weights has {len(weights)} layers; strengths has "
+                         f"{len(strengths)} node layers, so {len(strengths) - 1} expected")
     rows = []
     for l, s in enumerate(strengths):
-        st = spread_stats(s, tail=tail)
-        row = {"layer": l, "units": len(_as_array(s, "s")), "Y": st["std"],
-               "s_mean": float(_as_array(s, "s").mean()), "s_iqr": st["iqr"],
-               "s_tail": st["tail"]}
+        x = _as_array(s, f"strengths[{l}]")
+        st = spread_stats(x, tail=tail)
+        row = {"layer": l, "units": len(x), "Y": st["std"], "s_mean": float(x.mean()),
+               "s_iqr": st["iqr"], "s_tail": st["tail"]}
         if weights is not None:
-            if len(weights) != len(strengths) - 1:
-                raise ValueError(f"weights has {len(weights)} layers; strengths has "
-                                 f"{len(strengths)} node layers, so {len(strengths) - 1} expected")
-            lw = spread_stats(weights[l - 1], tail=tail) if l >= 1 else None
-            row.update({f"lw_{k}": lw[k] if lw else np.nan for k in ("std", "iqr", "tail")})
+            lw = spread_stats(weights[l - 1], tail=tail) if l >= 1 else dict.fromkeys(st, np.nan)
+            row.update({f"lw_{k}": v for k, v in lw.items()})
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -259,8 +259,10 @@ def test_errors_name_the_problem():
         cnt.link_weights(nn.Sequential(nn.LSTM(3, 3)))
     with pytest.raises(ValueError, match=r"input_shape=\(3, 8, 8\) does not fit"):
         cnt.node_strengths(nn.Sequential(nn.Conv2d(1, 2, 3)), (3, 8, 8))
-    with pytest.raises(ValueError, match="input_shape=-1"):
+    with pytest.raises(TypeError, match="input_shape=-1"):
         cnt.node_strengths(nn.Sequential(nn.Linear(3, 3)), -1)
+    with pytest.raises(ValueError, match=r"input_shape\[0\]=0"):
+        cnt.node_strengths(nn.Sequential(nn.Linear(3, 3)), (0,))
     with pytest.raises(ValueError, match="directly after"):
         cnt.node_strengths(nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.BatchNorm1d(3)).eval(),
                            (3,))

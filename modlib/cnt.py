@@ -1,11 +1,9 @@
 """Weight-graph metrics of a network: link weights, node strength, layer fluctuation, divergences.
 
 La Malfa et al. (ICTAI 2021, arXiv 2110.02628; code EmanueleLM/CNT-DNNs) read a trained network
-as a directed, weighted graph of its units and weights. Node layer 0 is the input, node layer
-``l`` the outputs of weight layer ``l`` (every ``Conv2d`` and ``Linear``); strengths are exact,
-one forward (``M·1``) and one backward (``Mᵀ·1``) pass per weight layer. BatchNorm folding,
-pooling and residual adds are our extensions (``SUPPORTED``); anything else raises
-``ValueError``. Definitions, extensions and divergences: docs/complex_networks.md.
+as a directed, weighted graph of its units and weights; BatchNorm folding, pooling and residual
+adds are our extensions (``SUPPORTED``), anything else raises ``ValueError``. Definitions, the
+exact one-pass computation, extensions and divergences: docs/complex_networks.md.
 
 Introduced in notebook 08_complex_networks.
 """
@@ -14,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -22,7 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import models
-from .checks import check_int, check_int_list
+from .checks import check_choice, check_int, check_int_list
 
 ELEMENTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU,
                nn.Mish, nn.Sigmoid, nn.Tanh, nn.Softplus, nn.Softsign, nn.Hardtanh,
@@ -39,8 +38,7 @@ DTYPE = torch.float64
 @dataclass
 class _Op:
     """One step of an edge: ``fwd`` maps a (1, ...) tensor forward; ``backward`` maps a gradient
-    back by autograd through ``relay`` (default ``fwd``): a linear map's transpose, or for max
-    pooling the relay's."""
+    back by autograd through ``relay`` (max pooling's sum pooling), else ``fwd`` (its transpose)."""
 
     fwd: callable
     in_shape: tuple
@@ -77,10 +75,9 @@ def _children(module: nn.Module, name: str):
 
 
 class _Walker:
-    """Walks a supported model once, building its weight graph: per node layer its ``shapes``
-    (without the batch dim; ``None`` throughout for ``input_shape=None``, which only collects the
-    weight layers), ``biases`` ((C,) or None) and weight layer ``modules``, and the ``edges``
-    ``(src, dst, ops)``."""
+    """Walks a supported model once into its weight graph: per node layer ``shapes`` (no batch dim;
+    ``None`` for ``input_shape=None``, which only collects the weight layers), ``biases`` ((C,) or
+    None) and weight layer ``modules``, and the ``edges`` ``(src, dst, ops)``."""
 
     def __init__(self, absolute: bool, device, input_shape):
         self.absolute = absolute
@@ -126,13 +123,10 @@ class _Walker:
             if module.padding_mode != "zeros":
                 raise _unsupported(module, name, f"padding_mode={module.padding_mode!r}; only "
                                    "'zeros' (padded positions are not nodes)")
-
-            def fwd(x):
-                return F.conv2d(x, w, None, module.stride, module.padding, module.dilation,
-                                module.groups)
+            fwd = partial(F.conv2d, weight=w, stride=module.stride, padding=module.padding,
+                          dilation=module.dilation, groups=module.groups)
         else:
-            def fwd(x):
-                return F.linear(x, w)
+            fwd = partial(F.linear, weight=w)
         try:
             out_shape = _shape_after(fwd, shape, self.device)
         except RuntimeError as err:
@@ -244,11 +238,8 @@ def link_weights(model: nn.Module) -> list[torch.Tensor]:
     (La Malfa et al. 2021, "Link-Weights"). Raises ``ValueError`` for an unsupported module.
     Introduced in notebook 08_complex_networks.
     """
-    out = []
-    for m in weight_layers(model):
-        parts = [p.detach().flatten() for p in (m.weight, m.bias) if p is not None]
-        out.append(torch.cat(parts).float().cpu())
-    return out
+    return [torch.cat([p.detach().float().cpu().flatten() for p in (m.weight, m.bias)
+                       if p is not None]) for m in weight_layers(model)]
 
 
 @torch.no_grad()
@@ -272,17 +263,16 @@ def node_strengths(model: nn.Module, input_shape, *, absolute: bool = False,
     Introduced in notebook 08_complex_networks.
     """
     walker = _build(model, input_shape, absolute)
-    device = walker.device
-    strengths = [torch.zeros(shape, dtype=DTYPE, device=device) for shape in walker.shapes]
+    strengths = [torch.zeros(shape, dtype=DTYPE, device=walker.device) for shape in walker.shapes]
     for s, b in zip(strengths, walker.biases):
         if bias and b is not None:
             s += b.view((-1,) + (1,) * (s.dim() - 1))
     for src, dst, ops in walker.edges:
-        x = torch.ones((1, *walker.shapes[src]), dtype=DTYPE, device=device)
+        x = torch.ones((1, *walker.shapes[src]), dtype=DTYPE, device=walker.device)
         for op in ops:                            # in-strengths of dst: M·1
             x = op.fwd(x)
         strengths[dst] += x[0]
-        g = torch.ones((1, *walker.shapes[dst]), dtype=DTYPE, device=device)
+        g = torch.ones((1, *walker.shapes[dst]), dtype=DTYPE, device=walker.device)
         for op in reversed(ops):                  # out-strengths of src: Mᵀ·1
             g = op.backward(g)
         strengths[src] += g[0]
@@ -338,19 +328,16 @@ def _as_array(x, name: str) -> np.ndarray:
     return x
 
 
-def _subsample(x: np.ndarray, max_points: int, seed: int) -> np.ndarray:
-    if len(x) <= max_points:
-        return x
-    return np.random.default_rng(seed).choice(x, max_points, replace=False)
-
-
 def kde(sample, grid, *, max_points: int = 20_000, seed: int = 0) -> np.ndarray:
     """Gaussian KDE (scipy ``gaussian_kde``, Scott's bandwidth) of ``sample`` evaluated on
     ``grid``, samples over ``max_points`` subsampled (seeded) first. Raises ``ValueError`` for
     an empty sample, non-finite values, or zero spread."""
     from scipy.stats import gaussian_kde
 
-    x = _subsample(_as_array(sample, "sample"), check_int("max_points", max_points, low=2), seed)
+    x = _as_array(sample, "sample")
+    max_points = check_int("max_points", max_points, low=2)
+    if len(x) > max_points:
+        x = np.random.default_rng(seed).choice(x, max_points, replace=False)
     if np.ptp(x) == 0:
         raise ValueError(f"sample has zero spread (all {len(x)} values equal {x[0]:g}): a KDE "
                          "needs at least two distinct values")
@@ -363,12 +350,6 @@ def common_grid(p, q, grid_size: int = 1000) -> np.ndarray:
     grid_size = check_int("grid_size", grid_size, low=2)
     p, q = _as_array(p, "p"), _as_array(q, "q")
     return np.linspace(min(p.min(), q.min()), max(p.max(), q.max()), grid_size)
-
-
-def _grid_kdes(p, q, grid_size: int, max_points: int, seed: int):
-    grid = common_grid(p, q, grid_size)
-    return (kde(p, grid, max_points=max_points, seed=seed),
-            kde(q, grid, max_points=max_points, seed=seed))
 
 
 def _kl_sum(a: np.ndarray, b: np.ndarray):
@@ -386,7 +367,8 @@ def jeffreys_divergence(p, q, *, grid_size: int = 1000, max_points: int = 20_000
     and the other does not; raises ``ValueError`` as :func:`kde`. Introduced in notebook
     08_complex_networks.
     """
-    fp, fq = _grid_kdes(p, q, grid_size, max_points, seed)
+    grid = common_grid(p, q, grid_size)
+    fp, fq = (kde(x, grid, max_points=max_points, seed=seed) for x in (p, q))
     return float(_kl_sum(fp, fq) + _kl_sum(fq, fp))
 
 
@@ -396,7 +378,8 @@ def js_divergence(p, q, *, grid_size: int = 1000, max_points: int = 20_000,
     ``[0, ln 2]``) of the KDEs of two samples normalised over the grid of
     :func:`jeffreys_divergence` (Lin 1991; docs/complex_networks.md). Introduced in notebook
     08_complex_networks."""
-    fp, fq = _grid_kdes(p, q, grid_size, max_points, seed)
+    grid = common_grid(p, q, grid_size)
+    fp, fq = (kde(x, grid, max_points=max_points, seed=seed) for x in (p, q))
     fp, fq = fp / fp.sum(), fq / fq.sum()
     m = 0.5 * (fp + fq)
     return float(min(max(0.5 * (_kl_sum(fp, m) + _kl_sum(fq, m)), 0.0), math.log(2)))
@@ -417,8 +400,7 @@ def divergence_matrix(samples, kind: str = "js", **kwargs) -> np.ndarray:
     """``D[i, j]`` = divergence ``kind`` (``"jeffreys"``, ``"js"``, ``"wasserstein"``) between
     ``samples[i]`` and ``samples[j]``: ``(n, n)`` float64, symmetric, zero diagonal, may hold
     ``inf`` (Jeffreys)."""
-    if kind not in DIVERGENCES:
-        raise ValueError(f"kind={kind!r} is not allowed: choose one of {list(DIVERGENCES)}")
+    check_choice("kind", kind, DIVERGENCES)
     samples = [_as_array(s, f"samples[{i}]") for i, s in enumerate(samples)]
     n = len(samples)
     out = np.zeros((n, n))

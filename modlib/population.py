@@ -2,10 +2,8 @@
 
 La Malfa et al. (ICTAI 2021, arXiv 2110.02628; code EmanueleLM/CNT-DNNs, ``train_vision.py``)
 compare the weight graphs of many networks that differ only in how they were initialised and
-trained. This module follows their protocol scaled to a CPU (architectures ``"fc"`` and
-``"cnn"``, drawn initializer, scale, optimizer and epochs, a checkpoint after every epoch, bins
-0.1 wide); members are independent joblib tasks with their own seeded generators, and their
-checkpoints go through ``modlib.cache``. Protocol, cache layout and cluster use:
+trained. This module follows their protocol scaled to a CPU; members are independent joblib
+tasks with their own seeded generators. Protocol, cache layout and cluster use:
 docs/complex_networks.md, "Populations".
 
 Introduced in notebook 08_complex_networks.
@@ -20,13 +18,15 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from . import cache, data, paths, train
-from .checks import check_choice, check_float, check_int
+from . import cache, cnt, data, paths, stats, train
+from .checks import check_choice, check_float_list, check_int
+from .progress import bar
 
 CODE_VERSION = 2
 ARCHS = ("fc", "cnn")
@@ -69,25 +69,18 @@ class PopulationConfig:
 
     def __post_init__(self):
         check_choice("arch", self.arch, ARCHS)
-        check_int("size", self.size, low=1)
         if self.hidden is None:
             object.__setattr__(self, "hidden", DEFAULT_HIDDEN[self.arch])
-        check_int("hidden", self.hidden, low=1)
-        for name, allowed in (("scales", None), ("initializers", INITIALIZERS),
-                              ("optimizers", OPTIMIZERS)):
-            object.__setattr__(self, name, _tuple(name, getattr(self, name)))
-            for i, value in enumerate(getattr(self, name)):
-                if allowed is None:
-                    check_float(f"{name}[{i}]", value, low=0.0, low_open=True)
-                else:
-                    check_choice(f"{name}[{i}]", value, allowed)
-        check_int("min_epochs", self.min_epochs, low=1)
-        check_int("max_epochs", self.max_epochs, low=1)
+        for name in ("size", "hidden", "min_epochs", "max_epochs", "batch_size",
+                     "train_per_class", "test_per_class"):
+            check_int(name, getattr(self, name), low=1)
+        check_float_list("scales", self.scales, low=0.0, low_open=True)
+        object.__setattr__(self, "scales", tuple(self.scales))
+        for name, allowed in (("initializers", INITIALIZERS), ("optimizers", OPTIMIZERS)):
+            object.__setattr__(self, name, _choices(name, getattr(self, name), allowed))
         if self.max_epochs < self.min_epochs:
             raise ValueError(f"max_epochs={self.max_epochs} is not allowed: must be >= "
                              f"min_epochs={self.min_epochs}")
-        for name in ("batch_size", "train_per_class", "test_per_class"):
-            check_int(name, getattr(self, name), low=1)
         check_choice("dataset", self.dataset, data.DATASETS)
         check_int("seed", self.seed, low=0)
 
@@ -107,13 +100,13 @@ class PopulationConfig:
         return paths.cache_dir() / "population" / f"{self.arch}-{self.dataset}-{self.key()}"
 
 
-def _tuple(name, values) -> tuple:
+def _choices(name, values, allowed) -> tuple:
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise TypeError(f"{name}={values!r} must be a list")
     values = tuple(values)
     if not values:
         raise ValueError(f"{name}=() is not allowed: give at least one value")
-    return values
+    return tuple(check_choice(f"{name}[{i}]", v, allowed) for i, v in enumerate(values))
 
 
 # Members --------------------------------------------------------------------------------------
@@ -151,47 +144,37 @@ def build(config: PopulationConfig, in_shape=(1, 28, 28), num_classes: int = 10)
 def probe_points(model: nn.Sequential) -> list[str]:
     """Names of the ReLUs after each hidden weight layer (node layers ``1..L-1``): the outputs
     whose kNN graphs give the modularity of each hidden layer."""
-    names = []
     children = list(model.named_children())
-    for i, (name, module) in enumerate(children):
-        if isinstance(module, (nn.Conv2d, nn.Linear)) and i + 1 < len(children):
-            names.append(children[i + 1][0])
-    return names
+    return [name for (_, module), (name, _) in zip(children, children[1:])
+            if isinstance(module, (nn.Conv2d, nn.Linear))]
 
 
+@torch.no_grad()
 def initialise(model: nn.Module, spec: dict, generator: torch.Generator) -> None:
     """Draw every weight and bias of ``model`` from the member's initializer (Keras
     definitions; a bias's fans are its length, as Keras computes them for a 1-D shape)."""
-    s = spec["scale"]
     for p in model.parameters():
-        with torch.no_grad():
-            if spec["initializer"] == "normal":
-                p.normal_(0.0, s, generator=generator)
-            elif spec["initializer"] == "uniform":
-                p.uniform_(-s, s, generator=generator)
-            elif spec["initializer"] == "truncated_normal":
-                nn.init.trunc_normal_(p, 0.0, s, -2 * s, 2 * s, generator=generator)
+        kind, s = spec["initializer"], spec["scale"]
+        if kind == "variance_scaling":     # as a truncated normal or a uniform of its own scale
+            fan_in, fan_out = ((p.numel(),) * 2 if p.ndim == 1
+                               else nn.init._calculate_fan_in_and_fan_out(p))
+            fan = {"fan_in": fan_in, "fan_out": fan_out,
+                   "fan_avg": (fan_in + fan_out) / 2}[spec["vs_mode"]]
+            if spec["vs_distribution"] == "normal":   # Keras: truncated at 2 std, rescaled
+                kind, s = "truncated_normal", math.sqrt(s / fan) / 0.87962566103423978
             else:
-                if p.ndim == 1:
-                    fan_in = fan_out = p.numel()
-                else:
-                    fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(p)
-                fan = {"fan_in": fan_in, "fan_out": fan_out,
-                       "fan_avg": (fan_in + fan_out) / 2}[spec["vs_mode"]]
-                if spec["vs_distribution"] == "normal":   # Keras: truncated at 2 std, rescaled
-                    std = math.sqrt(s / fan) / 0.87962566103423978
-                    nn.init.trunc_normal_(p, 0.0, std, -2 * std, 2 * std, generator=generator)
-                else:
-                    limit = math.sqrt(3.0 * s / fan)
-                    p.uniform_(-limit, limit, generator=generator)
+                kind, s = "uniform", math.sqrt(3.0 * s / fan)
+        if kind == "normal":
+            p.normal_(0.0, s, generator=generator)
+        elif kind == "uniform":
+            p.uniform_(-s, s, generator=generator)
+        else:
+            nn.init.trunc_normal_(p, 0.0, s, -2 * s, 2 * s, generator=generator)
 
 
-def _epoch_path(folder: Path, index: int, epoch: int) -> Path:
-    return folder / f"member_{index:05d}" / f"epoch_{epoch}.pt"
-
-
-def _optimizer_path(folder: Path, index: int, epoch: int) -> Path:
-    return folder / f"member_{index:05d}" / f"epoch_{epoch}.optimizer.pt"
+def _epoch_path(folder: Path, index: int, epoch: int, suffix: str = ".pt") -> Path:
+    """The weights file of a member's epoch; ``suffix=".optimizer.pt"``: its optimizer state."""
+    return folder / f"member_{index:05d}" / f"epoch_{epoch}{suffix}"
 
 
 def _identity(config: PopulationConfig, index: int, spec: dict, epoch: int) -> dict:
@@ -201,10 +184,7 @@ def _identity(config: PopulationConfig, index: int, spec: dict, epoch: int) -> d
 def _train_member(config: PopulationConfig, index: int, folder: str, xtr, ytr, xte, yte,
                   classes) -> dict:
     """Train (or load, or resume) member ``index`` inside a joblib worker; return its
-    per-epoch rows and how many epochs were trained now.
-
-    Long because the look-up of the last verified epoch, the resume and the per-epoch writes
-    happen under one lock: split into functions, the lock's extent would no longer be visible."""
+    per-epoch rows and how many epochs were trained now."""
     # one thread per member: parallelism is across members, and a member's weights must not
     # depend on how many threads its worker had (loky workers, threads and the main process differ)
     torch.set_num_threads(1)
@@ -212,30 +192,23 @@ def _train_member(config: PopulationConfig, index: int, folder: str, xtr, ytr, x
     spec = member_spec(config, index)
     train_split = data.ImageSplit(torch.tensor(xtr), torch.tensor(ytr), classes, "train")
     test_split = data.ImageSplit(torch.tensor(xte), torch.tensor(yte), classes, "test")
-    final = _epoch_path(folder, index, spec["epochs"])
-    with cache.lock(final):
-        start, record, opt = 0, None, None
+    with cache.lock(_epoch_path(folder, index, spec["epochs"])):
+        start, history = 0, []
         for epoch in range(spec["epochs"], 0, -1):
-            record = cache.load(_epoch_path(folder, index, epoch),
-                                identity=_identity(config, index, spec, epoch))
+            identity = _identity(config, index, spec, epoch)
+            record = cache.load(_epoch_path(folder, index, epoch), identity=identity)
             if record is not None and epoch == spec["epochs"]:
                 return {"index": index, "spec": spec, "history": record["history"], "trained": 0}
-            if record is not None:        # resuming needs the optimizer state too
-                opt = cache.load(_optimizer_path(folder, index, epoch),
-                                 identity=_identity(config, index, spec, epoch))
-                if opt is not None:
-                    start = epoch
-                    break
-            record = None
-        g = torch.Generator().manual_seed(spec["seed"])
+            opt = None if record is None else cache.load(   # resuming needs the optimizer too
+                _epoch_path(folder, index, epoch, ".optimizer.pt"), identity=identity)
+            if opt is not None:
+                start = epoch
+                break
         model = build(config, tuple(train_split.x.shape[1:]), len(classes))
-        initialise(model, spec, g)
-        if spec["optimizer"] == "adam":
-            optimizer = torch.optim.Adam(model.parameters(), lr=spec["lr"])
-        else:
-            optimizer = torch.optim.SGD(model.parameters(), lr=spec["lr"])
-        history = []
-        if record is not None:
+        initialise(model, spec, torch.Generator().manual_seed(spec["seed"]))
+        optimizer_class = torch.optim.Adam if spec["optimizer"] == "adam" else torch.optim.SGD
+        optimizer = optimizer_class(model.parameters(), lr=spec["lr"])
+        if start:
             model.load_state_dict(record["state_dict"])
             optimizer.load_state_dict(opt["optimizer"])
             history = list(record["history"])
@@ -260,12 +233,11 @@ def _train_member(config: PopulationConfig, index: int, folder: str, xtr, ytr, x
             identity = _identity(config, index, spec, epoch)
             # the optimizer state (needed only to resume) first, in a file of its own, so that
             # reading a checkpoint's weights stays cheap; the weights file marks the epoch done
-            cache.save(_optimizer_path(folder, index, epoch),
+            cache.save(_epoch_path(folder, index, epoch, ".optimizer.pt"),
                        {"optimizer": optimizer.state_dict()}, identity=identity)
             state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            cache.save(_epoch_path(folder, index, epoch), {"state_dict": state,
-                                                           "history": history},
-                       identity=identity)
+            cache.save(_epoch_path(folder, index, epoch),
+                       {"state_dict": state, "history": history}, identity=identity)
         return {"index": index, "spec": spec, "history": history,
                 "trained": spec["epochs"] - start}
 
@@ -302,8 +274,7 @@ class Population:
     def load(self, member: int, epoch: int) -> nn.Sequential:
         """The model of ``member`` after ``epoch`` (from the verified cache), in eval mode;
         ``ValueError`` for no such member or epoch, ``FileNotFoundError`` for a lost checkpoint."""
-        rows = self.table[(self.table.member == member) & (self.table.epoch == epoch)]
-        if rows.empty:
+        if not ((self.table.member == member) & (self.table.epoch == epoch)).any():
             raise ValueError(f"member={member}, epoch={epoch} is not in this population")
         spec = member_spec(self.config, member)
         path = _epoch_path(Path(self.folder), member, epoch)
@@ -318,8 +289,7 @@ class Population:
     def last_checkpoints(self) -> pd.DataFrame:
         """The rows of :attr:`table` of every member's last epoch, one per member whose weights
         stayed finite. Introduced in notebook 08_complex_networks."""
-        t = self.table
-        return t[t["finite"] & (t["epoch"] == t["epochs"])]
+        return self.table[self.table["finite"] & (self.table["epoch"] == self.table["epochs"])]
 
     def histogram(self) -> pd.Series:
         """Number of finite checkpoints per accuracy bin, indexed by bin labels
@@ -354,12 +324,7 @@ def accuracy_correlations(table: pd.DataFrame, layers, pairs: dict, *, n_boot: i
     correlation is this companion's test of their claim (docs/complex_networks.md).
     Introduced in notebook 08_complex_networks.
     """
-    from . import stats
-
-    missing = sorted({*pairs, *pairs.values()} - set(table.columns))
-    if missing:
-        raise ValueError(f"pairs names columns {missing} that the table does not have; "
-                         f"allowed: {sorted(table.columns)}")
+    _check_present("columns", {*pairs, *pairs.values()}, table.columns)
     ys, rows = [*pairs, *pairs.values()], []
     for scale in sorted(table["scale"].unique()):
         for layer in layers:
@@ -372,9 +337,8 @@ def accuracy_correlations(table: pd.DataFrame, layers, pairs: dict, *, n_boot: i
                 diff = np.nanquantile(boot[:, i] - boot[:, i + len(pairs)], [0.025, 0.975])
                 rows.append({"scale": scale, "layer": layer, "statistic": s, "n": len(part),
                              "members": part["member"].nunique(),
-                             "rho_strength": rho.loc[s, "rho"], "lo_s": rho.loc[s, "lo"],
-                             "hi_s": rho.loc[s, "hi"], "rho_weights": rho.loc[w, "rho"],
-                             "lo_w": rho.loc[w, "lo"], "hi_w": rho.loc[w, "hi"],
+                             **dict(zip(("rho_strength", "lo_s", "hi_s"), rho.loc[s])),
+                             **dict(zip(("rho_weights", "lo_w", "hi_w"), rho.loc[w])),
                              "diff_lo": diff[0], "diff_hi": diff[1]})
     return pd.DataFrame(rows)
 
@@ -395,19 +359,11 @@ def strength_advantage(table: pd.DataFrame, layers, *, strength: str = "Y",
     networks while the raw weights look alike; this statistic is ours. Introduced in notebook
     08_complex_networks.
     """
-    from . import stats
-
     layers = list(layers)
     if not layers:
         raise ValueError("layers=[] is not allowed: give at least one node layer")
-    for column in (strength, weights):
-        if column not in table.columns:
-            raise ValueError(f"column {column!r} is not in the table; allowed: "
-                             f"{sorted(table.columns)}")
-    absent = sorted(set(layers) - set(table["layer"]))
-    if absent:
-        raise ValueError(f"layers {absent} are not in the table (it has "
-                         f"{sorted(table['layer'].unique())})")
+    _check_present("columns", (strength, weights), table.columns)
+    _check_present("layers", layers, table["layer"].unique().tolist())
     wide = table[table["layer"].isin(layers)].pivot(
         index=["member", "epoch", "test_accuracy"], columns="layer", values=[strength, weights])
     wide.columns = [f"{name}@{layer}" for name, layer in wide.columns]
@@ -426,25 +382,26 @@ def strength_advantage(table: pd.DataFrame, layers, *, strength: str = "Y",
                           method="percentile bootstrap over members")
 
 
+def _check_present(name: str, values, allowed) -> None:
+    missing = sorted(set(values) - set(allowed))
+    if missing:
+        raise ValueError(f"{name} {missing} are not in the table; allowed: {sorted(allowed)}")
+
+
 def _subsets(config: PopulationConfig):
-    train_full = data.load(config.dataset, "train")
-    test_full = data.load(config.dataset, "test")
-    train_split = data.balanced_subset(train_full, config.train_per_class, seed=config.seed)
-    test_split = data.balanced_subset(test_full, config.test_per_class, seed=config.seed)
-    return train_split, test_split
+    return [data.balanced_subset(data.load(config.dataset, split), per_class, seed=config.seed)
+            for split, per_class in (("train", config.train_per_class),
+                                     ("test", config.test_per_class))]
 
 
 def train_population(config: PopulationConfig, n_jobs: int = 1,
                      progress: bool = True) -> Population:
     """Train, load or resume every member of ``config`` as joblib tasks under the active
-    backend (``loky`` processes by default, threads, or a Dask / Ray cluster:
-    docs/complex_networks.md); ``n_jobs`` as joblib's (``-1``: all cores). Returns a
+    backend (docs/complex_networks.md); ``n_jobs`` as joblib's (``-1``: all cores). Returns a
     :class:`Population`. Raises ``ValueError`` for ``n_jobs == 0`` or classes with fewer than
     ``train_per_class`` / ``test_per_class`` samples, ``FileNotFoundError`` for missing data.
     Introduced in notebook 08_complex_networks.
     """
-    import joblib
-
     if not isinstance(config, PopulationConfig):
         raise TypeError(f"config must be a PopulationConfig, got {type(config).__name__}")
     n_jobs = check_int("n_jobs", n_jobs)
@@ -453,34 +410,22 @@ def train_population(config: PopulationConfig, n_jobs: int = 1,
                          "all cores")
     train_split, test_split = _subsets(config)
     folder = str(config.folder())
-    arrays = (train_split.x.numpy(), train_split.y.numpy(), test_split.x.numpy(),
-              test_split.y.numpy())
-    from .progress import bar
-
+    arrays = [t.numpy() for split in (train_split, test_split) for t in (split.x, split.y)]
     tasks = (joblib.delayed(_train_member)(config, i, folder, *arrays, test_split.classes)
              for i in range(config.size))
-    results = []
     runner = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
     threads = torch.get_num_threads()      # members run single-threaded (see _train_member)
     try:
-        with bar(total=config.size, desc=f"population {config.arch}", unit="member",
-                 disable=not progress) as pbar:
-            for result in runner(tasks):
-                results.append(result)
-                pbar.update()
+        results = list(bar(runner(tasks), total=config.size, desc=f"population {config.arch}",
+                           unit="member", disable=not progress))
     finally:
         torch.set_num_threads(threads)
-    rows = []
-    for result in sorted(results, key=lambda r: r["index"]):
-        spec = result["spec"]
-        for h in result["history"]:
-            rows.append({"member": result["index"], "epoch": h["epoch"],
-                         "epochs": spec["epochs"], "initializer": spec["initializer"],
-                         "scale": spec["scale"], "vs_mode": spec["vs_mode"],
-                         "vs_distribution": spec["vs_distribution"],
-                         "optimizer": spec["optimizer"], "train_loss": h["train_loss"],
-                         "test_accuracy": h["test_accuracy"], "finite": h["finite"]})
-    table = pd.DataFrame(rows)
+    spec_columns = ["epochs", "initializer", "scale", "vs_mode", "vs_distribution", "optimizer"]
+    table = pd.DataFrame([{"member": r["index"], **h, **{k: r["spec"][k] for k in spec_columns}}
+                          for r in sorted(results, key=lambda r: r["index"])
+                          for h in r["history"]],
+                         columns=["member", "epoch", *spec_columns, "train_loss", "test_accuracy",
+                                  "finite"])
     table["bin"] = accuracy_bin(table["test_accuracy"])
     return Population(config, table, sum(r["trained"] for r in results),
                       tuple(train_split.x.shape[1:]), test_split.classes, Path(folder))
@@ -489,22 +434,17 @@ def train_population(config: PopulationConfig, n_jobs: int = 1,
 # Analysis helpers -----------------------------------------------------------------------------
 def _checkpoint_stats(pop: Population, member: int, epoch: int, per_checkpoint: int,
                       seed: int) -> tuple[pd.DataFrame, dict]:
-    from . import cnt
-
     model = pop.load(member, epoch)
     strengths = cnt.node_strengths(model, pop.in_shape)
     weights = cnt.link_weights(model)
     rng = np.random.default_rng([seed, member, epoch])
-
-    def sub(values):
-        values = np.asarray(values, dtype=np.float64)
-        if len(values) > per_checkpoint:
-            values = rng.choice(values, per_checkpoint, replace=False)
-        return values
-
-    samples = {("strength", l): sub(s.numpy()) for l, s in enumerate(strengths)}
-    samples.update({("weights", l): sub(weights[l - 1].numpy())
-                    for l in range(1, len(strengths))})
+    samples = {}          # weights[l - 1] are the links into node layer l
+    for kind, layers in (("strength", enumerate(strengths)), ("weights", enumerate(weights, 1))):
+        for l, values in layers:
+            values = np.asarray(values.numpy(), dtype=np.float64)
+            if len(values) > per_checkpoint:
+                values = rng.choice(values, per_checkpoint, replace=False)
+            samples[kind, l] = values
     return cnt.summary(strengths, weights), samples
 
 
@@ -518,8 +458,6 @@ def weight_graph_stats(pop: Population, *, pooled_per_checkpoint: int = 500, see
     of ``cnt.summary``; ``pooled["strength" | "weights"][(layer, bin)]`` are 1-D float64 arrays
     (``weights`` from layer 1: the links into that node layer).
     """
-    import joblib
-
     check_int("pooled_per_checkpoint", pooled_per_checkpoint, low=1)
     entries = pop.table[pop.table["finite"]]
     results = joblib.Parallel(n_jobs=n_jobs)(

@@ -13,16 +13,10 @@ import scipy.sparse
 import torch
 from scipy.sparse.csgraph import connected_components
 
-from .checks import check_choice, check_float, check_int
+from .checks import check_float, check_int
 from .data import class_indices
 from .graphs import (as_adjacency, as_features, as_similarity, edge_list, intra_class_weight,
-                     normalise_rows)
-from .graphs import similarity_tiles, symmetric_adjacency
-
-
-def _upper_mask(i0: int, j0: int, tile: torch.Tensor) -> torch.Tensor | None:
-    """Mask of the entries ``i < j`` of a tile: only diagonal tiles need one (``None`` else)."""
-    return torch.ones(tile.shape, dtype=torch.bool).triu_(1) if i0 == j0 else None
+                     normalise_rows, similarity_tiles, symmetric_adjacency)
 
 
 def _feature_tiles(features, block_size: int):
@@ -39,8 +33,9 @@ def _similarity_tiles(similarity):
 
 
 def _pairs(i0: int, j0: int, tile: torch.Tensor, keep: torch.Tensor):
-    """``(rows, cols, values)`` of ``tile`` where ``keep`` holds, in global indices."""
-    r, c = torch.nonzero(keep, as_tuple=True)
+    """``(rows, cols, values)`` of ``tile`` where ``keep`` holds, in global indices, every pair
+    once (``i < j`` in a diagonal tile)."""
+    r, c = torch.nonzero(keep.triu(1) if i0 == j0 else keep, as_tuple=True)
     return r + i0, c + j0, tile[r, c]
 
 
@@ -48,15 +43,8 @@ def _check_tau(tau) -> float:
     return check_float("tau", tau, low=-1.0, high=1.0)
 
 
-def _check_p(p) -> float:
-    return check_float("p", p, low=0.0, high=1.0, low_open=True)
-
-
-def _threshold(n: int, tiles, tau: float, dense: bool) -> torch.Tensor:
-    found = []
-    for i0, j0, tile in tiles:
-        keep, upper = tile >= tau, _upper_mask(i0, j0, tile)
-        found.append(_pairs(i0, j0, tile, keep if upper is None else keep & upper))
+def _threshold(tau: float, n: int, tiles, dense: bool) -> torch.Tensor:
+    found = [_pairs(i0, j0, tile, tile >= tau) for i0, j0, tile in tiles]
     rows, cols, values = (torch.cat(parts) for parts in zip(*found))
     return symmetric_adjacency(rows, cols, values, n, dense)
 
@@ -74,29 +62,24 @@ def threshold_graph(features, tau: float, block_size: int = 1024,
         ValueError: bad features (:func:`modlib.graphs.as_features`) or ``tau`` outside [-1, 1].
         TypeError: ``tau`` is not a number.
     """
-    tau = _check_tau(tau)
-    n, tiles = _feature_tiles(features, block_size)
-    return _threshold(n, tiles, tau, dense)
+    return _threshold(_check_tau(tau), *_feature_tiles(features, block_size), dense)
 
 
 def threshold_graph_from_similarity(similarity, tau: float, dense: bool = False) -> torch.Tensor:
     """:func:`threshold_graph` for a precomputed symmetric ``(N, N)`` similarity matrix. Raises
     ``ValueError`` for a non-square matrix, NaN entries or ``tau`` outside ``[-1, 1]``."""
-    tau = _check_tau(tau)
-    n, tiles = _similarity_tiles(similarity)
-    return _threshold(n, tiles, tau, dense)
+    return _threshold(_check_tau(tau), *_similarity_tiles(similarity), dense)
 
 
-def _top_fraction(n: int, tiles, p: float, dense: bool) -> torch.Tensor:
+def _top_fraction(p, n: int, tiles, dense: bool) -> torch.Tensor:
+    p = check_float("p", p, low=0.0, high=1.0, low_open=True)
     n_pairs = n * (n - 1) // 2
     # ceil(p · N(N-1)/2), forgiving float error (0.07 * 100 = 7.000000000000001 must give 7)
     m = max(1, min(n_pairs, math.ceil(p * n_pairs - 1e-9)))
     values, keys = None, np.empty(0, dtype=np.int64)    # keys i * N + j order pairs as (i, j)
     for i0, j0, tile in tiles:
-        upper = _upper_mask(i0, j0, tile)
-        keep = upper if upper is not None else torch.ones(tile.shape, dtype=torch.bool)
-        if values is not None and len(values) == m:     # full: only ties or better can enter
-            keep = keep & (tile >= float(values[-1]))
+        full = values is not None and len(values) == m    # only ties or better can enter
+        keep = tile >= float(values[-1]) if full else torch.ones(tile.shape, dtype=torch.bool)
         rows, cols, new = _pairs(i0, j0, tile, keep)
         values = new.numpy() if values is None else np.concatenate([values, new.numpy()])
         keys = np.concatenate([keys, (rows * n + cols).numpy()])
@@ -120,17 +103,13 @@ def top_fraction_graph(features, p: float, block_size: int = 1024,
         ValueError: bad features (:func:`modlib.graphs.as_features`) or ``p`` outside (0, 1].
         TypeError: ``p`` is not a number.
     """
-    p = _check_p(p)
-    n, tiles = _feature_tiles(features, block_size)
-    return _top_fraction(n, tiles, p, dense)
+    return _top_fraction(p, *_feature_tiles(features, block_size), dense)
 
 
 def top_fraction_graph_from_similarity(similarity, p: float, dense: bool = False) -> torch.Tensor:
     """:func:`top_fraction_graph` for a precomputed symmetric ``(N, N)`` similarity matrix.
     Raises ``ValueError`` for a non-square matrix, NaN entries or ``p`` outside ``(0, 1]``."""
-    p = _check_p(p)
-    n, tiles = _similarity_tiles(similarity)
-    return _top_fraction(n, tiles, p, dense)
+    return _top_fraction(p, *_similarity_tiles(similarity), dense)
 
 
 @dataclass(frozen=True)
@@ -173,37 +152,29 @@ class SimilarityHistogram:
         total = int(self.inter.sum())
         return self.inter_sum / total if total else float("nan")
 
-    def _counts(self, which: str) -> np.ndarray:
-        check_choice("which", which, ("all", "intra", "inter"))
-        return {"all": self.counts, "intra": self.intra, "inter": self.inter}[which]
-
-    def fraction_at_least(self, tau: float, which: str = "all") -> float:
-        """Fraction of the pairs (of ``which``: ``all``, ``intra`` or ``inter``) with
-        ``S_ij >= tau``; exact when ``tau`` is a bin edge.
+    def fraction_at_least(self, tau: float) -> float:
+        """Fraction of the pairs with ``S_ij >= tau``; exact when ``tau`` is a bin edge.
 
         Raises:
-            ValueError: ``tau`` is not one of ``edges`` (within 1e-9), or an unknown ``which``.
+            ValueError: ``tau`` is not one of ``edges`` (within 1e-9).
         """
         tau = _check_tau(tau)
         b = int(np.argmin(np.abs(self.edges - tau)))
         if abs(self.edges[b] - tau) > 1e-9:
             raise ValueError(f"tau={tau!r} is not allowed: must be a bin edge (multiples of "
                              f"{self.edges[1] - self.edges[0]:g} from -1)")
-        counts = self._counts(which)
-        return float(counts[b:].sum() / counts.sum())
+        return float(self.counts[b:].sum() / self.n_pairs)
 
-    def quantile(self, q: float, which: str = "all") -> float:
-        """The ``q``-quantile of ``S_ij`` (``which``: ``all``, ``intra`` or ``inter``), linearly
-        interpolated inside its bin: accurate to one bin width. ``q = 0`` gives the lower edge of
-        the first non-empty bin, ``q = 1`` the upper edge of the last one.
+    def quantile(self, q: float) -> float:
+        """The ``q``-quantile of ``S_ij``, linearly interpolated inside its bin: accurate to one
+        bin width. ``q = 0`` gives the lower edge of the first non-empty bin, ``q = 1`` the upper
+        edge of the last one.
 
         Raises:
-            ValueError: ``q`` outside ``[0, 1]``, an unknown ``which``, or no pairs in the group.
+            ValueError: ``q`` outside ``[0, 1]``.
         """
         q = check_float("q", q, low=0.0, high=1.0)
-        counts = self._counts(which)
-        if counts.sum() == 0:
-            raise ValueError(f"no {which} pairs: the quantile is undefined")
+        counts = self.counts
         cumulative = np.cumsum(counts) / counts.sum()
         if q == 0:
             return float(self.edges[np.flatnonzero(counts)[0]])
@@ -228,19 +199,16 @@ def similarity_histogram(features, labels, bins: int = 100,
     n, tiles = _feature_tiles(features, block_size)
     bins = check_int("bins", bins, low=1)
     y = class_indices(labels, n)
-    intra = torch.zeros(bins, dtype=torch.long)
-    inter = torch.zeros(bins, dtype=torch.long)
+    counts = torch.zeros(2, bins, dtype=torch.long)      # intra, inter
     sums = [0.0, 0.0]
     for i0, j0, tile in tiles:
-        upper = _upper_mask(i0, j0, tile)
         same = y[i0:i0 + tile.shape[0], None] == y[None, j0:j0 + tile.shape[1]]
         index = ((tile.double() + 1) * (bins / 2)).floor_().long().clamp_(0, bins - 1)
-        for group, counts, slot in ((same, intra, 0), (~same, inter, 1)):
-            mask = group if upper is None else group & upper
-            counts += torch.bincount(index[mask], minlength=bins)
+        for slot, group in enumerate((same, ~same)):
+            mask = group.triu(1) if i0 == j0 else group
+            counts[slot] += torch.bincount(index[mask], minlength=bins)
             sums[slot] += float(tile[mask].double().sum())
-    return SimilarityHistogram(np.linspace(-1.0, 1.0, bins + 1), intra.numpy(), inter.numpy(),
-                               sums[0], sums[1])
+    return SimilarityHistogram(np.linspace(-1.0, 1.0, bins + 1), *counts.numpy(), *sums)
 
 
 def graph_stats(adjacency, labels=None) -> dict:
@@ -267,11 +235,8 @@ def graph_stats(adjacency, labels=None) -> dict:
              "components": int(n_components), "isolated": int((degree == 0).sum()),
              "largest_component": int(np.bincount(component).max())}
     if labels is not None:
-        y = class_indices(labels, n).numpy()
-        r, c, w = rows[off_diagonal].numpy(), cols[off_diagonal].numpy(), weights[off_diagonal]
-        same = torch.from_numpy(y[r] == y[c])
-        stats["intra_edges"] = float(same.double().mean()) if len(r) else float("nan")
-        stats["intra_weight"] = (float(intra_class_weight(rows[off_diagonal], cols[off_diagonal],
-                                                          w, torch.from_numpy(y)))
-                                 if len(r) else float("nan"))
+        y = class_indices(labels, n)
+        r, c, w = rows[off_diagonal], cols[off_diagonal], weights[off_diagonal]
+        stats["intra_edges"] = float((y[r] == y[c]).double().mean())     # NaN without edges
+        stats["intra_weight"] = float(intra_class_weight(r, c, w, y))
     return stats

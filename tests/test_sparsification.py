@@ -181,15 +181,12 @@ def test_histogram_equals_numpy(n, block_size, bins):
     assert h.inter_mean == pytest.approx(values[~same].mean(), abs=1e-12)
     for q in (0.1, 0.5, 0.9):
         assert abs(h.quantile(q) - np.quantile(values, q)) <= 2 / bins
-    assert abs(h.quantile(0.5, "intra") - np.median(values[same])) <= 2 / bins
     # q = 0 and q = 1: the outer edges of the first and last non-empty bins
     assert h.quantile(0) == pytest.approx(edges[np.searchsorted(edges, values.min(), "right") - 1])
     assert h.quantile(1) == pytest.approx(edges[np.searchsorted(edges, values.max(), "left")])
     if bins == 100:
         for tau in (-0.5, 0.0, 0.3, 0.5):
             assert h.fraction_at_least(tau) == pytest.approx((values >= tau).mean(), abs=1e-12)
-            assert h.fraction_at_least(tau, "intra") == pytest.approx(
-                (values[same] >= tau).mean(), abs=1e-12)
 
 
 def test_histogram_refuses_tau_between_edges_and_bad_input():
@@ -198,8 +195,6 @@ def test_histogram_refuses_tau_between_edges_and_bad_input():
     assert h.fraction_at_least(-1.0) == 1.0
     with pytest.raises(ValueError, match=r"tau=0.25 is not allowed: must be a bin edge"):
         h.fraction_at_least(0.25)
-    with pytest.raises(ValueError, match="which='both' is not allowed"):
-        h.fraction_at_least(0.2, "both")
     with pytest.raises(ValueError, match=r"labels must have shape \(N,\) = \(20,\)"):
         sparsification.similarity_histogram(features, np.arange(19), bins=10)
     with pytest.raises(ValueError, match="bins=0 is not allowed"):

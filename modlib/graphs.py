@@ -38,8 +38,7 @@ def as_features(features, name: str = "features") -> torch.Tensor:
     if f.ndim != 2:
         raise ValueError(f"{name} must be a 2-D (N, D) array, got shape {tuple(f.shape)}")
     if f.shape[0] < 2 or f.shape[1] < 1:
-        raise ValueError(f"{name} must have N >= 2 rows and D >= 1 columns, got "
-                         f"{tuple(f.shape)}")
+        raise ValueError(f"{name} must have N >= 2 rows and D >= 1 columns, got {tuple(f.shape)}")
     if not f.is_floating_point():
         f = f.float()
     bad = ~torch.isfinite(f)
@@ -106,17 +105,13 @@ def cosine_similarity(features, zero_diagonal: bool = True) -> torch.Tensor:
     return s
 
 
-def similarity_tiles(x: torch.Tensor,
-                     block_size: int) -> Iterator[tuple[int, int, torch.Tensor]]:
+def similarity_tiles(x: torch.Tensor, block_size: int) -> Iterator[tuple[int, int, torch.Tensor]]:
     """Yield ``(i0, j0, S[i0:i0 + b, j0:j0 + b])`` for the tiles of ``S = x xᵀ`` on and above
-    the block diagonal (``i0 == j0``: a diagonal tile); each tile is a fresh tensor.
-    """
-    n = len(x)
-    starts = range(0, n, block_size)
-    for i in starts:
-        rows = x[i:min(i + block_size, n)]
-        for j in starts[starts.index(i):]:
-            yield i, j, rows @ x[j:min(j + block_size, n)].T
+    the block diagonal (``i0 == j0``: a diagonal tile); each tile is a fresh tensor."""
+    for i in range(0, len(x), block_size):
+        rows = x[i:i + block_size]
+        for j in range(i, len(x), block_size):
+            yield i, j, rows @ x[j:j + block_size].T
 
 
 def symmetric_adjacency(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, n: int,
@@ -151,11 +146,10 @@ def _top_k(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``(values, columns)``, both ``(B, k)``: each row's ``k`` largest entries, ties to the
     lower column (rows tied at the cut are redone with a stable sort)."""
     values, columns = s.topk(min(k + 1, s.shape[1]), dim=1)
-    if values.shape[1] > k:
-        crowded = values[:, k - 1] == values[:, k]
-        values, columns = values[:, :k].contiguous(), columns[:, :k].contiguous()
-    else:
-        crowded = torch.zeros(len(s), dtype=torch.bool, device=s.device)
+    if values.shape[1] <= k:                    # every column taken: no cut to be tied at
+        return values, columns
+    crowded = values[:, k - 1] == values[:, k]
+    values, columns = values[:, :k].contiguous(), columns[:, :k].contiguous()
     if crowded.any():
         order = torch.sort(s[crowded], dim=1, descending=True, stable=True).indices[:, :k]
         columns[crowded] = order
@@ -200,13 +194,11 @@ def knn_graph(features, k: int, block_size: int = 1024, dense: bool = False) -> 
             best_values[rows], best_columns[rows], values, columns + column_offset, k)
 
     for i0, j0, tile in similarity_tiles(normalise_rows(x), block_size):
-        rows_i, rows_j = slice(i0, i0 + tile.shape[0]), slice(j0, j0 + tile.shape[1])
         if i0 == j0:
             tile.fill_diagonal_(0.0)            # ignore self-similarity, as the paper's code
-            update(rows_i, tile, j0)
-        else:
-            update(rows_i, tile, j0)
-            update(rows_j, tile.T.contiguous(), i0)
+        update(slice(i0, i0 + tile.shape[0]), tile, j0)
+        if i0 != j0:
+            update(slice(j0, j0 + tile.shape[1]), tile.T.contiguous(), i0)
     rows = torch.arange(n, device=x.device).repeat_interleave(k)
     return symmetric_adjacency(rows, best_columns.flatten(), best_values.flatten() / 2, n, dense)
 
@@ -234,9 +226,7 @@ def as_adjacency(adjacency) -> torch.Tensor:
     if scipy.sparse.issparse(adjacency):
         coo = scipy.sparse.coo_matrix(adjacency)
         indices = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
-        if np.iscomplexobj(coo.data):
-            raise TypeError(f"adjacency must have real weights, got complex dtype {coo.dtype}")
-        a = torch.sparse_coo_tensor(indices, torch.from_numpy(np.asarray(coo.data)),
+        a = torch.sparse_coo_tensor(indices, torch.from_numpy(coo.data),
                                     coo.shape, check_invariants=True).coalesce()
     elif isinstance(adjacency, torch.Tensor):
         a = adjacency
@@ -271,37 +261,23 @@ def edge_list(adjacency) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 def intra_class_weight(rows: torch.Tensor, cols: torch.Tensor, weights: torch.Tensor,
                        classes: torch.Tensor) -> torch.Tensor:
-    """``P_intra``: the share of the total edge weight that joins two nodes of the same class,
-    the first term of ``Q = Σ_c (e_c − a_c²)`` (``docs/modularity_curves.md``).
-
-    Args:
-        rows, cols, weights: an edge list as :func:`edge_list` gives it.
-        classes: ``(N,)`` integer class of each node, on the edge list's device.
-
-    Returns:
-        a 0-dimensional float64 tensor (NaN for a total weight of 0: callers check first).
+    """``P_intra``, the first term of ``Q = Σ_c (e_c − a_c²)`` (``docs/modularity_curves.md``):
+    the share of the total weight of an edge list (as :func:`edge_list` gives it) that joins two
+    nodes of the same class, ``classes`` ``(N,)`` integers on its device. Returns a 0-dim
+    float64 tensor (NaN for a total weight of 0: callers check first).
 
     Introduced in notebook 05_modularity_curves.
     """
     return weights[classes[rows] == classes[cols]].sum() / weights.sum()
 
 
-def to_networkx(adjacency, labels=None) -> nx.Graph:
-    """An undirected ``networkx.Graph`` with nodes ``0..N-1``, edge attribute ``weight`` and,
-    with ``(N,)`` ``labels``, node attribute ``label``."""
+def to_networkx(adjacency) -> nx.Graph:
+    """An undirected ``networkx.Graph`` with nodes ``0..N-1`` and edge attribute ``weight``."""
     adjacency = as_adjacency(adjacency)
-    n = adjacency.shape[0]
     rows, cols, weights = edge_list(adjacency)
     graph = nx.Graph()
-    graph.add_nodes_from(range(n))
+    graph.add_nodes_from(range(adjacency.shape[0]))
     upper = rows <= cols
     graph.add_weighted_edges_from(zip(rows[upper].tolist(), cols[upper].tolist(),
                                       weights[upper].tolist()))
-    if labels is not None:
-        if isinstance(labels, torch.Tensor):
-            labels = labels.detach().cpu().numpy()
-        labels = np.asarray(labels).tolist()
-        if len(labels) != n:
-            raise ValueError(f"labels has length {len(labels)}, expected N={n}")
-        nx.set_node_attributes(graph, dict(enumerate(labels)), "label")
     return graph

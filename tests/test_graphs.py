@@ -81,10 +81,9 @@ def test_cosine_similarity_values():
 
 def test_to_networkx_matches_from_numpy_array():
     adjacency = graphs.knn_graph(torch.randn(40, 5, dtype=torch.float64), 3)
-    ours = graphs.to_networkx(adjacency, labels=np.arange(40) % 4)
+    ours = graphs.to_networkx(adjacency)
     reference = nx.from_numpy_array(adjacency.to_dense().numpy())
     assert sorted(ours.edges(data="weight")) == sorted(reference.edges(data="weight"))
-    assert ours.nodes[5]["label"] == 1
 
 
 @pytest.mark.parametrize("k,message", [(0, "k=0"), (50, "k=50 is not allowed: must be < number "
@@ -150,16 +149,13 @@ def test_feature_kinds():
         graphs.knn_graph(np.array([["a", "b"], ["c", "d"], ["e", "f"]], dtype=object), 1)
 
 
-def test_adjacency_kinds_and_string_labels():
+def test_adjacency_kinds():
     adjacency = graphs.knn_graph(torch.randn(25, 4, dtype=torch.float64), 3)
     dense = adjacency.to_dense().numpy()
     reference = sorted(nx.from_numpy_array(dense).edges(data="weight"))
-    names = np.array(["ankle boot", "shirt"])[np.arange(25) % 2]
     for matrix in (scipy.sparse.csr_matrix(dense), scipy.sparse.coo_array(dense), dense,
                    dense.tolist(), adjacency.to_sparse_csr()):
-        graph = graphs.to_networkx(matrix, labels=names)
-        assert sorted(graph.edges(data="weight")) == reference
-        assert graph.nodes[3]["label"] == "shirt" and type(graph.nodes[3]["label"]) is str
+        assert sorted(graphs.to_networkx(matrix).edges(data="weight")) == reference
     rows, cols, weights = graphs.edge_list(scipy.sparse.csr_matrix(dense))
     assert len(rows) == int((dense != 0).sum())
     np.testing.assert_array_equal(weights.numpy(), dense[rows.numpy(), cols.numpy()])

@@ -7,6 +7,7 @@ Method, curves and the null: ``docs/modularity_curves.md``.
 
 from __future__ import annotations
 
+import networkx as nx
 import numpy as np
 import pandas as pd
 import torch
@@ -107,12 +108,6 @@ def intra_class_share(adjacency, labels) -> float:
 _NULL_CHUNK = 4_000_000          # (permutations × edge entries) evaluated at once
 
 
-def _edges_float64(adjacency):
-    """``(rows, cols, float64 weights)`` of an adjacency as NumPy arrays."""
-    rows, cols, weights = graphs.edge_list(graphs.as_adjacency(adjacency))
-    return rows.numpy(), cols.numpy(), weights.numpy().astype(np.float64)
-
-
 def _q_of_labelings(rows, cols, weights, labelings: np.ndarray, n_classes: int) -> np.ndarray:
     """``(P,)`` ``Q`` of one graph under each row of ``labelings`` ``(P, N)``, in chunks."""
     n = labelings.shape[1]
@@ -162,7 +157,7 @@ def permutation_null(adjacency, labels, n_permutations: int = 200, seed=0,
         seed = check_seed("seed", seed)
     adjacency = graphs.as_adjacency(adjacency)
     modularity(adjacency, labels)                    # validates the graph and the labels
-    rows, cols, weights = _edges_float64(adjacency)
+    rows, cols, weights = (t.numpy() for t in graphs.edge_list(adjacency))    # float64 weights
     y = data.class_indices(labels, adjacency.shape[0]).numpy()
     n_classes = int(y.max()) + 1
     q = float(_q_of_labelings(rows, cols, weights, y[None, :], n_classes)[0])
@@ -187,9 +182,6 @@ def null_modularity(layer_features, labels, k: int = 3, n_permutations: int = 20
 
     Introduced in notebook 05_modularity_curves.
     """
-    n_permutations = check_int("n_permutations", n_permutations, low=2)
-    seed = check_seed("seed", seed)
-    k = check_int("k", k, low=1)
     return permutation_null(graphs.knn_graph(layer_features, k), labels, n_permutations, seed)
 
 
@@ -197,38 +189,13 @@ GRAPH_KINDS = ("knn", "top-fraction", "threshold")
 """Graphs of a curve: paper A's kNN graph, paper B's top-fraction or threshold subgraph."""
 
 
-def graph_modularity(layer_features, labels, graph: str = "knn", k: int = 3, p: float = 0.01,
-                     tau: float = 0.9) -> float:
-    """``Q`` under ``labels`` of the graph of kind ``graph`` (``"knn"``, ``"top-fraction"`` or
-    ``"threshold"``) of ``(N, D)`` features (``docs/similarity_graphs.md``).
-
-    Returns:
-        ``Q``; NaN for a top-fraction or threshold graph without edges (a kNN graph without
-        edges raises, as :func:`modularity` does).
-
-    Raises:
-        ValueError: an unknown ``graph`` or a bad parameter of its rule.
-
-    Introduced in notebook 06_layer_pruning (paper B's curves; the graphs are notebook 03's).
-    """
-    check_choice("graph", graph, GRAPH_KINDS)
-    if graph == "knn":
-        return knn_modularity(layer_features, labels, k)
-    adjacency = _layer_graph(layer_features, graph, k, p, tau)
-    return float("nan") if adjacency is None else modularity(adjacency, labels)
-
-
 def _layer_graph(layer_features, graph: str, k: int, p: float, tau: float):
     """The graph of kind ``graph`` of one layer; ``None`` for an empty non-kNN graph."""
     if graph == "knn":
         return graphs.knn_graph(layer_features, k)
-    if graph == "top-fraction":
-        adjacency = sparsification.top_fraction_graph(layer_features, p)
-    else:
-        adjacency = sparsification.threshold_graph(layer_features, tau)
-    if graphs.edge_list(adjacency)[2].sum() == 0:
-        return None
-    return adjacency
+    adjacency = (sparsification.top_fraction_graph(layer_features, p) if graph == "top-fraction"
+                 else sparsification.threshold_graph(layer_features, tau))
+    return None if graphs.edge_list(adjacency)[2].sum() == 0 else adjacency
 
 
 def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, graph_size: int = 500,
@@ -242,7 +209,8 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, graph_size: in
     Args:
         x: ``(N, C, H, W)`` inputs, ``N >= n_batches * graph_size``; y: ``(N,)`` labels.
         stream: hold one layer's activations at a time (``features.iter_probe``).
-        graph, p, tau: as :func:`graph_modularity`; ``k < graph_size``.
+        graph: paper A's ``"knn"`` graph (``k < graph_size``) or paper B's ``"top-fraction"``
+            (``p``) or ``"threshold"`` (``tau``) subgraph (``docs/similarity_graphs.md``).
         null_permutations: 0, or >= 2 label permutations per batch (:func:`permutation_null`).
 
     Returns:
@@ -380,8 +348,7 @@ def sensitivity_sweep(model, x, y, k_values, n_values, seed: int = 0,
 def delta_q(q) -> np.ndarray:
     """``ΔQ_l = Q_l − Q_{l−1}`` for ``l = 2..L`` (paper A's pruning signal, ``docs/pruning.md``);
     returns ``(L − 1,)``."""
-    q = np.asarray(q, dtype=np.float64)
-    return np.diff(q)
+    return np.diff(np.asarray(q, dtype=np.float64))
 
 
 def layer_difference(q) -> np.ndarray:
@@ -404,16 +371,12 @@ def louvain_communities(adjacency, resolution: float = 1.0, seed: int = 0) -> np
 
     Introduced in notebook 04_community_visualisation.
     """
-    import networkx as nx
-
     resolution = check_float("resolution", resolution, low=0.0, low_open=True)
     seed = check_int("seed", seed, low=0)
-    if len(adjacency.shape) != 2 or adjacency.shape[0] != adjacency.shape[1]:
-        raise ValueError(f"adjacency must be square (N, N), got shape {tuple(adjacency.shape)}")
     graph = graphs.to_networkx(adjacency)
     communities = nx.community.louvain_communities(graph, weight="weight",
                                                    resolution=resolution, seed=seed)
-    found = np.empty(adjacency.shape[0], dtype=np.int64)
+    found = np.empty(graph.number_of_nodes(), dtype=np.int64)
     for c, members in enumerate(sorted(communities, key=min)):
         found[sorted(members)] = c
     return found

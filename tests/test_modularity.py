@@ -279,23 +279,17 @@ def test_intra_class_share_against_a_loop():
         modularity.intra_class_share(a, labels[:5])
 
 
-@pytest.mark.parametrize("graph,builder,value", [
-    ("knn", graphs.knn_graph, 3), ("top-fraction", sparsification.top_fraction_graph, 0.05),
-    ("threshold", sparsification.threshold_graph, 0.2)])
-
-
-def test_graph_modularity_of_each_kind_equals_networkx(graph, builder, value):
+@pytest.mark.parametrize("builder,value", [
+    (graphs.knn_graph, 3), (sparsification.top_fraction_graph, 0.05),
+    (sparsification.threshold_graph, 0.2)])
+def test_modularity_of_each_graph_kind_equals_networkx(builder, value):
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(3), 20)
     x = torch.as_tensor(rng.normal(size=(60, 8)) + 2 * np.eye(8)[labels], dtype=torch.float32)
-    options = {"knn": {"k": value}, "top-fraction": {"p": value}, "threshold": {"tau": value}}
-    q = modularity.graph_modularity(x, labels, graph, **options[graph])
-    dense = builder(x, value)
-    dense = (dense.to_dense() if dense.is_sparse else dense).double().numpy()
-    assert q == pytest.approx(networkx_q(dense, labels), abs=1e-9)
-    assert np.isnan(modularity.graph_modularity(x, labels, "threshold", tau=1.0))
-    with pytest.raises(ValueError, match="graph='dense' is not allowed"):
-        modularity.graph_modularity(x, labels, "dense")
+    adjacency = builder(x, value)
+    dense = (adjacency.to_dense() if adjacency.is_sparse else adjacency).double().numpy()
+    assert modularity.modularity(adjacency, labels) == pytest.approx(networkx_q(dense, labels),
+                                                                     abs=1e-9)
 
 
 def test_curves_of_paper_b_graphs():
@@ -309,6 +303,12 @@ def test_curves_of_paper_b_graphs():
     assert np.isfinite(top["Q_mean"]).all() and not np.allclose(top["Q_mean"], knn["Q_mean"])
     with pytest.raises(ValueError, match=r"p=0.0 is not allowed: must lie in \(0, 1\]"):
         modularity.modularity_curve(model, d.x, d.y, graph="top-fraction", p=0.0)
+    with pytest.raises(ValueError, match="graph='dense' is not allowed"):
+        modularity.modularity_curve(model, d.x, d.y, graph="dense")
+    # a threshold no pair reaches: no edge in any batch's graph, so Q is NaN
+    empty = modularity.modularity_curve(model, d.x, d.y, n_batches=2, graph_size=60,
+                                        progress=False, graph="threshold", tau=1.0)
+    assert np.isnan(empty["Q_mean"]).all()
 
 
 def test_sensitivity_sweep_reuses_one_balanced_sample():

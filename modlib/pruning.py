@@ -60,35 +60,37 @@ def unit_table(model: nn.Module, curve, kind: str = "knn") -> pd.DataFrame:
             raise ValueError(f"a {kind} curve of shape {values.shape} is not allowed: "
                              f"{type(model).__name__} has {len(points)} probe points, so the "
                              f"curve needs {len(points)} values")
-    q = dict(zip(points, values))
     rows = []
     for unit in model.units():
         position = points.index(unit.probe)
-        before = q[points[position - 1]] if position > 0 else np.nan
+        before = values[position - 1] if position > 0 else np.nan
         rows.append({"unit": unit.name, "stage": unit.stage, "removable": unit.removable,
-                     "probe": unit.probe, "Q_before": before, "Q_after": q[unit.probe],
-                     "delta_q": q[unit.probe] - before, "curve": kind})
+                     "probe": unit.probe, "Q_before": before, "Q_after": values[position],
+                     "delta_q": values[position] - before, "curve": kind})
     return pd.DataFrame(rows)
 
 
-def _respecting_stages(table: pd.DataFrame, order: list[str], n: int | None) -> list[str]:
-    """Removable units of ``order`` that leave every stage one, at most ``n``."""
+def _respecting_stages(table: pd.DataFrame, order: list[str], n: int | None = None) -> list[str]:
+    """Removable units of ``order`` that leave every stage one, at most ``n`` (an integer up to
+    :func:`max_removable`), in forward order."""
+    if n is not None:
+        check_int("n", n, low=0, high=max_removable(table))
     left = table.groupby("stage")["unit"].count().to_dict()
     stage_of = dict(zip(table["unit"], table["stage"]))
     removable = set(table.loc[table["removable"], "unit"])
-    chosen = []
+    chosen = set()
     for unit in order:
         if n is not None and len(chosen) == n:
             break
         if unit in removable and left[stage_of[unit]] > 1:
-            chosen.append(unit)
+            chosen.add(unit)
             left[stage_of[unit]] -= 1
-    return chosen
+    return [u for u in table["unit"] if u in chosen]
 
 
 def max_removable(table: pd.DataFrame) -> int:
     """How many units can go at most under the structural rules."""
-    return len(_respecting_stages(table, list(table["unit"]), None))
+    return len(_respecting_stages(table, list(table["unit"])))
 
 
 def select_by_threshold(table: pd.DataFrame, threshold: float = 0.03) -> list[str]:
@@ -100,8 +102,7 @@ def select_by_threshold(table: pd.DataFrame, threshold: float = 0.03) -> list[st
     """
     threshold = check_float("threshold", threshold, low=-1.0, high=1.0)
     candidates = table[table["delta_q"] < threshold].sort_values("delta_q", kind="stable")
-    chosen = set(_respecting_stages(table, list(candidates["unit"]), None))
-    return [u for u in table["unit"] if u in chosen]           # forward order
+    return _respecting_stages(table, list(candidates["unit"]))
 
 
 def select_lowest(table: pd.DataFrame, n: int) -> list[str]:
@@ -117,10 +118,8 @@ def select_highest(table: pd.DataFrame, n: int) -> list[str]:
 
 def select_random(table: pd.DataFrame, n: int, seed: int = 0) -> list[str]:
     """``n`` removable units in a seeded random order, skipping any that would empty a stage."""
-    _check_count(table, n)
     order = np.random.default_rng(seed).permutation(table["unit"].to_numpy()).tolist()
-    chosen = set(_respecting_stages(table, order, n))
-    return [u for u in table["unit"] if u in chosen]
+    return _respecting_stages(table, order, n)
 
 
 def select_equal_budget(table: pd.DataFrame, reference) -> list[str]:
@@ -147,14 +146,8 @@ def select_equal_budget(table: pd.DataFrame, reference) -> list[str]:
 
 def _select_ordered(table, n, ascending, column="delta_q"):
     """Units ranked by ``column`` (ΔQ); units without a value (NaN: no evidence) come last."""
-    _check_count(table, n)
     ranked = table.sort_values(column, ascending=ascending, kind="stable", na_position="last")
-    chosen = set(_respecting_stages(table, list(ranked["unit"]), n))
-    return [u for u in table["unit"] if u in chosen]
-
-
-def _check_count(table, n):
-    check_int("n", n, low=0, high=max_removable(table))
+    return _respecting_stages(table, list(ranked["unit"]), n)
 
 
 # --------------------------------------------------------------------------------------------
@@ -205,8 +198,6 @@ def finetune_settings(recipe: str, init: str = "inherit", seed: int = 0) -> dict
     return dict(FINETUNE_RECIPES[recipe], init=init, seed=check_int("seed", seed, low=0))
 
 
-
-
 def measure_original(model: nn.Module, test_accuracy: float, input_shape) -> dict:
     """The unpruned network as an :func:`evaluate_removal` row of kind ``"original"``;
     ``input_shape`` is one input's ``(C, H, W)``. Introduced in notebook 06_layer_pruning."""
@@ -250,8 +241,7 @@ def evaluate_removal(parent: train.TrainConfig, remove, label: str, device: str 
     result = train.load_or_train(config, device=device, progress=progress)
     return {"variant": label, "kind": kind or label, "control_seed": control_seed,
             "removed": len(config.remove), "units": list(config.remove),
-            "accuracy_before": accuracy_before,
-            "test_accuracy": result.test_accuracy,
+            "accuracy_before": accuracy_before, "test_accuracy": result.test_accuracy,
             "parameters": count_parameters(result.model),
             "MACs": count_macs(result.model, tuple(test.x.shape[1:])), "network": result.model}
 
@@ -284,8 +274,7 @@ def summary_table(runs, level: float = 0.95) -> pd.DataFrame:
         if originals.empty:
             raise ValueError(f"model {arch!r} has no 'original' row: the reductions need it")
         original = originals.iloc[0]
-        mean, low, high = stats.t_interval(100 * group["test_accuracy"], level, "draw",
-                                                 (0, 100))
+        mean, low, high = stats.t_interval(100 * group["test_accuracy"], level, "draw", (0, 100))
         rows.append({
             "model": arch, "variant": kind, "units removed": int(group["removed"].iloc[0]),
             "runs": len(group),
@@ -316,15 +305,13 @@ def side_by_side(tables: dict, selections: dict) -> pd.DataFrame:
 
     Introduced in notebook 06_layer_pruning.
     """
-    tables = dict(tables)
     first = next(iter(tables.values()))
     units = list(first["unit"])
+    out = first.set_index("unit")[["stage", "removable"]].copy()
     for label, table in tables.items():
         if list(table["unit"]) != units:
             raise ValueError(f"table {label!r} has units {list(table['unit'])}, not {units}: "
                              "side_by_side compares curves of one model")
-    out = first.set_index("unit")[["stage", "removable"]].copy()
-    for label, table in tables.items():
         out[f"ΔQ ({label})"] = table["delta_q"].to_numpy()
     for rule, chosen in selections.items():
         unknown = sorted(set(chosen) - set(units))

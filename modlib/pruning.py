@@ -150,10 +150,6 @@ def _select_ordered(table, n, ascending, column="delta_q"):
     return _respecting_stages(table, list(ranked["unit"]), n)
 
 
-# --------------------------------------------------------------------------------------------
-# Costs
-
-
 @torch.no_grad()
 def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     """Multiply-accumulates of one forward pass of one ``(C, H, W)`` input: convolutions and
@@ -161,8 +157,7 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     was_training = model.training
     model.eval()
     parameter = next(model.parameters())
-    counter = FlopCounterMode(display=False)
-    with counter:
+    with FlopCounterMode(display=False) as counter:
         model(torch.zeros(1, *input_shape, dtype=parameter.dtype, device=parameter.device))
     model.train(was_training)
     return counter.get_total_flops() // 2
@@ -369,10 +364,6 @@ def select_most_similar(table: pd.DataFrame, n: int) -> list[str]:
         raise ValueError(f"table has columns {list(table.columns)}: select_most_similar needs "
                          "the 'cka' column of pruning.unit_similarity")
     return _select_ordered(table, n, ascending=False, column="cka")
-
-
-# --------------------------------------------------------------------------------------------
-# The paired design: a rule against a control on the same base network
 
 
 def paired_differences(runs, rule: str, control: str, value: str = "test_accuracy",

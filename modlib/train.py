@@ -8,7 +8,6 @@ model is returned in the same state whether trained now or loaded.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import numbers
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.optim import lr_scheduler
 from .progress import bar as progress_bar
 
 from . import cache, data, models, paths
@@ -217,13 +217,12 @@ def fit(model: nn.Module, train: data.ImageSplit, test: data.ImageSplit, config:
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)
     if config.schedule == "onecycle":
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch)
+        scheduler = lr_scheduler.OneCycleLR(optimizer, config.lr, config.epochs * steps_per_epoch)
     elif config.schedule == "multistep":
         milestones = [m * steps_per_epoch for m in config.milestones]
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, config.gamma)
+        scheduler = lr_scheduler.MultiStepLR(optimizer, milestones, config.gamma)
     else:
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+        scheduler = lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     history = []
     bar = progress_bar(total=config.epochs * steps_per_epoch, disable=not progress,
                        desc=f"{config.arch} on {config.dataset}", unit="step")
@@ -251,8 +250,7 @@ def fit(model: nn.Module, train: data.ImageSplit, test: data.ImageSplit, config:
             bar.update()
             if progress and step % 10 == 0:     # .item() waits for the device: not every step
                 bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}", refresh=False)
-        test_accuracy, test_loss = evaluate(model, test, device=device)
-        model.train()
+        test_accuracy, test_loss = evaluate(model, test, device=device)     # back in train mode
         history.append({"epoch": epoch, "train_loss": loss_sum.item() / len(train),
                         "train_accuracy": correct.item() / len(train), "test_loss": test_loss,
                         "test_accuracy": test_accuracy,
@@ -294,13 +292,9 @@ def checkpoint_identity(config: TrainConfig, epoch: int | None = None) -> dict:
 def load_or_train(config: TrainConfig, device: str = "auto", progress: bool = True) -> TrainedModel:
     """Load the verified cached model of ``config``, or train it (under its lock, saving every
     epoch for :func:`load_epoch`) and cache it; a damaged checkpoint is moved aside and retrained
-    (``docs/cache.md``). The global random state is left as it was.
-
-    Args:
-        device: ``"auto"``, ``"cpu"`` or ``"cuda"``, for training only.
-
-    Returns:
-        a :class:`TrainedModel`, rebuilt from its checkpoint: float32, eval mode, on the CPU.
+    (``docs/cache.md``). The global random state is left as it was. ``device`` (``"auto"``,
+    ``"cpu"`` or ``"cuda"``) is for training only: the model is rebuilt from its checkpoint,
+    float32, eval mode, on the CPU.
 
     Raises:
         FileNotFoundError: the dataset is missing (see ``data.load``).
@@ -308,19 +302,8 @@ def load_or_train(config: TrainConfig, device: str = "auto", progress: bool = Tr
 
     Introduced in notebook 01_train_models.
     """
-    with _global_random_state_kept():
-        path = config.checkpoint_path()
-        test = data.load(config.dataset, "test")
-        found = _load_checkpoint(config, test)
-        if found is None:
-            with cache.lock(path):
-                found = _load_checkpoint(config, test)     # trained meanwhile by another run?
-                if found is None:
-                    history = _train(config, test, device, progress)
-                    found = _load_checkpoint(config, test, strict=True)
-                    return TrainedModel(found[0], config, history, path, from_cache=False)
-        model, record = found
-        return TrainedModel(model, config, record["history"], path, from_cache=True)
+    model, history, from_cache = _load_or_train(config, None, device, progress)
+    return TrainedModel(model, config, history, config.checkpoint_path(), from_cache)
 
 
 def load_epoch(config: TrainConfig, epoch: int, device: str = "auto",
@@ -339,26 +322,25 @@ def load_epoch(config: TrainConfig, epoch: int, device: str = "auto",
         raise ValueError(f"epoch={epoch!r} is not available: this config trains "
                          f"{config.epochs} epochs, so epochs 0..{config.epochs} are kept "
                          "(0 is the initialisation)")
-    epoch = int(epoch)
-    with _global_random_state_kept():
+    return _load_or_train(config, int(epoch), device, progress)[0]
+
+
+def _load_or_train(config: TrainConfig, epoch: int | None, device: str, progress: bool):
+    """``(model, history, from_cache)`` of the checkpoint of ``config`` (final, or ``epoch``),
+    trained under its lock if it is missing (``history`` is ``None`` for an epoch's). Torch's,
+    NumPy's and ``random``'s global random state is restored on exit."""
+    states = (torch.get_rng_state(), np.random.get_state(), random.getstate(),
+              torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None)
+    try:
         test = data.load(config.dataset, "test")
         found = _load_checkpoint(config, test, epoch)
         if found is None:
             with cache.lock(config.checkpoint_path()):
-                found = _load_checkpoint(config, test, epoch)
+                found = _load_checkpoint(config, test, epoch)     # trained meanwhile?
                 if found is None:
-                    _train(config, test, device, progress)
-                    found = _load_checkpoint(config, test, epoch, strict=True)
-        return found[0]
-
-
-@contextlib.contextmanager
-def _global_random_state_kept():
-    """Restore torch's, NumPy's and ``random``'s global random state on exit."""
-    states = (torch.get_rng_state(), np.random.get_state(), random.getstate(),
-              torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None)
-    try:
-        yield
+                    history = _train(config, test, device, progress)
+                    return _load_checkpoint(config, test, epoch, strict=True)[0], history, False
+        return found[0], found[1].get("history"), True
     finally:
         torch.set_rng_state(states[0])
         np.random.set_state(states[1])
@@ -389,9 +371,8 @@ def evaluation_split(config: TrainConfig, test: data.ImageSplit) -> data.ImageSp
     """The test images ``config``'s history is measured on: ``test`` itself, or its balanced
     subset of ``config.test_per_class`` images per class (seed 0, the same for every seed; the
     smoke recipe's shortcut). Introduced in notebook 01_train_models."""
-    if not config.test_per_class:
-        return test
-    return data.balanced_subset(test, config.test_per_class, seed=0)
+    return (data.balanced_subset(test, config.test_per_class, seed=0) if config.test_per_class
+            else test)
 
 
 def _train(config: TrainConfig, test: data.ImageSplit, device: str, progress: bool) -> list:
@@ -412,32 +393,21 @@ def _train(config: TrainConfig, test: data.ImageSplit, device: str, progress: bo
         _save(epoch_checkpoint_path(config, epoch), m, checkpoint_identity(config, epoch), {})
 
     save_epoch(0, model)
-    device = resolve_device(device)
-    with _threads(TRAIN_THREADS if device.type == "cpu" else torch.get_num_threads()):
+    device, threads = resolve_device(device), torch.get_num_threads()
+    torch.set_num_threads(TRAIN_THREADS if device.type == "cpu" else threads)
+    try:
         history = fit(model, train, evaluation_split(config, test), config, device, progress,
                       save_epoch)
+    finally:
+        torch.set_num_threads(threads)
     _save(config.checkpoint_path(), model, checkpoint_identity(config), {"history": history})
     return history
-
-
-@contextlib.contextmanager
-def _threads(n: int):
-    """Run the block on ``n`` intra-op threads, then restore the count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def load_or_train_many(configs, n_jobs: int = -1, device: str = "auto",
                        progress: bool = True) -> list[TrainedModel]:
     """:func:`load_or_train` for many configurations, the uncached ones trained first in
-    parallel (:func:`train_uncached`).
-
-    Returns:
-        one :class:`TrainedModel` per config, in order.
+    parallel (:func:`train_uncached`): one :class:`TrainedModel` per config, in order.
 
     Raises:
         TypeError: an item that is not a :class:`TrainConfig`.
@@ -454,10 +424,8 @@ def train_uncached(configs, n_jobs: int = -1, device: str = "auto", progress: bo
     """Train into the cache those of ``configs`` that it does not hold yet, on the CPU one per
     joblib worker (``n_jobs``, ``-1``: one per core), with the weights :func:`load_or_train`
     would give, bit for bit; loads nothing. With fewer than two to train, one worker or a GPU it
-    does nothing, and :func:`load_or_train` trains each one when asked for it.
-
-    Returns:
-        how many networks it trained.
+    does nothing, and :func:`load_or_train` trains each one when asked for it. Returns how many
+    networks it trained.
 
     Raises:
         TypeError: an item that is not a :class:`TrainConfig`.
@@ -471,13 +439,10 @@ def train_uncached(configs, n_jobs: int = -1, device: str = "auto", progress: bo
             raise TypeError(f"configs[{i}]={config!r} is not a modlib.train.TrainConfig")
     if check_int("n_jobs", n_jobs) == 0:
         raise ValueError("n_jobs=0 is not allowed: use a positive count or -1 (every core)")
-    missing = list({c.key(): c for c in configs
-                    if not c.checkpoint_path().exists()}.values())
-    if len(missing) < 2 or resolve_device(device).type != "cpu":
-        return 0
+    missing = list({c.key(): c for c in configs if not c.checkpoint_path().exists()}.values())
     import joblib
     workers = min(len(missing), joblib.effective_n_jobs(n_jobs))
-    if workers < 2:
+    if workers < 2 or resolve_device(device).type != "cpu":
         return 0
     cache_dir = str(paths.cache_dir())      # a reused worker may have started elsewhere
     runner = joblib.Parallel(n_jobs=workers, return_as="generator_unordered")
@@ -506,10 +471,9 @@ def _save(path: Path, model: nn.Module, identity: dict, extra: dict) -> None:
 
 @dataclass(frozen=True)
 class Recipe:
-    """A named way of training the companion's CNNs: ``widths`` per architecture
-    (``default_width`` for others) and the :class:`TrainConfig` ``settings`` they share."""
+    """A way of training the companion's CNNs, a value of :data:`RECIPES`: ``widths`` per
+    architecture (``default_width`` else) and the :class:`TrainConfig` ``settings`` they share."""
 
-    name: str
     description: str
     widths: dict
     default_width: float
@@ -523,33 +487,27 @@ class Recipe:
 
 RECIPES = {
     "cpu-3epoch": Recipe(
-        "cpu-3epoch",
         "Fashion-MNIST, 3,000 training images per class, 3 epochs of one-cycle SGD (peak lr 0.05), "
         "VGG at width 0.25 and ResNet at 0.5: minutes on a laptop CPU",
-        widths={"vgg11": 0.25, "vgg13": 0.25, "vgg16": 0.25, "vgg19": 0.25, "resnet20": 0.5,
-                "resnet32": 0.5, "resnet44": 0.5, "resnet56": 0.5, "resnet110": 0.5},
+        widths=dict.fromkeys(("resnet20", "resnet32", "resnet44", "resnet56", "resnet110"), 0.5),
         default_width=0.25,
         settings=dict(dataset="fashion-mnist", epochs=3, train_per_class=3000, batch_size=128,
                       lr=0.05, weight_decay=5e-4, schedule="onecycle")),
     "smoke": Recipe(
-        "smoke",
         "Fashion-MNIST, 100 training images per class, 2 epochs, width 0.25, test accuracy on 100 "
         "test images per class: seconds, for CI",
         widths={}, default_width=0.25,
         settings=dict(dataset="fashion-mnist", epochs=2, train_per_class=100, batch_size=32,
                       lr=0.05, weight_decay=5e-4, schedule="onecycle", test_per_class=100)),
     "paper-cifar10": Recipe(
-        "paper-cifar10",
         "paper A's recipe: CIFAR-10 (must be in data/cache/), full width, 150 epochs of SGD "
         "(lr 0.01, divided by 10 at epochs 50 and 100), batch 256, crops and flips: a GPU",
         widths={}, default_width=1.0,
         settings=dict(dataset="cifar10", epochs=150, train_per_class=0, batch_size=256, lr=0.01,
-                      weight_decay=5e-3, schedule="multistep", milestones=(50, 100),
-                      augment=True)),
+                      weight_decay=5e-3, schedule="multistep", milestones=(50, 100), augment=True)),
     "paper-synthetic": Recipe(
-        "paper-synthetic",
-        "for tests of the paper profile only: paper A's optimiser, schedule and augmentation on the "
-        "synthetic CIFAR-10 stand-in (generated images, not CIFAR-10), 20 images per class, "
+        "for tests of the paper profile only: paper A's optimiser, schedule and augmentation on "
+        "the synthetic CIFAR-10 stand-in (generated images, not CIFAR-10), 20 images per class, "
         "2 epochs, width 0.125: seconds, the numbers mean nothing",
         widths={}, default_width=0.125,
         settings=dict(dataset="cifar10-synthetic", epochs=2, train_per_class=20, batch_size=32,

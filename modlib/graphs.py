@@ -159,8 +159,7 @@ def _top_k(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _merge_top_k(values_a, columns_a, values_b, columns_b, k: int):
     """Top ``k`` of two candidate lists per row, ties to the lower column."""
-    values = torch.cat([values_a, values_b], dim=1)
-    columns = torch.cat([columns_a, columns_b], dim=1)
+    values, columns = torch.cat([values_a, values_b], dim=1), torch.cat([columns_a, columns_b], dim=1)
     by_column = columns.argsort(dim=1)
     values, columns = values.gather(1, by_column), columns.gather(1, by_column)
     by_value = torch.sort(values, dim=1, descending=True, stable=True).indices[:, :k]

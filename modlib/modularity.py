@@ -96,8 +96,7 @@ def intra_class_share(adjacency, labels) -> float:
     y = data.class_indices(labels, adjacency.shape[0]).to(rows.device)
     if torch.isnan(weights).any():
         raise ValueError("adjacency contains NaN weights")
-    total = weights.sum()
-    if len(weights) == 0 or total == 0:
+    if weights.sum() == 0:
         raise ValueError("the graph has no edges (total weight 0): P_intra is undefined")
     return float(graphs.intra_class_weight(rows, cols, weights, y))
 
@@ -240,9 +239,8 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, graph_size: in
     if null_permutations == 1:
         raise ValueError("null_permutations=1 is not allowed: use 0 (no null) or >= 2 (a null "
                          "needs a spread)")
-    x, y = torch.as_tensor(x), data.class_indices(y, name="y")
-    if len(x) != len(y):
-        raise ValueError(f"x has {len(x)} samples but y has {len(y)} labels")
+    x = torch.as_tensor(x)
+    y = data.class_indices(y, len(x), name="y")
     names = features.resolve_layers(model, layers)
     batches = data.stratified_batches(y, n_batches, graph_size, seed)
     q = np.zeros((len(names), n_batches))
@@ -297,10 +295,8 @@ def batch_curves(model, x, partitions: dict, graph_size: int, k: int = 3,
     if len(x) == 0 or len(x) % graph_size:
         raise ValueError(f"x has {len(x)} samples: must be a positive multiple of "
                          f"graph_size={graph_size} (consecutive batches)")
-    labels = {n: data.class_indices(p, name=f"partitions[{n!r}]") for n, p in partitions.items()}
-    for name, y in labels.items():
-        if len(y) != len(x):
-            raise ValueError(f"partitions[{name!r}] has {len(y)} labels but x has {len(x)} samples")
+    labels = {name: data.class_indices(y, len(x), name=f"partitions[{name!r}]")
+              for name, y in partitions.items()}
     names = features.resolve_layers(model, layers)
     q = {name: np.zeros((len(names), len(x) // graph_size)) for name in labels}
     for b in range(len(x) // graph_size):

@@ -391,7 +391,6 @@ def paired_differences(runs, rule: str, control: str, value: str = "test_accurac
                          f"'kind' and {value!r}")
     rows = []
     for base, group in runs.groupby(by, sort=True):
-        base = base if isinstance(base, tuple) else (base,)
         mine, theirs = group[group["kind"] == rule], group[group["kind"] == control]
         if len(mine) != 1 or theirs.empty:
             raise ValueError(f"base {dict(zip(by, base))} has {len(mine)} runs of {rule!r} and "

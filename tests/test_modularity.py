@@ -151,7 +151,8 @@ def test_batch_curves_refuse_bad_input():
     with pytest.raises(ValueError, match="x has 20 samples: must be a positive multiple of "
                                          "graph_size=15"):
         modularity.batch_curves(model, images.x, {"true": images.y}, graph_size=15)
-    with pytest.raises(ValueError, match=r"partitions\['p'\] has 19 labels but x has 20"):
+    with pytest.raises(ValueError, match=r"partitions\['p'\] must have shape \(N,\) = \(20,\), "
+                                         r"got \(19,\)"):
         modularity.batch_curves(model, images.x, {"p": images.y[:-1]}, graph_size=10)
     with pytest.raises(ValueError, match="at least one"):
         modularity.batch_curves(model, images.x, {}, graph_size=10)
@@ -164,7 +165,7 @@ def test_curve_refuses_bad_input():
         modularity.modularity_curve(model, images.x, images.y, k=20, n_batches=1, graph_size=20)
     with pytest.raises(ValueError, match="only 20 samples"):
         modularity.modularity_curve(model, images.x, images.y, n_batches=3, graph_size=10)
-    with pytest.raises(ValueError, match="x has 20 samples but y has 19"):
+    with pytest.raises(ValueError, match=r"y must have shape \(N,\) = \(20,\), got \(19,\)"):
         modularity.modularity_curve(model, images.x, images.y[:-1], n_batches=1, graph_size=10)
 
 

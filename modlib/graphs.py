@@ -87,11 +87,8 @@ def normalise_rows(features: torch.Tensor) -> torch.Tensor:
 
 
 def cosine_similarity(features, zero_diagonal: bool = True) -> torch.Tensor:
-    """Dense cosine similarity ``S = X̂ X̂ᵀ`` of the rows of ``features``.
-
-    Returns:
-        ``(N, N)`` tensor in ``features``' float dtype, in [-1, 1]; ``S_ii = 0`` if
-        ``zero_diagonal`` (as paper A's code).
+    """Dense cosine similarity ``S = X̂ X̂ᵀ`` of the rows of ``features``: an ``(N, N)`` tensor
+    in their float dtype, in [-1, 1]; ``S_ii = 0`` if ``zero_diagonal`` (as paper A's code).
 
     Raises:
         ValueError, TypeError: see :func:`as_features`.
@@ -118,11 +115,8 @@ def symmetric_adjacency(rows: torch.Tensor, cols: torch.Tensor, values: torch.Te
                         dense: bool = False) -> torch.Tensor:
     """The symmetric ``(N, N)`` matrix with ``A_ij = A_ji =`` the sum of ``values`` listed for
     the pair ``{i, j}`` in either direction; pairs summing to 0 are no edges. Paper A's
-    ``(A_dir + A_dirᵀ) / 2`` is this with ``values / 2``.
-
-    Returns:
-        torch sparse COO (coalesced), or dense with ``dense=True``; ``values``' dtype and device.
-    """
+    ``(A_dir + A_dirᵀ) / 2`` is this with ``values / 2``. Returns torch sparse COO (coalesced),
+    or dense with ``dense=True``, in ``values``' dtype and on its device."""
     device = values.device
     rows, cols, values = rows.cpu(), cols.cpu(), values.cpu()
     lo, hi = torch.minimum(rows, cols), torch.maximum(rows, cols)
@@ -159,7 +153,8 @@ def _top_k(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _merge_top_k(values_a, columns_a, values_b, columns_b, k: int):
     """Top ``k`` of two candidate lists per row, ties to the lower column."""
-    values, columns = torch.cat([values_a, values_b], dim=1), torch.cat([columns_a, columns_b], dim=1)
+    values = torch.cat([values_a, values_b], dim=1)
+    columns = torch.cat([columns_a, columns_b], dim=1)
     by_column = columns.argsort(dim=1)
     values, columns = values.gather(1, by_column), columns.gather(1, by_column)
     by_value = torch.sort(values, dim=1, descending=True, stable=True).indices[:, :k]
@@ -168,11 +163,9 @@ def _merge_top_k(values_a, columns_a, values_b, columns_b, k: int):
 
 def knn_graph(features, k: int, block_size: int = 1024, dense: bool = False) -> torch.Tensor:
     """Paper A's symmetrised, weighted kNN graph of the cosine similarities of ``(N, D)``
-    features, ``1 <= k < N``, computed in tiles (memory ``O(block_size² + N·k)``).
-
-    Returns:
-        Symmetric ``(N, N)`` adjacency without self-loops, sparse COO (coalesced) or ``dense``, on
-        ``features``' device: ``A_ij = S_ij`` for mutual neighbours, ``S_ij / 2`` for one-way ones.
+    features, ``1 <= k < N``, computed in tiles (memory ``O(block_size² + N·k)``): a symmetric
+    ``(N, N)`` adjacency without self-loops, sparse COO (coalesced) or ``dense``, on the
+    features' device, ``A_ij = S_ij`` for mutual neighbours, ``S_ij / 2`` for one-way ones.
 
     Raises:
         ValueError: bad features (see :func:`as_features`) or ``k`` outside ``[1, N)``.
@@ -239,9 +232,7 @@ def as_adjacency(adjacency) -> torch.Tensor:
         raise ValueError(f"adjacency must be a square (N, N) matrix, got {tuple(a.shape)}")
     if a.is_complex():
         raise TypeError(f"adjacency must have real weights, got complex dtype {a.dtype}")
-    if a.layout not in (torch.strided, torch.sparse_coo):      # CSR, CSC, ...
-        a = a.to_sparse_coo()
-    return a
+    return a if a.layout in (torch.strided, torch.sparse_coo) else a.to_sparse_coo()  # CSR, CSC
 
 
 def edge_list(adjacency) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

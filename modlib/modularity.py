@@ -19,11 +19,9 @@ from .checks import check_choice, check_float, check_int, check_int_list, check_
 
 def modularity(adjacency, labels) -> float:
     """Newman's weighted modularity ``Q`` of the partition ``labels`` (formula above;
-    ``docs/modularity_curves.md``, step 4).
-
-    ``adjacency``: symmetric ``(N, N)`` weights without self-loops (torch, NumPy or SciPy,
-    dense or sparse); ``labels``: ``(N,)`` hashable classes. Returns ``Q``, in ``[-1/2, 1)`` for
-    non-negative weights.
+    ``docs/modularity_curves.md``, step 4). ``adjacency``: symmetric ``(N, N)`` weights without
+    self-loops (torch, NumPy or SciPy, dense or sparse); ``labels``: ``(N,)`` hashable classes.
+    Returns ``Q``, in ``[-1/2, 1)`` for non-negative weights.
 
     Raises:
         ValueError: a non-square or asymmetric adjacency, self-loops, non-finite weights, a
@@ -81,8 +79,7 @@ def knn_modularity(layer_features, labels, k: int = 3) -> float:
 
 def intra_class_share(adjacency, labels) -> float:
     """``P_intra = Σ_c e_c``: the share of the total edge weight inside classes, in ``[0, 1]``
-    for non-negative weights (``Q ≈ P_intra − 1/C``, ``docs/modularity_curves.md``).
-
+    for non-negative weights (``Q ≈ P_intra − 1/C``, ``docs/modularity_curves.md``), of
     ``adjacency`` and ``labels`` as :func:`modularity` takes them.
 
     Raises:
@@ -140,11 +137,9 @@ def permutation_null(adjacency, labels, n_permutations: int = 200, seed=0,
 
     ``z = (Q − mean(Q_π)) / std(Q_π)`` (ddof=1) and the one-sided Monte-Carlo p-value
     ``p = (1 + #{π : Q_π >= Q}) / (1 + n_permutations)``, never 0 (Phipson & Smyth, Stat. Appl.
-    Genet. Mol. Biol. 9, 2010; ``docs/modularity_curves.md``, "Is a small Q chance?").
-
-    Returns:
-        ``{"q", "null_mean", "null_std", "z", "p"}`` (``z`` NaN for a constant null), and with
-        ``return_null`` the ``(n_permutations,)`` permuted ``Q`` under ``"null"``.
+    Genet. Mol. Biol. 9, 2010; ``docs/modularity_curves.md``, "Is a small Q chance?"). Returns
+    ``{"q", "null_mean", "null_std", "z", "p"}`` (``z`` NaN for a constant null), and with
+    ``return_null`` the ``(n_permutations,)`` permuted ``Q`` under ``"null"``.
 
     Raises:
         ValueError: as :func:`modularity` (bad adjacency or labels), ``n_permutations < 2``.
@@ -164,17 +159,13 @@ def permutation_null(adjacency, labels, n_permutations: int = 200, seed=0,
     null = _q_of_labelings(rows, cols, weights,
                            rng.permuted(np.tile(y, (n_permutations, 1)), axis=1), n_classes)
     found = _null_summary(q, null)
-    if return_null:
-        found["null"] = null
-    return found
+    return {**found, "null": null} if return_null else found
 
 
 def null_modularity(layer_features, labels, k: int = 3, n_permutations: int = 200,
                     seed: int = 0) -> dict:
-    """:func:`permutation_null` of the kNN graph (``k`` neighbours) of ``(N, D)`` features.
-
-    Returns:
-        ``{"q", "null_mean", "null_std", "z", "p"}``.
+    """:func:`permutation_null` of the kNN graph (``k`` neighbours) of ``(N, D)`` features:
+    ``{"q", "null_mean", "null_std", "z", "p"}``.
 
     Raises:
         ValueError: bad ``k``, ``n_permutations`` or ``seed``, labels of the wrong length.
@@ -201,22 +192,19 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, graph_size: in
                      seed: int = 0, layers=None, stream: bool = False,
                      progress: bool = True, graph: str = "knn", p: float = 0.01,
                      tau: float = 0.9, null_permutations: int = 0) -> pd.DataFrame:
-    """Modularity of every probe point's graph, mean ± (population) std over ``n_batches``
-    disjoint class-balanced batches of ``graph_size`` samples (paper A's protocol, 5 × 500;
-    ``docs/modularity_curves.md``, step 5).
+    """Modularity of every probe point's graph of ``(N, C, H, W)`` inputs ``x`` under ``(N,)``
+    labels ``y``, mean ± (population) std over ``n_batches`` disjoint class-balanced batches of
+    ``graph_size`` samples, ``N >= n_batches * graph_size`` (paper A's protocol, 5 × 500;
+    ``docs/modularity_curves.md``, step 5). ``graph``: paper A's ``"knn"`` graph
+    (``k < graph_size``) or paper B's ``"top-fraction"`` (``p``) or ``"threshold"`` (``tau``)
+    subgraph (``docs/similarity_graphs.md``); ``stream`` holds one layer's activations at a time
+    (``features.iter_probe``); ``null_permutations``: 0, or >= 2 label permutations per batch
+    (:func:`permutation_null`).
 
-    Args:
-        x: ``(N, C, H, W)`` inputs, ``N >= n_batches * graph_size``; y: ``(N,)`` labels.
-        stream: hold one layer's activations at a time (``features.iter_probe``).
-        graph: paper A's ``"knn"`` graph (``k < graph_size``) or paper B's ``"top-fraction"``
-            (``p``) or ``"threshold"`` (``tau``) subgraph (``docs/similarity_graphs.md``).
-        null_permutations: 0, or >= 2 label permutations per batch (:func:`permutation_null`).
-
-    Returns:
-        DataFrame, one row per probe point: ``layer`` (1-based), ``name``, ``Q_mean``, ``Q_std``,
-        ``Q_b0 … Q_b{n_batches-1}``; with a null also ``Q_null_mean``, ``Q_null_std``, ``Q_z``,
-        ``Q_p``, the null of the batch mean (each draw relabels every batch). NaN where a
-        batch's graph has no edge.
+    Returns a DataFrame, one row per probe point: ``layer`` (1-based), ``name``, ``Q_mean``,
+    ``Q_std``, ``Q_b0 … Q_b{n_batches-1}``; with a null also ``Q_null_mean``, ``Q_null_std``,
+    ``Q_z``, ``Q_p``, the null of the batch mean (each draw relabels every batch). NaN where a
+    batch's graph has no edge.
 
     Raises:
         ValueError: bad ``k``, ``n_batches``, ``graph_size``, ``graph``, ``p``, ``tau`` or
@@ -265,21 +253,15 @@ def modularity_curve(model, x, y, k: int = 3, n_batches: int = 5, graph_size: in
                      for m, draws in zip(q.mean(1), null.mean(1))]
         for key in ("null_mean", "null_std", "z", "p"):
             table[f"Q_{key}"] = [found[key] for found in summaries]
-    for b in range(n_batches):
-        table[f"Q_b{b}"] = q[:, b]
-    return table
+    return table.assign(**{f"Q_b{b}": q[:, b] for b in range(n_batches)})
 
 
 def batch_curves(model, x, partitions: dict, graph_size: int, k: int = 3,
                  layers=None) -> dict[str, np.ndarray]:
     """``Q`` of every probe point's kNN graph of each consecutive batch of ``x``, one graph scored
-    under every partition (``docs/dynamics_and_robustness.md``).
-
-    Args:
-        x: ``(n_batches · graph_size, C, H, W)`` inputs; partitions: ``{name: (len(x),) labels}``.
-
-    Returns:
-        ``{name: (L, n_batches) float64}``, ``[l, b]`` batch ``b``'s Q at probe point ``l + 1``.
+    under every partition (``docs/dynamics_and_robustness.md``): ``x`` is
+    ``(n_batches · graph_size, C, H, W)``, ``partitions`` ``{name: (len(x),) labels}``. Returns
+    ``{name: (L, n_batches) float64}``, ``[l, b]`` batch ``b``'s Q at probe point ``l + 1``.
 
     Raises:
         ValueError: no partition, lengths that differ or are no multiple of ``graph_size``,
@@ -312,13 +294,9 @@ def sensitivity_sweep(model, x, y, k_values, n_values, seed: int = 0,
                       progress: bool = True) -> pd.DataFrame:
     """``Q`` of every probe point's kNN graph for every ``k`` in ``k_values`` (each
     ``< min(n_values)``) and ``N`` in ``n_values`` (paper A's poster ablation; one balanced graph
-    per (layer, N, k), ``docs/modularity_curves.md``).
-
-    Args:
-        x: ``(M, C, H, W)`` inputs, ``M >= max(n_values)``; y: ``(M,)`` integer labels.
-
-    Returns:
-        DataFrame with columns ``layer`` (1-based), ``name``, ``N``, ``k``, ``Q``.
+    per (layer, N, k), ``docs/modularity_curves.md``) of ``(M, C, H, W)`` inputs ``x``,
+    ``M >= max(n_values)``, with ``(M,)`` integer labels ``y``. Returns a DataFrame with columns
+    ``layer`` (1-based), ``name``, ``N``, ``k``, ``Q``.
 
     Raises:
         ValueError: empty or out-of-range ``k_values`` / ``n_values``, too few samples.
@@ -357,10 +335,8 @@ def layer_difference(q) -> np.ndarray:
 def louvain_communities(adjacency, resolution: float = 1.0, seed: int = 0) -> np.ndarray:
     """Communities of a weighted graph found without labels by the Louvain method (Blondel et
     al., J. Stat. Mech. 2008, arXiv 0803.0476; networkx), resolution ``γ > 0``
-    (``docs/similarity_graphs.md``, "Communities").
-
-    Returns:
-        ``(N,) int64`` community of each node, numbered by each community's smallest node.
+    (``docs/similarity_graphs.md``, "Communities"). Returns the ``(N,) int64`` community of
+    each node, numbered by each community's smallest node.
 
     Raises:
         ValueError: a non-square adjacency, ``resolution <= 0`` or a bad seed.

@@ -29,16 +29,11 @@ NATURAL_THRESHOLD = 0.0
 
 
 def unit_table(model: nn.Module, curve, kind: str = "knn") -> pd.DataFrame:
-    """ΔQ of every unit of ``model`` from a per-layer modularity curve.
-
-    Args:
-        curve: ``modularity.modularity_curve`` at ``model.probe_points()``, or one ``Q`` per
-            probe point (NaN allowed).
-        kind: one of :data:`CURVE_KINDS`, recorded in the ``curve`` column.
-
-    Returns:
-        DataFrame, one row per unit in forward order: ``unit``, ``stage``, ``removable``,
-        ``probe``, ``Q_before``, ``Q_after``, ``delta_q`` (NaN without a "before"), ``curve``.
+    """ΔQ of every unit of ``model`` from a per-layer modularity ``curve`` of kind ``kind``
+    (:data:`CURVE_KINDS`): ``modularity.modularity_curve`` at ``model.probe_points()``, or one
+    ``Q`` per probe point (NaN allowed). Returns a DataFrame, one row per unit in forward order:
+    ``unit``, ``stage``, ``removable``, ``probe``, ``Q_before``, ``Q_after``, ``delta_q`` (NaN
+    without a "before"), ``curve`` (``kind``).
 
     Raises:
         ValueError: an unknown ``kind``; the curve's probe points are not the model's, or a
@@ -133,15 +128,13 @@ def select_equal_budget(table: pd.DataFrame, reference) -> list[str]:
     Introduced in notebook 06_layer_pruning.
     """
     if isinstance(reference, (int, np.integer)):
-        n = int(reference)
-    else:
-        reference = list(reference)
-        unknown = sorted(set(reference) - set(table["unit"]))
-        if unknown:
-            raise ValueError(f"reference units {unknown} are not units of this table's model: "
-                             f"its units are {list(table['unit'])}")
-        n = len(reference)
-    return select_lowest(table, n)
+        return select_lowest(table, int(reference))
+    reference = list(reference)
+    unknown = sorted(set(reference) - set(table["unit"]))
+    if unknown:
+        raise ValueError(f"reference units {unknown} are not units of this table's model: "
+                         f"its units are {list(table['unit'])}")
+    return select_lowest(table, len(reference))
 
 
 def _select_ordered(table, n, ascending, column="delta_q"):
@@ -246,16 +239,12 @@ def evaluate_removal(parent: train.TrainConfig, remove, label: str, device: str 
 
 
 def summary_table(runs, level: float = 0.95) -> pd.DataFrame:
-    """One row per (model, kind) from :func:`evaluate_removal` results, reductions vs the original.
-
-    Args:
-        runs: :func:`evaluate_removal` rows with ``model``, one of kind ``"original"`` per model.
-        level: level of the interval of one more draw (``stats.t_interval``, clipped to 0–100).
-
-    Returns:
-        DataFrame indexed by ``(model, variant)`` with ``units removed``, ``runs``,
-        ``accuracy before fine-tuning (%)``, ``test accuracy (%)``, ``interval low (%)``,
-        ``interval high (%)``, ``parameters``, ``parameters ↓ (%)``, ``MACs (M)``, ``MACs ↓ (%)``.
+    """One row per (model, kind) of :func:`evaluate_removal` ``runs`` (with ``model``, one of
+    kind ``"original"`` per model), reductions vs the original; the interval is the one of one
+    more draw at ``level`` (``stats.t_interval``, clipped to 0–100). Returns a DataFrame indexed
+    by ``(model, variant)`` with ``units removed``, ``runs``,
+    ``accuracy before fine-tuning (%)``, ``test accuracy (%)``, ``interval low (%)``,
+    ``interval high (%)``, ``parameters``, ``parameters ↓ (%)``, ``MACs (M)``, ``MACs ↓ (%)``.
 
     Raises:
         ValueError: a model without an ``"original"`` row.
@@ -286,14 +275,10 @@ def summary_table(runs, level: float = 0.95) -> pd.DataFrame:
 
 
 def side_by_side(tables: dict, selections: dict) -> pd.DataFrame:
-    """The units of one model with their ΔQ under several curves and which rule removes them.
-
-    Args:
-        tables: ``{label: unit_table(...)}`` of the same model; selections: ``{rule: [units]}``.
-
-    Returns:
-        DataFrame indexed by ``unit`` with ``stage``, ``removable``, one ``ΔQ (<label>)`` column
-        per table and one boolean column per rule.
+    """The units of one model with their ΔQ under several curves (``tables``:
+    ``{label: unit_table(...)}``) and which rule removes them (``selections``:
+    ``{rule: [units]}``): a DataFrame indexed by ``unit`` with ``stage``, ``removable``, one
+    ``ΔQ (<label>)`` column per table and one boolean column per rule.
 
     Raises:
         ValueError: tables of different models, or a selection naming an unknown unit.
@@ -323,11 +308,9 @@ def side_by_side(tables: dict, selections: dict) -> pd.DataFrame:
 def unit_similarity(model: nn.Module, x, batch_size: int = 500) -> pd.DataFrame:
     """Linear CKA (Kornblith et al., ICML 2019, arXiv 1905.00414) between each unit's input and
     output (post-activation probe points) on ``(N, C, H, W)`` inputs ``x``, ``N >= 2``: the
-    label-free control (arXiv 2410.14720's spirit; ``docs/pruning.md``).
-
-    Returns:
-        DataFrame, one row per unit in forward order: ``unit``, ``stage``, ``removable``,
-        ``probe``, ``cka`` (in [0, 1]).
+    label-free control (arXiv 2410.14720's spirit; ``docs/pruning.md``). Returns a DataFrame,
+    one row per unit in forward order: ``unit``, ``stage``, ``removable``, ``probe``, ``cka``
+    (in [0, 1]).
 
     Raises:
         ValueError: fewer than 2 inputs, or a layer whose output is constant over the inputs
@@ -369,14 +352,9 @@ def select_most_similar(table: pd.DataFrame, n: int) -> list[str]:
 def paired_differences(runs, rule: str, control: str, value: str = "test_accuracy",
                        by=("model", "base_seed")) -> pd.DataFrame:
     """Per base network (columns ``by``), ``rule``'s ``value`` minus the mean of ``control``'s
-    on that base: the paired design of ``docs/pruning.md``.
-
-    Args:
-        runs: rows with the columns ``by``, ``kind`` and ``value``.
-
-    Returns:
-        DataFrame, one row per base (sorted by ``by``): the ``by`` columns, ``rule``,
-        ``control`` (mean), ``control_runs`` and ``difference`` (rule − control mean).
+    on that base (``runs``: rows with the columns ``by``, ``kind`` and ``value``): the paired
+    design of ``docs/pruning.md``. Returns a DataFrame, one row per base (sorted by ``by``): the
+    ``by`` columns, ``rule``, ``control`` (mean), ``control_runs`` and ``difference``.
 
     Raises:
         ValueError: a missing column, a base where ``rule`` has no run or more than one, or a

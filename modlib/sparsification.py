@@ -53,10 +53,8 @@ def threshold_graph(features, tau: float, block_size: int = 1024,
                     dense: bool = False) -> torch.Tensor:
     """Paper B's "important relationship subgraph" by a global threshold: ``A_ij = S_ij`` if
     ``S_ij >= tau`` (``tau`` in ``[-1, 1]``; ``S_ij = 0`` is never an edge) for ``(N, D)``
-    features, read in tiles (memory ``O(block_size² + kept edges)``).
-
-    Returns:
-        Symmetric ``(N, N)`` adjacency without self-loops, sparse COO (coalesced) or ``dense``.
+    features, read in tiles (memory ``O(block_size² + kept edges)``): a symmetric ``(N, N)``
+    adjacency without self-loops, sparse COO (coalesced) or ``dense``.
 
     Raises:
         ValueError: bad features (:func:`modlib.graphs.as_features`) or ``tau`` outside [-1, 1].
@@ -93,11 +91,9 @@ def top_fraction_graph(features, p: float, block_size: int = 1024,
                        dense: bool = False) -> torch.Tensor:
     """Paper B's "important relationship subgraph" as the ``m = ceil(p · N(N-1)/2)`` most similar
     pairs of ``(N, D)`` features, ``p`` in ``(0, 1]``, ties to the lower pair (our per-layer
-    quantile rule); read in tiles, memory ``O(block_size² + m)``.
-
-    Returns:
-        Symmetric ``(N, N)`` adjacency without self-loops, sparse COO (coalesced) or ``dense``,
-        with ``m`` edges of weight ``S_ij`` (minus any of weight 0).
+    quantile rule); read in tiles, memory ``O(block_size² + m)``. Returns a symmetric ``(N, N)``
+    adjacency without self-loops, sparse COO (coalesced) or ``dense``, with ``m`` edges of weight
+    ``S_ij`` (minus any of weight 0).
 
     Raises:
         ValueError: bad features (:func:`modlib.graphs.as_features`) or ``p`` outside (0, 1].
@@ -187,11 +183,8 @@ class SimilarityHistogram:
 def similarity_histogram(features, labels, bins: int = 100,
                          block_size: int = 1024) -> SimilarityHistogram:
     """Histogram of the ``N(N-1)/2`` cosine similarities of ``(N, D)`` features on ``bins`` equal
-    bins of ``[-1, 1]``, split by ``(N,)`` ``labels`` (paper B's first perspective; read in
-    tiles, memory ``O(block_size² + bins)``).
-
-    Returns:
-        A :class:`SimilarityHistogram`.
+    bins of ``[-1, 1]``, split by ``(N,)`` ``labels``: a :class:`SimilarityHistogram` (paper
+    B's first perspective; read in tiles, memory ``O(block_size² + bins)``).
 
     Raises:
         ValueError: bad features, labels of the wrong shape, or ``bins < 1``.
@@ -212,13 +205,10 @@ def similarity_histogram(features, labels, bins: int = 100,
 
 
 def graph_stats(adjacency, labels=None) -> dict:
-    """Size and connectivity of an undirected ``(N, N)`` graph (notebooks 03, 04).
-
-    Returns:
-        ``{"nodes", "edges", "components", "isolated", "largest_component"}`` (ints; an isolated
-        node is a component), with ``(N,)`` ``labels`` also the shares of edges
-        (``"intra_edges"``) and of edge weight (``"intra_weight"``) inside classes (NaN without
-        edges).
+    """Size and connectivity of an undirected ``(N, N)`` graph (notebooks 03, 04):
+    ``{"nodes", "edges", "components", "isolated", "largest_component"}`` (ints; an isolated node
+    is a component), with ``(N,)`` ``labels`` also the shares of edges (``"intra_edges"``) and of
+    edge weight (``"intra_weight"``) inside classes (NaN without edges).
 
     Raises:
         ValueError: non-square adjacency, or labels of the wrong length.

@@ -1,9 +1,5 @@
-"""Training with a checkpoint cache: ``load_or_train(config)`` trains once, then loads.
-
-A checkpoint is keyed by a hash of the full :class:`TrainConfig` and ``CODE_VERSION`` and goes
-through :mod:`modlib.cache` (``docs/cache.md``). Training is deterministic on the CPU for a seed,
-on ``TRAIN_THREADS`` intra-op threads whatever the core count (``docs/training.md``), and a
-model is returned in the same state whether trained now or loaded.
+"""Training with a checkpoint cache (``docs/cache.md``): ``load_or_train(config)`` trains once,
+deterministically on ``TRAIN_THREADS`` threads (``docs/training.md``), then loads the same model.
 """
 
 from __future__ import annotations
@@ -178,9 +174,8 @@ def evaluate(model: nn.Module, split: data.ImageSplit, batch_size: int = 1000,
     correct = torch.zeros((), dtype=torch.long, device=device)
     loss = torch.zeros((), dtype=torch.float64, device=device)
     for start in range(0, len(split), batch_size):
-        xb = split.x[start:start + batch_size].to(device)
         yb = split.y[start:start + batch_size].to(device)
-        logits = model(xb)
+        logits = model(split.x[start:start + batch_size].to(device))
         loss += nn.functional.cross_entropy(logits, yb, reduction="sum").double()
         correct += (logits.argmax(1) == yb).sum()
     model.train(was_training)
@@ -205,10 +200,8 @@ def fit(model: nn.Module, train: data.ImageSplit, test: data.ImageSplit, config:
         device: str | torch.device = "cpu", progress: bool = True,
         epoch_callback=None) -> list[dict]:
     """Train ``model`` in place with SGD as ``config`` says; return the per-epoch history.
-
     ``epoch_callback(epoch, model)`` runs after each epoch (channels-last layout). The model ends
-    in ``eval()`` mode, contiguous, without gradients (``docs/training.md``).
-    """
+    in ``eval()`` mode, contiguous, without gradients (``docs/training.md``)."""
     device = torch.device(device)
     # channels-last layout speeds up CPU convolutions by ~30% and changes no number's meaning
     model.to(device=device, memory_format=torch.channels_last).train()
@@ -383,11 +376,9 @@ def _train(config: TrainConfig, test: data.ImageSplit, device: str, progress: bo
         train = data.balanced_subset(train, config.train_per_class, seed=config.seed)
     if config.parent is not None:        # fine-tuning: start from the parent's trained weights
         parent = load_or_train(config.parent, device=device, progress=progress).model
-        seed_everything(config.seed)     # after the parent, which may have trained and re-seeded
-        model = models.remove_units(parent, config.remove)
-    else:
-        seed_everything(config.seed)
-        model = build_model(config, test)  # built after seeding, so the init is seeded too
+    seed_everything(config.seed)         # after the parent, which may have trained and re-seeded
+    model = (models.remove_units(parent, config.remove) if config.parent is not None
+             else build_model(config, test))      # built after seeding: the init is seeded too
 
     def save_epoch(epoch, m):
         _save(epoch_checkpoint_path(config, epoch), m, checkpoint_identity(config, epoch), {})

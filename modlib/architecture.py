@@ -13,6 +13,7 @@ Introduced in notebook 10_architecture_metrics.
 
 from __future__ import annotations
 
+import copy
 import math
 import operator
 import warnings
@@ -25,7 +26,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 from torch.utils.flop_counter import FlopCounterMode
 
-from .checks import check_choice, check_int
+from .checks import check_choice, check_int, check_int_list
 
 JOINS = ("add", "concat")
 WEIGHT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
@@ -151,8 +152,7 @@ def compose_parallel(branches, join: str = "add") -> Block:
     d_out = [b.d_out for b in branches]
     if join == "add" and len(set(d_out)) > 1:
         raise ValueError(f"join='add' needs equal output dimensions, got {d_out}")
-    n_axes = len(branches[0].rf)
-    rf = tuple(rf_parallel([b.rf[axis] for b in branches]) for axis in range(n_axes))
+    rf = tuple(rf_parallel([b.rf[axis] for b in branches]) for axis in range(len(branches[0].rf)))
     return Block(sum(b.params for b in branches), sum(b.macs for b in branches),
                  max(b.depth for b in branches), branches[0].d_in,
                  d_out[0] if join == "add" else sum(d_out), rf)
@@ -180,19 +180,19 @@ def vc_bounds(parameters: int, depth: int) -> dict:
 
 # Tracing --------------------------------------------------------------------------------------
 class _Tracer(fx.Tracer):
-    """Records which module is being traced (for error messages) and each module's output."""
+    """Keeps ``leaf_modules`` (paths or classes) whole; records which module is being traced (for
+    error messages) and each module's output."""
 
     def __init__(self, leaf_modules=()):
         super().__init__()
-        self.leaf_names = {n for n in leaf_modules if isinstance(n, str)}
-        self.leaf_types = tuple(t for t in leaf_modules if isinstance(t, type))
+        self.leaves = tuple(leaf_modules)
+        self.leaf_types = tuple(t for t in self.leaves if isinstance(t, type))
         self.stack: list[str] = []
         self.outputs: dict[str, str] = {}
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        if qualname in self.leaf_names or (self.leaf_types and isinstance(m, self.leaf_types)):
-            return True
-        return super().is_leaf_module(m, qualname)
+        return (qualname in self.leaves or isinstance(m, self.leaf_types)
+                or super().is_leaf_module(m, qualname))
 
     def call_module(self, m, forward, args, kwargs):
         name = self.path_of_module(m)
@@ -215,52 +215,52 @@ class _Measure(ShapeProp):
         return result
 
 
-def _shape(meta) -> tuple | None:
-    value = meta.get("tensor_meta")
-    if value is None or not hasattr(value, "shape"):
-        return None
-    return tuple(int(s) for s in value.shape)
+def _shape(node: fx.Node) -> tuple | None:
+    shape = getattr(node.meta.get("tensor_meta"), "shape", None)
+    return None if shape is None else tuple(int(s) for s in shape)
 
 
 def _dim(shape) -> int:
-    return int(np.prod(shape[1:])) if shape else 0
+    return math.prod(shape[1:]) if shape else 0
 
 
 def _pair(value, n: int = 2) -> tuple:
     return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
 
 
+def _name(target) -> str:
+    return getattr(target, "__name__", str(target))
+
+
+_NAN = ReceptiveField(math.nan, math.nan, math.nan)
 _ELEMENTWISE_FUNCTIONS = {operator.add, operator.iadd, operator.mul, operator.imul, torch.add,
                           torch.mul, operator.sub, torch.sub, operator.truediv}
-_NAN = ReceptiveField(math.nan, math.nan, math.nan)
 _FUNCTION_KINDS = {operator.add: "add", operator.iadd: "add", torch.add: "add", torch.cat: "concat",
                    operator.getitem: "getitem", torch.flatten: "flatten"}
+_MODULE_KINDS = [((nn.Conv1d, nn.Conv2d, nn.Conv3d), "conv"),
+                 ((nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d), "conv_transpose"),
+                 ((nn.Linear, nn.Bilinear), "linear"),
+                 ((nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm), "norm"),
+                 ((nn.MaxPool2d, nn.AvgPool2d, nn.MaxPool1d, nn.AvgPool1d), "pool"),
+                 ((nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d), "adaptive_pool"),
+                 ((nn.Flatten,), "flatten"), ((nn.Dropout, nn.Dropout2d, nn.Identity), "identity"),
+                 ((nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.Hardtanh, nn.GELU, nn.SiLU,
+                   nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid, nn.ELU), "activation")]
+_WEIGHT_KINDS = ("conv", "conv_transpose", "linear", "function:conv2d", "function:linear")
+# the positional arguments after the input of the functional windows
+_WINDOW_ARGS = {"function:conv2d": ("weight", "bias", "stride", "padding", "dilation"),
+                "function:max_pool2d": ("kernel_size", "stride", "padding", "dilation"),
+                "function:avg_pool2d": ("kernel_size", "stride", "padding")}
 
 
 def _kind(node: fx.Node, modules: dict) -> str:
     if node.op == "call_module":
         m = modules[node.target]
-        for types, kind in [((nn.Conv1d, nn.Conv2d, nn.Conv3d), "conv"),
-                            ((nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d),
-                             "conv_transpose"),
-                            ((nn.Linear, nn.Bilinear), "linear"),
-                            ((nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm), "norm"),
-                            ((nn.MaxPool2d, nn.AvgPool2d, nn.MaxPool1d, nn.AvgPool1d), "pool"),
-                            ((nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d), "adaptive_pool"),
-                            ((nn.Flatten,), "flatten"),
-                            ((nn.Dropout, nn.Dropout2d, nn.Identity), "identity"),
-                            ((nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.Hardtanh, nn.GELU,
-                              nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid,
-                              nn.ELU), "activation")]:
-            if isinstance(m, types):
-                return kind
-        return f"module:{type(m).__name__}"
+        return next((kind for types, kind in _MODULE_KINDS if isinstance(m, types)),
+                    f"module:{type(m).__name__}")
     if node.op == "call_function":
-        name = getattr(node.target, "__name__", str(node.target))
-        return _FUNCTION_KINDS.get(node.target, f"function:{name}")
-    if node.op == "call_method":
-        return f"method:{node.target}"
-    return node.op
+        return _FUNCTION_KINDS.get(node.target, f"function:{_name(node.target)}")
+    return f"method:{node.target}" if node.op == "call_method" else node.op
 
 
 class Architecture:
@@ -302,23 +302,16 @@ class Architecture:
         rows.index = list(modules)
         return rows
 
-    def last_feature_map(self) -> pd.Series:
-        """The last op with a ``(C, H, W)`` output that is not a global pooling (where Araujo et
-        al. report receptive fields)."""
-        spatial = self.ops[self.ops["out_shape"].map(lambda s: s is not None and len(s) == 3)
-                           & ~self.ops["kind"].str.contains("adaptive")]
-        if spatial.empty:
-            raise ValueError(f"{self.name} has no op with a (C, H, W) output")
-        return spatial.iloc[-1]
+    def _maps(self) -> pd.Series:
+        """Which ops output a ``(C, H, W)`` feature map."""
+        return self.ops["out_shape"].map(len, na_action="ignore") == 3
 
     def by_depth(self) -> pd.DataFrame:
         """The profile over depth of the weight layers with a ``(C, H, W)`` output: a DataFrame
         indexed by ``depth`` with ``rf``, the largest receptive field (height axis, pixels) at
         that depth, and ``compression``, the running minimum of ``cum_compression`` (empty
         without a spatial map). Introduced in notebook 10_architecture_metrics."""
-        ops = self.ops
-        layers = ops[ops["weight_layer"] & ops["out_shape"].map(lambda s: s is not None
-                                                               and len(s) == 3)]
+        layers = self.ops[self.ops["weight_layer"] & self._maps()]
         table = layers.groupby("depth").agg(rf=("rf_h", "max"),
                                             compression=("cum_compression", "min"))
         table["compression"] = table["compression"].cummin()
@@ -326,92 +319,69 @@ class Architecture:
 
     def summary(self) -> dict:
         """Global values: ``parameters``, ``macs``, ``depth``, ``receptive_field`` (pixels, height
-        axis, at the last feature map), ``rf_coverage`` (that over the input height, may exceed
-        1), ``compression`` (``D`` of the last feature map over the input's; NaN without a
-        spatial map) and :func:`vc_bounds` of (parameters, depth)."""
+        axis, at the last feature map: the last ``(C, H, W)`` output that is not a global pooling,
+        where Araujo et al. report receptive fields), ``rf_coverage`` (that over the input height,
+        may exceed 1), ``compression`` (``D`` of the last feature map over the input's; NaN
+        without a spatial map) and :func:`vc_bounds` of (parameters, depth)."""
         ops = self.ops
         params, depth = int(ops["params"].sum()), int(ops["depth"].max())
-        try:
-            last = self.last_feature_map()
-            rf, compression = float(last["rf_h"]), float(last["cum_compression"])
-        except ValueError:                         # no spatial map (an MLP): no receptive field
-            rf, compression = math.nan, math.nan
+        maps = ops[self._maps() & ~ops["kind"].str.contains("adaptive")]
+        last = maps.iloc[-1] if len(maps) else {"rf_h": math.nan, "cum_compression": math.nan}
+        rf = float(last["rf_h"])
         result = {"parameters": params, "macs": int(ops["macs"].sum()), "depth": depth,
                   "receptive_field": rf, "rf_coverage": rf / self.input_shape[1],
-                  "compression": compression}
+                  "compression": float(last["cum_compression"])}
         if params >= 2 and depth >= 1:
             result.update(vc_bounds(params, depth))
         return result
 
 
+def _window_rf(kernel_size, stride=None, padding=0, dilation=1, **_) -> tuple:
+    """Fields (height, width) of a 2-D convolution or pooling window; a string padding is
+    PyTorch's ``"same"`` (low side ``⌊d·(k − 1)/2⌋``) or ``"valid"`` (none)."""
+    k, d = _pair(kernel_size), _pair(dilation)
+    if isinstance(padding, str):
+        padding = [di * (ki - 1) // 2 if padding == "same" else 0 for ki, di in zip(k, d)]
+    return tuple(ReceptiveField.layer(*layer)
+                 for layer in zip(k, _pair(stride or k), _pair(padding), d))
+
+
 def _local_rf(node: fx.Node, kind: str, modules: dict, in_shape, out_shape):
     """Receptive field (height, width) of one op relative to its (first) input's grid, or None
-    for an op that does not change the grid."""
-    spatial_in = in_shape is not None and len(in_shape) == 4
+    for an op that does not change the grid (docs/architecture.md)."""
+    if in_shape is None or len(in_shape) != 4:
+        return None
     spatial_out = out_shape is not None and len(out_shape) == 4
-    if node.op == "call_module":
-        m = modules[node.target]
-        if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
-            k, s = _pair(m.kernel_size), _pair(m.stride if m.stride is not None else m.kernel_size)
-            d = _pair(getattr(m, "dilation", 1))
-            if isinstance(m, nn.Conv2d) and isinstance(m.padding, str):
-                total = [di * (ki - 1) for ki, di in zip(k, d)] if m.padding == "same" else [0, 0]
-                p = [t // 2 for t in total]
-            else:
-                p = _pair(m.padding)
-            return tuple(ReceptiveField.layer(k[i], s[i], p[i], d[i]) for i in range(2))
-        if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)) and spatial_in:
-            return _adaptive_rf(in_shape, out_shape)
-    if kind in ("function:adaptive_avg_pool2d", "function:adaptive_max_pool2d") and spatial_in:
-        return _adaptive_rf(in_shape, out_shape)
-    if kind in ("function:max_pool2d", "function:avg_pool2d", "function:conv2d") and spatial_in:
-        names = (["weight", "bias", "stride", "padding", "dilation"] if kind == "function:conv2d"
-                 else ["kernel_size", "stride", "padding", "dilation"])
-        given = dict(zip(names, node.args[1:]), **node.kwargs)
+    m = modules[node.target] if node.op == "call_module" else None
+    if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+        return _window_rf(m.kernel_size, m.stride, m.padding, getattr(m, "dilation", 1))
+    if kind in _WINDOW_ARGS:
+        given = dict(zip(_WINDOW_ARGS[kind], node.args[1:]), **node.kwargs)
         if kind == "function:conv2d":
-            weight = given["weight"]
-            k = tuple(_shape(weight.meta)[2:]) if isinstance(weight, fx.Node) else (1, 1)
-        else:
-            k = _pair(given["kernel_size"])
-        s = _pair(given.get("stride") or k)
-        p, d = _pair(given.get("padding", 0)), _pair(given.get("dilation", 1))
-        if any(isinstance(v, str) for v in p):
+            given["kernel_size"] = _shape(given["weight"])[2:]
+        return _window_rf(**given)
+    if kind in ("adaptive_pool", "function:adaptive_avg_pool2d", "function:adaptive_max_pool2d"):
+        # windows [⌊i·n/o⌋, ⌈(i+1)·n/o⌉): exact when o divides n (then k = s = n/o), otherwise
+        # the widest window and the mean jump n/o
+        return tuple(ReceptiveField(float(max(math.ceil((i + 1) * n / o) - math.floor(i * n / o)
+                                              for i in range(o))), n / o, 0.0)
+                     for n, o in zip(in_shape[2:], out_shape[2:]))
+    if kind == "getitem" and spatial_out and isinstance(node.args[1], tuple):
+        items = [*node.args[1][2:4], slice(None), slice(None)][:2]
+        if not all(isinstance(item, slice) for item in items):
             return (_NAN, _NAN)
-        return tuple(ReceptiveField.layer(k[i], s[i], p[i], d[i]) for i in range(2))
-    if kind == "getitem" and spatial_in and spatial_out:
-        index = node.args[1]
-        if isinstance(index, tuple):
-            rfs = []
-            for axis in (2, 3):
-                item = index[axis] if axis < len(index) else slice(None)
-                if not isinstance(item, slice):
-                    return (_NAN, _NAN)
-                start = item.start or 0
-                if start < 0:
-                    start += in_shape[axis]
-                rfs.append(ReceptiveField(1.0, float(item.step or 1), float(start)))
-            return tuple(rfs)
-    if kind == "function:pad" and spatial_in:
+        ranges = [item.indices(n) for item, n in zip(items, in_shape[2:])]
+        return tuple(ReceptiveField(1.0, float(step), float(start)) for start, _, step in ranges)
+    if kind == "function:pad":
         pad = list(node.args[1] if len(node.args) > 1 else node.kwargs["pad"]) + [0] * 4
         # F.pad lists (left, right, top, bottom, ...) from the last axis backwards
         return (ReceptiveField(1.0, 1.0, -float(pad[2])), ReceptiveField(1.0, 1.0, -float(pad[0])))
-    if spatial_in and not spatial_out:
+    if not spatial_out:
         # flatten, global pooling, reshape to (N, D): one output position sees the whole grid
         return tuple(ReceptiveField(float(n), float(n), 0.0) for n in in_shape[2:])
-    if spatial_in and spatial_out and tuple(in_shape[2:]) != tuple(out_shape[2:]):
+    if in_shape[2:] != out_shape[2:]:
         return (_NAN, _NAN)                           # changes the grid by a rule we do not know
     return None
-
-
-def _adaptive_rf(in_shape, out_shape):
-    """Adaptive pooling: windows ``[⌊i·n/o⌋, ⌈(i+1)·n/o⌉)``; exact when ``o`` divides ``n``
-    (then ``k = s = n/o``), otherwise the widest window and the mean jump ``n/o``."""
-    rfs = []
-    for n_in, n_out in zip(in_shape[2:], out_shape[2:]):
-        widest = max(math.ceil((i + 1) * n_in / n_out) - math.floor(i * n_in / n_out)
-                     for i in range(n_out))
-        rfs.append(ReceptiveField(float(widest), n_in / n_out, 0.0))
-    return tuple(rfs)
 
 
 def trace(model: nn.Module, input_shape, leaf_modules=(), name: str | None = None) -> Architecture:
@@ -432,17 +402,15 @@ def trace(model: nn.Module, input_shape, leaf_modules=(), name: str | None = Non
     input_shape = tuple(input_shape)
     if len(input_shape) != 3:
         raise ValueError(f"input_shape={input_shape} is not allowed: give (C, H, W) of one input")
-    for i, s in enumerate(input_shape):
-        check_int(f"input_shape[{i}]", s, low=1)
+    check_int_list("input_shape", input_shape, low=1)
     name = name or getattr(model, "arch", type(model).__name__)
     tracer = _Tracer(leaf_modules)
     try:
         graph = tracer.trace(model)
     except Exception as error:
         where = tracer.stack[-1] if tracer.stack else ""
-        module = model.get_submodule(where) if where else model
-        label = f"module {where!r} ({type(module).__name__})" if where else \
-            f"the top-level module ({type(model).__name__})"
+        label = (f"module {where!r} ({type(model.get_submodule(where)).__name__})" if where
+                 else f"the top-level module ({type(model).__name__})")
         raise TraceFailure(
             f"torch.fx cannot trace {label} of {name}: {type(error).__name__}: {error}. "
             f"Keep it as one operation with trace(model, input_shape, leaf_modules="
@@ -450,20 +418,17 @@ def trace(model: nn.Module, input_shape, leaf_modules=(), name: str | None = Non
             f"(e.g. trace(model.get_submodule('...'), shape)); data-dependent control flow "
             f"cannot be traced symbolically.") from error
     graph_module = fx.GraphModule(tracer.root, graph)
-    modules = dict(graph_module.named_modules())
-    parameter = next(model.parameters(), None)
-    dtype = parameter.dtype if parameter is not None else torch.float32
-    device = parameter.device if parameter is not None else torch.device("cpu")
+    # a batch of one, in the dtype and on the device of the parameters
+    example = torch.zeros(1, *input_shape).to(next(model.parameters(), torch.zeros(())))
     was_training = model.training
     model.eval()
     graph_module.eval()
     try:
         with torch.no_grad():
-            _Measure(graph_module).propagate(torch.zeros(1, *input_shape, dtype=dtype,
-                                                         device=device))
+            _Measure(graph_module).propagate(example)
     finally:
         model.train(was_training)
-    ops = _measure(graph_module, modules, input_shape)
+    ops = _measure(graph_module, dict(graph_module.named_modules()), input_shape)
     total = sum(p.numel() for p in model.parameters())
     unused = total - int(ops["params"].sum())
     if unused:
@@ -472,129 +437,75 @@ def trace(model: nn.Module, input_shape, leaf_modules=(), name: str | None = Non
 
 
 def _measure(gm: fx.GraphModule, modules: dict, input_shape: tuple) -> pd.DataFrame:
-    """Walk the graph in execution order and fold the local measures (the algebra over a DAG)."""
+    """Walk the graph in execution order and fold the local measures (the algebra over a DAG):
+    the fields reaching an op from its inputs join in parallel, then its own follows in series."""
     identity = (ReceptiveField(), ReceptiveField())
-    state = {}                 # node name -> (rf per axis, depth, ancestor bitmask)
-    seen_params: set[int] = set()
+    state = {}                 # node name -> (rf per axis, depth) of each feature map
+    seen: set[int] = set()     # ids of the parameters counted so far
     rows = []
     for node in gm.graph.nodes:
         if node.op == "placeholder":
-            state[node.name] = (identity, 0, 0)
+            state[node.name] = (identity, 0)
+        if node.op in ("placeholder", "output"):
             continue
-        if node.op == "output":
-            continue
-        tensor_inputs = [a for a in node.all_input_nodes if state.get(a.name) is not None]
-        row = _node_row(node, gm, modules, tensor_inputs, seen_params)
-        weight_layer = _is_weight_layer(node, modules)
-        rf = _node_rf(node, row["kind"], modules, [state[a.name][0] for a in tensor_inputs],
-                      identity, row.pop("_first_shape"), row.pop("_out_shape"))
-        depth = max((state[a.name][1] for a in tensor_inputs), default=0) + int(weight_layer)
-        ancestors = 1 << len(rows)
-        for a in tensor_inputs:
-            ancestors |= state[a.name][2]
+        inputs = [a for a in node.all_input_nodes if state.get(a.name) is not None]
+        in_shapes = [s for s in map(_shape, inputs) if s is not None]
+        first, out_shape = (in_shapes or [None])[0], _shape(node)
+        kind = _kind(node, modules)
+        weight_layer = kind in _WEIGHT_KINDS
+        depth = max((state[a.name][1] for a in inputs), default=0) + int(weight_layer)
+        incoming = [state[a.name][0] for a in inputs] or [identity]
+        try:
+            joined = (incoming[0] if len(incoming) == 1 else
+                      tuple(rf_parallel([rf[axis] for rf in incoming]) for axis in range(2)))
+        except ValueError:                         # inputs on different grids
+            joined = (_NAN, _NAN)
+        local = _local_rf(node, kind, modules, first, out_shape)
+        rf = joined if local is None else tuple(map(rf_series, joined, local))
         # a fetched parameter or buffer is not a feature map: it joins no receptive field
-        state[node.name] = None if node.op == "get_attr" else (rf, depth, ancestors)
-        rows.append({**row, "weight_layer": weight_layer, "depth": depth,
+        state[node.name] = None if node.op == "get_attr" else (rf, depth)
+        dims = [_dim(s) for s in in_shapes]
+        d_in = max(dims, default=0) if node.target in _ELEMENTWISE_FUNCTIONS else sum(dims)
+        d_out = _dim(out_shape)
+        rows.append({"name": node.name, "kind": kind, "target": _name(node.target),
+                     "inputs": [a.name for a in inputs],
+                     "in_shape": first[1:] if first else None,
+                     "out_shape": out_shape[1:] if out_shape else None,
+                     "params": _new_params(node, gm, modules, seen),
+                     "macs": node.meta.get("flops", 0) // 2, "d_in": d_in, "d_out": d_out,
+                     "compression": d_out / d_in if d_in else math.nan,
+                     "weight_layer": weight_layer, "depth": depth,
                      "rf_h": rf[0].size, "rf_w": rf[1].size, "jump_h": rf[0].jump,
-                     "jump_w": rf[1].jump, "start_h": rf[0].start, "start_w": rf[1].start,
-                     "_ancestors": ancestors})
-    return _cumulative(pd.DataFrame(rows), int(np.prod(input_shape)))
+                     "jump_w": rf[1].jump, "start_h": rf[0].start, "start_w": rf[1].start})
+    return _cumulative(pd.DataFrame(rows), math.prod(input_shape))
 
 
-def _node_params(node: fx.Node, gm: fx.GraphModule, modules: dict, seen: set[int]) -> int:
+def _new_params(node: fx.Node, gm: fx.GraphModule, modules: dict, seen: set[int]) -> int:
     """Parameters first used by ``node``: a module's own (recursively for leaf modules), or an
     attribute fetched; each tensor is counted once over the walk (``seen`` holds their ids)."""
-    if node.op not in ("call_module", "get_attr"):
-        return 0
-    owner = modules.get(node.target) if node.op == "call_module" else None
-    tensors = (list(owner.parameters()) if owner is not None
-               else [gm.get_parameter(node.target)] if _is_parameter(gm, node.target) else [])
-    params = 0
-    for p in tensors:
-        if id(p) not in seen:
-            seen.add(id(p))
-            params += p.numel()
-    return params
-
-
-def _is_weight_layer(node: fx.Node, modules: dict) -> bool:
-    """A convolution or linear layer, as a module or as a functional call."""
     if node.op == "call_module":
-        return isinstance(modules[node.target], WEIGHT_LAYERS)
-    return node.op == "call_function" and node.target in (torch.nn.functional.conv2d,
-                                                          torch.nn.functional.linear)
-
-
-def _node_row(node: fx.Node, gm: fx.GraphModule, modules: dict, tensor_inputs: list,
-              seen_params: set[int]) -> dict:
-    """The local measures of one op: kind, shapes, parameters, MACs, D_in, D_out, compression."""
-    out_shape = _shape(node.meta)
-    in_shapes = [_shape(a.meta) for a in tensor_inputs]
-    kind = _kind(node, modules)
-    dims = [_dim(s) for s in in_shapes if s is not None]
-    if kind in ("add", "function:mul", "function:sub") or node.target in _ELEMENTWISE_FUNCTIONS:
-        d_in = max(dims, default=0)
+        tensors = list(modules[node.target].parameters())
     else:
-        d_in = sum(dims)
-    d_out = _dim(out_shape) if out_shape else 0
-    first_shape = next((s for s in in_shapes if s is not None), None)
-    return {"name": node.name, "kind": kind, "target": _target_name(node),
-            "inputs": [a.name for a in tensor_inputs],
-            "in_shape": first_shape[1:] if first_shape else None,
-            "out_shape": out_shape[1:] if out_shape else None,
-            "params": _node_params(node, gm, modules, seen_params),
-            "macs": node.meta.get("flops", 0) // 2, "d_in": d_in, "d_out": d_out,
-            "compression": d_out / d_in if d_in else math.nan,
-            "_first_shape": first_shape, "_out_shape": out_shape}
-
-
-def _node_rf(node: fx.Node, kind: str, modules: dict, incoming: list, identity: tuple,
-             first_shape, out_shape) -> tuple:
-    """Receptive field per axis after ``node``: the parallel join of its inputs' fields, then the
-    op's local field in series (docs/architecture.md)."""
-    incoming = incoming or [identity]
-    if len(incoming) > 1:
-        try:
-            joined = tuple(rf_parallel([rf[axis] for rf in incoming]) for axis in range(2))
-        except ValueError:
-            joined = (_NAN, _NAN)
-    else:
-        joined = incoming[0]
-    local = _local_rf(node, kind, modules, first_shape, out_shape)
-    return joined if local is None else tuple(rf_series(a, b) for a, b in zip(joined, local))
+        value = operator.attrgetter(node.target)(gm) if node.op == "get_attr" else None
+        tensors = [value] if isinstance(value, nn.Parameter) else []
+    fresh = [p for p in tensors if id(p) not in seen]
+    seen.update(id(p) for p in fresh)
+    return sum(p.numel() for p in fresh)
 
 
 def _cumulative(ops: pd.DataFrame, d_input: int) -> pd.DataFrame:
     """Cumulative parameters and MACs over each op's ancestors (itself included), the compression
     against the input and the VC-dimension order of the sub-network up to each op."""
-    params = ops["params"].to_numpy()
-    macs = ops["macs"].to_numpy()
-    cum_p, cum_m = [], []
-    for mask in ops["_ancestors"]:
-        chosen = np.array([(mask >> i) & 1 for i in range(len(ops))], dtype=bool)
-        cum_p.append(int(params[chosen].sum()))
-        cum_m.append(int(macs[chosen].sum()))
-    ops = ops.drop(columns="_ancestors")
-    ops["cum_params"], ops["cum_macs"] = cum_p, cum_m
+    position = {name: i for i, name in enumerate(ops["name"])}
+    ancestors = np.eye(len(ops), dtype=bool)
+    for i, inputs in enumerate(ops["inputs"]):
+        ancestors[i] |= ancestors[[position[a] for a in inputs if a in position]].any(0)
+    ops["cum_params"], ops["cum_macs"] = (ancestors @ ops[["params", "macs"]].to_numpy()).T
     ops["cum_compression"] = ops["d_out"] / d_input
     ops["cum_log10_vc_upper"] = [
         vc_bounds(int(w), int(depth))["log10_vc_upper"] if w >= 2 and depth >= 1 else math.nan
         for w, depth in zip(ops["cum_params"], ops["depth"])]
     return ops
-
-
-def _is_parameter(gm: fx.GraphModule, target: str) -> bool:
-    try:
-        gm.get_parameter(target)
-        return True
-    except AttributeError:
-        return False
-
-
-def _target_name(node: fx.Node) -> str:
-    if node.op in ("call_module", "get_attr", "call_method"):
-        return str(node.target)
-    return getattr(node.target, "__name__", str(node.target))
 
 
 def empirical_receptive_field(model: nn.Module, input_shape, module: str | None = None,
@@ -615,8 +526,6 @@ def empirical_receptive_field(model: nn.Module, input_shape, module: str | None 
     and no probe points, or a unit outside the map. Introduced in notebook
     10_architecture_metrics.
     """
-    import copy
-
     if module is None:
         if not hasattr(model, "probe_points"):
             raise ValueError("module=None needs a model with probe_points(); name a module")
@@ -625,10 +534,8 @@ def empirical_receptive_field(model: nn.Module, input_shape, module: str | None 
     generator = torch.Generator().manual_seed(seed)
     for path, m in list(net.named_modules()):
         if isinstance(m, nn.MaxPool2d):
-            parent_path, _, child = path.rpartition(".")
-            parent = net.get_submodule(parent_path) if parent_path else net
-            setattr(parent, child, nn.AvgPool2d(m.kernel_size, m.stride, m.padding,
-                                                ceil_mode=m.ceil_mode))
+            net.set_submodule(path, nn.AvgPool2d(m.kernel_size, m.stride, m.padding,
+                                                 ceil_mode=m.ceil_mode))
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
@@ -641,7 +548,7 @@ def empirical_receptive_field(model: nn.Module, input_shape, module: str | None 
                 p.copy_(values)
     caught = {}
     handle = net.get_submodule(module).register_forward_hook(
-        lambda m, i, o: caught.__setitem__("out", o))
+        lambda m, i, o: caught.update(out=o))
     x = torch.ones(1, *input_shape, dtype=torch.float64, requires_grad=True)
     try:
         net(x)

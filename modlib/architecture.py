@@ -29,8 +29,6 @@ from torch.utils.flop_counter import FlopCounterMode
 from .checks import check_choice, check_int, check_int_list
 
 JOINS = ("add", "concat")
-WEIGHT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
-                 nn.ConvTranspose3d, nn.Linear, nn.Bilinear)
 
 
 class TraceFailure(RuntimeError):
@@ -539,21 +537,16 @@ def empirical_receptive_field(model: nn.Module, input_shape, module: str | None 
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.zero_()
-                m.running_var.fill_(1.0)
+                m.reset_running_stats()                     # mean 0, variance 1
             for p_name, p in m.named_parameters(recurse=False):
                 values = torch.rand(p.shape, generator=generator, dtype=torch.float64) * 0.5 + 0.5
                 if p_name == "weight" and p.ndim > 1:
                     values /= p[0].numel()
                 p.copy_(values)
     caught = {}
-    handle = net.get_submodule(module).register_forward_hook(
-        lambda m, i, o: caught.update(out=o))
+    net.get_submodule(module).register_forward_hook(lambda m, i, o: caught.update(out=o))
     x = torch.ones(1, *input_shape, dtype=torch.float64, requires_grad=True)
-    try:
-        net(x)
-    finally:
-        handle.remove()
+    net(x)
     out = caught["out"]
     if out.ndim != 4:
         raise ValueError(f"module {module!r} outputs shape {tuple(out.shape)}, not (N, C, H, W)")

@@ -23,8 +23,6 @@ __all__ = ["gram", "center_gram", "cka", "cka_from_grams", "layer_grams", "cka_m
 
 def _as_features(x, name: str) -> torch.Tensor:
     """``(N, ...)`` features as a flat ``(N, D)`` float64 tensor; errors name ``name``."""
-    if isinstance(x, np.ndarray):
-        x = torch.from_numpy(x)
     x = torch.as_tensor(x)
     if x.ndim < 2:
         raise ValueError(f"{name} must be a (N, D) feature matrix, got shape {tuple(x.shape)}")
@@ -40,13 +38,6 @@ def _as_features(x, name: str) -> torch.Tensor:
         raise ValueError(f"{name} contains {int(bad.sum())} non-finite values (NaN or inf), the "
                          f"first at {name}[{first[0]}, {first[1]}] = {x[first].item()}")
     return x
-
-
-def _min_samples(n: int, unbiased: bool) -> None:
-    need = 4 if unbiased else 2
-    if n < need:
-        raise ValueError(f"N={n} samples is not allowed: the {'unbiased' if unbiased else 'biased'}"
-                         f" HSIC estimator needs N >= {need}")
 
 
 def gram(x) -> torch.Tensor:
@@ -73,31 +64,19 @@ def center_gram(k, unbiased: bool = False) -> torch.Tensor:
         raise ValueError(f"a Gram matrix must be square (N, N), got shape {tuple(k.shape)}")
     if not torch.isfinite(k).all():
         raise ValueError("the Gram matrix contains NaN or inf values")
-    n = k.shape[0]
-    _min_samples(n, unbiased)
-    k = k.clone()
+    n, need = k.shape[0], 4 if unbiased else 2
+    if n < need:
+        raise ValueError(f"N={n} samples is not allowed: the {'unbiased' if unbiased else 'biased'}"
+                         f" HSIC estimator needs N >= {need}")
     if unbiased:
-        k.fill_diagonal_(0.0)
+        k = k.clone().fill_diagonal_(0.0)
         means = k.sum(0) / (n - 2)
         means = means - means.sum() / (2 * (n - 1))
-        k -= means[:, None]
-        k -= means[None, :]
-        k.fill_diagonal_(0.0)
     else:
         means = k.mean(0)
         means = means - means.mean() / 2
-        k -= means[:, None]
-        k -= means[None, :]
-    return k
-
-
-def _cosine(kc: torch.Tensor, lc: torch.Tensor, what: str) -> float:
-    norm_k, norm_l = torch.linalg.norm(kc), torch.linalg.norm(lc)
-    if norm_k == 0 or norm_l == 0:
-        side = "first" if norm_k == 0 else "second"
-        raise ValueError(f"CKA is undefined for {what}: the {side} representation is constant "
-                         "across samples (its centred Gram matrix is zero)")
-    return float((kc * lc).sum() / (norm_k * norm_l))
+    k = k - means[:, None] - means[None, :]
+    return k.fill_diagonal_(0.0) if unbiased else k
 
 
 def cka_from_grams(k, l, *, unbiased: bool = False) -> float:
@@ -111,8 +90,13 @@ def cka_from_grams(k, l, *, unbiased: bool = False) -> float:
     if k.shape != l.shape:
         raise ValueError(f"Gram matrices of different shapes {tuple(k.shape)} and "
                          f"{tuple(l.shape)}: CKA compares two representations of the same inputs")
-    l = l.to(k.device)
-    return _cosine(center_gram(k, unbiased), center_gram(l, unbiased), "these Gram matrices")
+    kc, lc = center_gram(k, unbiased), center_gram(l.to(k.device), unbiased)
+    norm_k, norm_l = torch.linalg.norm(kc), torch.linalg.norm(lc)
+    if norm_k == 0 or norm_l == 0:
+        raise ValueError(f"CKA is undefined for these Gram matrices: the "
+                         f"{'first' if norm_k == 0 else 'second'} representation is constant "
+                         "across samples (its centred Gram matrix is zero)")
+    return float((kc * lc).sum() / (norm_k * norm_l))
 
 
 def cka(x, y, *, unbiased: bool = False) -> float:
@@ -132,7 +116,6 @@ def cka(x, y, *, unbiased: bool = False) -> float:
     if len(x) != len(y):
         raise ValueError(f"x has N={len(x)} samples but y has N={len(y)}: CKA compares two "
                          "representations of the same inputs")
-    _min_samples(len(x), unbiased)
     return cka_from_grams(gram(x), gram(y), unbiased=unbiased)
 
 
@@ -146,33 +129,33 @@ def layer_grams(model, x, layers=None, batch_size: int = 500) -> dict[str, torch
     Introduced in notebook 07_training_dynamics.
     """
     outputs = features.probe(model, x, layers, batch_size=batch_size, device=None)
-    grams = {}
-    for name in list(outputs):
-        grams[name] = gram(outputs.pop(name))
-    return grams
+    return {name: gram(outputs.pop(name)) for name in list(outputs)}    # frees each as it goes
 
 
-def _stack_centred(grams, unbiased: bool, name: str) -> tuple[list[str], torch.Tensor]:
-    if isinstance(grams, Mapping):
-        names, mats = list(grams), list(grams.values())
-    else:
-        mats = list(grams)
-        names = [str(i) for i in range(len(mats))]
-    if not mats:
+def _stack_centred(grams, unbiased: bool, name: str, like: torch.Tensor | None = None):
+    """``(L, N²)``: each layer's centred Gram matrix, flattened and scaled to unit norm; with
+    ``like``, on its device and checked to come from as many inputs."""
+    if not isinstance(grams, Mapping):
+        grams = {str(i): m for i, m in enumerate(grams)}
+    if not grams:
         raise ValueError(f"{name} is empty: give at least one Gram matrix")
-    shapes = {tuple(torch.as_tensor(m).shape) for m in mats}
+    shapes = {tuple(torch.as_tensor(m).shape) for m in grams.values()}
     if len(shapes) != 1:
         raise ValueError(f"{name} holds Gram matrices of different shapes {sorted(shapes)}: all "
                          "must be (N, N) for the same N inputs")
     rows = []
-    for layer, m in zip(names, mats):
+    for layer, m in grams.items():
         c = center_gram(m, unbiased).flatten()
         norm = torch.linalg.norm(c)
         if norm == 0:
             raise ValueError(f"CKA is undefined for layer {layer!r} of {name}: its "
                              "representation is constant across samples")
         rows.append(c / norm)
-    return names, torch.stack(rows)
+    stacked = torch.stack(rows)
+    if like is not None and stacked.shape[1] != like.shape[1]:
+        raise ValueError(f"grams_a and grams_b come from different numbers of inputs (N²="
+                         f"{like.shape[1]} vs {stacked.shape[1]}): use the same inputs for both")
+    return stacked if like is None else stacked.to(like.device)
 
 
 def cka_matrix(grams_a, grams_b=None, *, unbiased: bool = False) -> np.ndarray:
@@ -190,11 +173,8 @@ def cka_matrix(grams_a, grams_b=None, *, unbiased: bool = False) -> np.ndarray:
 
     Introduced in notebook 07_training_dynamics.
     """
-    _, a = _stack_centred(grams_a, unbiased, "grams_a")
-    b = a if grams_b is None else _stack_centred(grams_b, unbiased, "grams_b")[1].to(a.device)
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"grams_a and grams_b come from different numbers of inputs "
-                         f"(N²={a.shape[1]} vs {b.shape[1]}): use the same inputs for both")
+    a = _stack_centred(grams_a, unbiased, "grams_a")
+    b = a if grams_b is None else _stack_centred(grams_b, unbiased, "grams_b", like=a)
     return (a @ b.T).cpu().numpy()
 
 
@@ -211,10 +191,5 @@ def paired_cka(grams_a, grams_b, *, unbiased: bool = False) -> np.ndarray:
     if la != lb:
         raise ValueError(f"grams_a has {la} layers but grams_b has {lb}: paired CKA needs the "
                          "same probe points on both sides")
-    _, a = _stack_centred(grams_a, unbiased, "grams_a")
-    _, b = _stack_centred(grams_b, unbiased, "grams_b")
-    b = b.to(a.device)
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"grams_a and grams_b come from different numbers of inputs "
-                         f"(N²={a.shape[1]} vs {b.shape[1]}): use the same inputs for both")
-    return (a * b).sum(1).cpu().numpy()
+    a = _stack_centred(grams_a, unbiased, "grams_a")
+    return (a * _stack_centred(grams_b, unbiased, "grams_b", like=a)).sum(1).cpu().numpy()

@@ -26,6 +26,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 from torch.utils.flop_counter import FlopCounterMode
 
+from . import features
 from .checks import check_choice, check_int, check_int_list
 
 JOINS = ("add", "concat")
@@ -415,17 +416,9 @@ def trace(model: nn.Module, input_shape, leaf_modules=(), name: str | None = Non
             f"[{where or type(model).__name__!r}]) or trace a submodule instead "
             f"(e.g. trace(model.get_submodule('...'), shape)); data-dependent control flow "
             f"cannot be traced symbolically.") from error
-    graph_module = fx.GraphModule(tracer.root, graph)
-    # a batch of one, in the dtype and on the device of the parameters
-    example = torch.zeros(1, *input_shape).to(next(model.parameters(), torch.zeros(())))
-    was_training = model.training
-    model.eval()
-    graph_module.eval()
-    try:
-        with torch.no_grad():
-            _Measure(graph_module).propagate(example)
-    finally:
-        model.train(was_training)
+    graph_module = fx.GraphModule(tracer.root, graph)          # calls the model's submodules
+    with features.evaluating(model) as (device, dtype), torch.no_grad():
+        _Measure(graph_module).propagate(torch.zeros(1, *input_shape, dtype=dtype, device=device))
     ops = _measure(graph_module, dict(graph_module.named_modules()), input_shape)
     total = sum(p.numel() for p in model.parameters())
     unused = total - int(ops["params"].sum())

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import data
+from . import data, features
 from .checks import check_choice, check_float, check_int
 
 ATTACKS = ("fgsm", "pgd")
@@ -50,23 +50,6 @@ class PixelSpaceModel(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.model((pixels - self.mean) / self.std)
-
-
-def _check_pixels(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    x, y = torch.as_tensor(x), torch.as_tensor(y)
-    if x.ndim < 2 or len(x) == 0:
-        raise ValueError(f"x must be a non-empty batch (N, C, H, W) of pixels, got shape "
-                         f"{tuple(x.shape)}")
-    if y.ndim != 1 or len(y) != len(x):
-        raise ValueError(f"y must hold one label per input, shape ({len(x)},), got "
-                         f"{tuple(y.shape)}")
-    if not torch.isfinite(x).all():
-        raise ValueError("x contains NaN or inf values")
-    low, high = float(x.min()), float(x.max())
-    if low < 0.0 or high > 1.0:
-        raise ValueError(f"x must be pixels in [0, 1], got values in [{low:.3f}, {high:.3f}]: "
-                         "convert normalised images with attacks.to_pixels(x, dataset)")
-    return x.float(), y.long()
 
 
 def _input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -119,24 +102,25 @@ def attack(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: f
     step_size = 2.5 * eps / steps if step_size is None else check_float(
         "step_size", step_size, low=0.0, low_open=True)
     batch_size = check_int("batch_size", batch_size, low=1)
-    x, y = _check_pixels(x, y)
+    x, y = features._check_inputs(x), torch.as_tensor(y)
+    if y.ndim != 1 or len(y) != len(x):
+        raise ValueError(f"y must hold one label per input, shape ({len(x)},), got "
+                         f"{tuple(y.shape)}")
+    low, high = float(x.min()), float(x.max())              # NaN if x holds one
+    if not 0.0 <= low <= high <= 1.0:
+        raise ValueError(f"x must be pixels in [0, 1], got values in [{low:.3f}, {high:.3f}]: "
+                         "convert normalised images with attacks.to_pixels(x, dataset)")
+    x, y = x.float(), y.long()
     if eps == 0:
         return x.clone()
     run = _fgsm if name == "fgsm" else _pgd
     generator = torch.Generator().manual_seed(seed)
-    parameter = next(model.parameters(), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
-    was_training = model.training
-    model.eval()
     out = []
-    try:
-        for start in range(0, len(x), batch_size):
-            xb = x[start:start + batch_size].to(device)
-            yb = y[start:start + batch_size].to(device)
-            out.append(run(model, xb, yb, eps, steps=steps, step_size=step_size,
-                           random_start=random_start, generator=generator).to(x.device))
-    finally:
-        model.train(was_training)
+    with features.evaluating(model) as (device, _):
+        for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
+            out.append(run(model, xb.to(device), yb.to(device), eps, steps=steps,
+                           step_size=step_size, random_start=random_start,
+                           generator=generator).to(x.device))
     return torch.cat(out)
 
 
@@ -145,15 +129,9 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.
     """``(N,)`` int64 predicted classes of ``model`` for inputs ``x`` (eval mode), on ``x``'s
     device (the passes run on the model's)."""
     x = torch.as_tensor(x)
-    was_training = model.training
-    model.eval()
-    parameter = next(model.parameters(), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
-    try:
-        return torch.cat([model(x[i:i + batch_size].to(device)).argmax(1).to(x.device)
-                          for i in range(0, len(x), batch_size)])
-    finally:
-        model.train(was_training)
+    with features.evaluating(model) as (device, _):
+        return torch.cat([model(xb.to(device)).argmax(1).to(x.device)
+                          for xb in x.split(batch_size)])
 
 
 def success_rate(clean_pred, adv_pred, y) -> float:

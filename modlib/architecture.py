@@ -1,12 +1,10 @@
 """Architecture-only measures: what a network's structure alone says about capacity and compression.
 
-``torch.fx`` traces a network into its leaf operations with their shapes; each operation gets
-local measures (parameters, MACs, output dimension ``D = C·H·W``, depth, and the receptive field
-of Araujo, Norris & Sim, Distill 2019, doi:10.23915/distill.00021), which
-:func:`compose_series` and :func:`compose_parallel` fold over the graph; :func:`vc_bounds` gives
-a capacity index (Bartlett et al., arXiv 1703.02930). They stand in for the layer complexity and
-intrinsic power of Badías & Banerjee (arXiv 2107.01081), whose formulas we could not obtain.
-Method, composition rules and decisions: docs/architecture.md.
+Local measures of each ``torch.fx``-traced operation (parameters, MACs, ``D = C·H·W``, depth, the
+receptive field of Araujo, Norris & Sim, Distill 2019, doi:10.23915/distill.00021), folded over
+the graph by :func:`compose_series` and :func:`compose_parallel`, and a capacity index
+(:func:`vc_bounds`, Bartlett et al., arXiv 1703.02930): stand-ins for the layer algebra of Badías
+& Banerjee (arXiv 2107.01081), whose formulas we could not obtain (docs/architecture.md).
 
 Introduced in notebook 10_architecture_metrics.
 """
@@ -80,8 +78,7 @@ def rf_parallel(branches) -> ReceptiveField:
         raise ValueError(f"branches with jumps {sorted(jumps)} cannot be joined unit by unit: "
                          "parallel composition needs one output grid (equal effective strides)")
     start = min(b.start for b in branches)
-    end = max(b.start + b.size for b in branches)
-    return ReceptiveField(end - start, branches[0].jump, start)
+    return ReceptiveField(max(b.start + b.size for b in branches) - start, branches[0].jump, start)
 
 
 @dataclass(frozen=True)
@@ -161,9 +158,8 @@ def vc_bounds(parameters: int, depth: int) -> dict:
     """Orders of the VC dimension of piecewise-linear networks with ``W`` parameters and ``L``
     layers: ``upper = W·L·log2 W`` and ``lower = W·L·log2(W/L)``, the bounds ``O(W·L·log W)``
     (Theorem 7) and ``Ω(W·L·log(W/L))`` (Theorem 3) of Bartlett, Harvey, Liaw & Mehrabian
-    (JMLR 20(63), 2019, arXiv 1703.02930) with every hidden constant set to 1: orders of
-    magnitude for comparing architectures, not certified bounds (docs/architecture.md).
-    ``depth`` ``L`` counts weight layers on the longest path.
+    (JMLR 20(63), 2019, arXiv 1703.02930) with every hidden constant set to 1, orders of
+    magnitude only (docs/architecture.md); ``L`` counts weight layers on the longest path.
 
     Returns ``{"vc_upper": float, "vc_lower": float, "log10_vc_upper": float}``; raises
     ``ValueError`` when ``W < 2`` or ``L < 1`` (``TypeError`` for non-integers). Introduced in
@@ -186,8 +182,7 @@ class _Tracer(fx.Tracer):
         super().__init__()
         self.leaves = tuple(leaf_modules)
         self.leaf_types = tuple(t for t in self.leaves if isinstance(t, type))
-        self.stack: list[str] = []
-        self.outputs: dict[str, str] = {}
+        self.stack, self.outputs = [], {}          # module paths; module path -> node name
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         return (qualname in self.leaves or isinstance(m, self.leaf_types)
@@ -219,16 +214,8 @@ def _shape(node: fx.Node) -> tuple | None:
     return None if shape is None else tuple(int(s) for s in shape)
 
 
-def _dim(shape) -> int:
-    return math.prod(shape[1:]) if shape else 0
-
-
 def _pair(value, n: int = 2) -> tuple:
     return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
-
-
-def _name(target) -> str:
-    return getattr(target, "__name__", str(target))
 
 
 _NAN = ReceptiveField(math.nan, math.nan, math.nan)
@@ -258,7 +245,8 @@ def _kind(node: fx.Node, modules: dict) -> str:
         return next((kind for types, kind in _MODULE_KINDS if isinstance(m, types)),
                     f"module:{type(m).__name__}")
     if node.op == "call_function":
-        return _FUNCTION_KINDS.get(node.target, f"function:{_name(node.target)}")
+        name = getattr(node.target, "__name__", node.target)
+        return _FUNCTION_KINDS.get(node.target, f"function:{name}")
     return f"method:{node.target}" if node.op == "call_method" else node.op
 
 
@@ -296,9 +284,8 @@ class Architecture:
     def at(self, modules) -> pd.DataFrame:
         """Rows of :meth:`row` for several modules (e.g. ``model.probe_points()``), indexed by
         module path, with ``layer`` = 1-based position."""
-        rows = pd.DataFrame([self.row(m) for m in modules])
+        rows = pd.DataFrame([self.row(m) for m in modules], index=list(modules))
         rows.insert(0, "layer", np.arange(1, len(rows) + 1))
-        rows.index = list(modules)
         return rows
 
     def _maps(self) -> pd.Series:
@@ -313,8 +300,7 @@ class Architecture:
         layers = self.ops[self.ops["weight_layer"] & self._maps()]
         table = layers.groupby("depth").agg(rf=("rf_h", "max"),
                                             compression=("cum_compression", "min"))
-        table["compression"] = table["compression"].cummin()
-        return table
+        return table.assign(compression=table["compression"].cummin())
 
     def summary(self) -> dict:
         """Global values: ``parameters``, ``macs``, ``depth``, ``receptive_field`` (pixels, height
@@ -360,8 +346,7 @@ def _local_rf(node: fx.Node, kind: str, modules: dict, in_shape, out_shape):
             given["kernel_size"] = _shape(given["weight"])[2:]
         return _window_rf(**given)
     if kind in ("adaptive_pool", "function:adaptive_avg_pool2d", "function:adaptive_max_pool2d"):
-        # windows [⌊i·n/o⌋, ⌈(i+1)·n/o⌉): exact when o divides n (then k = s = n/o), otherwise
-        # the widest window and the mean jump n/o
+        # the widest of the windows [⌊i·n/o⌋, ⌈(i+1)·n/o⌉) and the mean jump n/o
         return tuple(ReceptiveField(float(max(math.ceil((i + 1) * n / o) - math.floor(i * n / o)
                                               for i in range(o))), n / o, 0.0)
                      for n, o in zip(in_shape[2:], out_shape[2:]))
@@ -388,9 +373,8 @@ def trace(model: nn.Module, input_shape, leaf_modules=(), name: str | None = Non
     for one input of shape ``input_shape`` ``(C, H, W)`` (docs/architecture.md).
 
     Args:
-        leaf_modules: module paths (``"layer1.0"``) or classes kept as single operations (their
-            parameters and MACs are kept; their receptive field is pointwise when they keep the
-            grid, NaN when they change it).
+        leaf_modules: module paths (``"layer1.0"``) or classes kept as single operations
+            (docs/architecture.md, "The graph").
         name: a label for messages (default: the model's class name).
 
     Returns an :class:`Architecture`. Raises ``ValueError`` when ``input_shape`` is not three
@@ -429,7 +413,8 @@ def trace(model: nn.Module, input_shape, leaf_modules=(), name: str | None = Non
 
 def _measure(gm: fx.GraphModule, modules: dict, input_shape: tuple) -> pd.DataFrame:
     """Walk the graph in execution order and fold the local measures (the algebra over a DAG):
-    the fields reaching an op from its inputs join in parallel, then its own follows in series."""
+    the fields reaching an op from its inputs join in parallel, then its own follows in series;
+    then the cumulative measures of the sub-network up to each op."""
     identity = (ReceptiveField(), ReceptiveField())
     state = {}                 # node name -> (rf per axis, depth) of each feature map
     seen: set[int] = set()     # ids of the parameters counted so far
@@ -455,10 +440,11 @@ def _measure(gm: fx.GraphModule, modules: dict, input_shape: tuple) -> pd.DataFr
         rf = joined if local is None else tuple(map(rf_series, joined, local))
         # a fetched parameter or buffer is not a feature map: it joins no receptive field
         state[node.name] = None if node.op == "get_attr" else (rf, depth)
-        dims = [_dim(s) for s in in_shapes]
+        dims = [math.prod(s[1:]) if s else 0 for s in in_shapes]      # D per sample
         d_in = max(dims, default=0) if node.target in _ELEMENTWISE_FUNCTIONS else sum(dims)
-        d_out = _dim(out_shape)
-        rows.append({"name": node.name, "kind": kind, "target": _name(node.target),
+        d_out = math.prod(out_shape[1:]) if out_shape else 0
+        rows.append({"name": node.name, "kind": kind,
+                     "target": getattr(node.target, "__name__", str(node.target)),
                      "inputs": [a.name for a in inputs],
                      "in_shape": first[1:] if first else None,
                      "out_shape": out_shape[1:] if out_shape else None,
@@ -468,7 +454,18 @@ def _measure(gm: fx.GraphModule, modules: dict, input_shape: tuple) -> pd.DataFr
                      "weight_layer": weight_layer, "depth": depth,
                      "rf_h": rf[0].size, "rf_w": rf[1].size, "jump_h": rf[0].jump,
                      "jump_w": rf[1].jump, "start_h": rf[0].start, "start_w": rf[1].start})
-    return _cumulative(pd.DataFrame(rows), math.prod(input_shape))
+    ops = pd.DataFrame(rows)
+    # parameters and MACs summed over each op's ancestors (itself included)
+    position = {name: i for i, name in enumerate(ops["name"])}
+    ancestors = np.eye(len(ops), dtype=bool)
+    for i, inputs in enumerate(ops["inputs"]):
+        ancestors[i] |= ancestors[[position[a] for a in inputs if a in position]].any(0)
+    ops["cum_params"], ops["cum_macs"] = (ancestors @ ops[["params", "macs"]].to_numpy()).T
+    ops["cum_compression"] = ops["d_out"] / math.prod(input_shape)
+    ops["cum_log10_vc_upper"] = [
+        vc_bounds(int(w), int(depth))["log10_vc_upper"] if w >= 2 and depth >= 1 else math.nan
+        for w, depth in zip(ops["cum_params"], ops["depth"])]
+    return ops
 
 
 def _new_params(node: fx.Node, gm: fx.GraphModule, modules: dict, seen: set[int]) -> int:
@@ -484,24 +481,8 @@ def _new_params(node: fx.Node, gm: fx.GraphModule, modules: dict, seen: set[int]
     return sum(p.numel() for p in fresh)
 
 
-def _cumulative(ops: pd.DataFrame, d_input: int) -> pd.DataFrame:
-    """Cumulative parameters and MACs over each op's ancestors (itself included), the compression
-    against the input and the VC-dimension order of the sub-network up to each op."""
-    position = {name: i for i, name in enumerate(ops["name"])}
-    ancestors = np.eye(len(ops), dtype=bool)
-    for i, inputs in enumerate(ops["inputs"]):
-        ancestors[i] |= ancestors[[position[a] for a in inputs if a in position]].any(0)
-    ops["cum_params"], ops["cum_macs"] = (ancestors @ ops[["params", "macs"]].to_numpy()).T
-    ops["cum_compression"] = ops["d_out"] / d_input
-    ops["cum_log10_vc_upper"] = [
-        vc_bounds(int(w), int(depth))["log10_vc_upper"] if w >= 2 and depth >= 1 else math.nan
-        for w, depth in zip(ops["cum_params"], ops["depth"])]
-    return ops
-
-
 def empirical_receptive_field(model: nn.Module, input_shape, module: str | None = None,
-                              unit: tuple[int, int] | None = None,
-                              seed: int = 0) -> dict:
+                              unit: tuple[int, int] | None = None, seed: int = 0) -> dict:
     """Measure the receptive field of one unit as the support of its input gradient, on a
     float64 copy of ``model`` with positive weights, average instead of max pooling and an
     all-ones input of shape ``(C, H, W)`` (docs/architecture.md, "The empirical check").

@@ -19,8 +19,7 @@ ATTACKS = ("fgsm", "pgd")
 
 def _mean_std(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
     check_choice("dataset", dataset, data.NORMALISATION)
-    mean, std = data.NORMALISATION[dataset]
-    return torch.tensor(mean).view(1, -1, 1, 1), torch.tensor(std).view(1, -1, 1, 1)
+    return tuple(torch.tensor(v).view(1, -1, 1, 1) for v in data.NORMALISATION[dataset])
 
 
 def to_pixels(x: torch.Tensor, dataset: str) -> torch.Tensor:

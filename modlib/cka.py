@@ -101,10 +101,8 @@ def cka_from_grams(k, l, *, unbiased: bool = False) -> float:
 
 def cka(x, y, *, unbiased: bool = False) -> float:
     """Linear CKA between ``(N, D1)`` features ``x`` and ``(N, D2)`` features ``y`` of the same
-    inputs (Kornblith et al. 2019, §3; ``unbiased`` needs N >= 4).
-
-    Returns:
-        CKA in [0, 1] for the biased estimator; the unbiased one can dip slightly below 0.
+    inputs (Kornblith et al. 2019, §3; ``unbiased`` needs N >= 4): in [0, 1] for the biased
+    estimator, the unbiased one can dip slightly below 0.
 
     Raises:
         ValueError: ``x`` and ``y`` with different N, fewer samples than the estimator needs,
@@ -159,14 +157,9 @@ def _stack_centred(grams, unbiased: bool, name: str, like: torch.Tensor | None =
 
 
 def cka_matrix(grams_a, grams_b=None, *, unbiased: bool = False) -> np.ndarray:
-    """Layer × layer linear CKA: ``M[i, j] = CKA(layer i of a, layer j of b)``.
-
-    Args:
-        grams_a: ``{name: (N, N)}`` Gram matrices (:func:`layer_grams`) or a list of them.
-        grams_b: the same for the *same* inputs; default ``grams_a``.
-
-    Returns:
-        ``(L_a, L_b)`` float64 array.
+    """Layer × layer linear CKA, ``(L_a, L_b)`` float64: ``M[i, j] = CKA(layer i of a, layer j of
+    b)`` from ``{name: (N, N)}`` Gram matrices (:func:`layer_grams`) or lists of them; ``grams_b``
+    (default ``grams_a``) must come from the *same* inputs.
 
     Raises:
         ValueError: empty inputs, different N, constant representations.
@@ -179,14 +172,9 @@ def cka_matrix(grams_a, grams_b=None, *, unbiased: bool = False) -> np.ndarray:
 
 
 def paired_cka(grams_a, grams_b, *, unbiased: bool = False) -> np.ndarray:
-    """``CKA(layer l of a, layer l of b)`` for every layer ``l``, the diagonal of
-    :func:`cka_matrix`.
-
-    Returns ``(L,)`` float64. Raises ``ValueError`` when the two hold different numbers of layers
-    (or as :func:`cka_matrix`).
-
-    Introduced in notebook 07_training_dynamics.
-    """
+    """``(L,)`` float64 ``CKA(layer l of a, layer l of b)`` for every layer ``l``, the diagonal
+    of :func:`cka_matrix`. Raises ``ValueError`` when the two hold different numbers of layers
+    (or as :func:`cka_matrix`). Introduced in notebook 07_training_dynamics."""
     la, lb = len(grams_a), len(grams_b)
     if la != lb:
         raise ValueError(f"grams_a has {la} layers but grams_b has {lb}: paired CKA needs the "

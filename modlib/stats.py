@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+import pandas as pd
+from scipy import stats as st
 
 from .checks import check_choice, check_float, check_int, check_seed
 
@@ -20,10 +22,7 @@ DIRECTIONS = ("greater", "less")
 DIGITS_JSON = 4          # decimals kept for the floats of a ledger row (claim)
 
 
-# --------------------------------------------------------------------------------------------
-# An estimate with its interval
-
-
+# An estimate with its interval ---------------------------------------------------------------
 @dataclass(frozen=True)
 class Interval:
     """An estimate ``mean`` with its ``confidence`` interval ``[low, high]`` (NaN bounds without
@@ -84,14 +83,11 @@ def t_interval(values, confidence: float = 0.95, of: str = "mean", bounds=None) 
 
     Reference: Hahn & Meeker (1991), §4.2 and §4.7. Introduced in notebook 06_layer_pruning.
     """
-    from scipy import stats as st
-
     confidence = _confidence(confidence)
     check_choice("of", of, ("mean", "draw"))
-    if bounds is not None:
-        if len(bounds) != 2 or not bounds[0] < bounds[1]:
-            raise ValueError(f"bounds={bounds!r} is not allowed: must be a pair (low, high) "
-                             "with low < high")
+    if bounds is not None and (len(bounds) != 2 or not bounds[0] < bounds[1]):
+        raise ValueError(f"bounds={bounds!r} is not allowed: must be a pair (low, high) with "
+                         "low < high")
     values = _values("values", values)
     n, mean = values.size, float(values.mean())
     method = "t over seeds" if of == "mean" else "t prediction"
@@ -122,13 +118,10 @@ def mean_ci(values, confidence: float = 0.95) -> Interval:
 
 def median_ci(values, confidence: float = 0.95) -> Interval:
     """Median of ``(n,)`` ``values`` (one per seed) and its distribution-free interval: order
-    statistics, by inverting the sign test (``scipy.stats.quantile_test(...).confidence_interval``).
-
-    For effects that take few distinct values, such as the parameters saved by a discrete choice of
-    units, whose spread over seeds is a mixture and not normal: the t interval of five such values
-    can be too narrow (``docs/claims.md``). The widest interval, ``[min, max]``, covers
-    ``1 − 2 · 0.5^n``; where that is below ``confidence`` (n ≤ 5 at 95 %) both bounds are NaN,
-    so the verdict is inconclusive.
+    statistics, by inverting the sign test (``scipy.stats.quantile_test(...).confidence_interval``),
+    for effects of a discrete choice, whose t interval can be too narrow (``docs/claims.md``).
+    ``[min, max]`` covers ``1 − 2 · 0.5^n``; below ``confidence`` (n ≤ 5 at 95 %) both bounds
+    are NaN.
 
     Returns:
         :class:`Interval` with the median in ``mean`` (``"sign test over seeds"``).
@@ -138,8 +131,6 @@ def median_ci(values, confidence: float = 0.95) -> Interval:
 
     Reference: Hahn & Meeker (1991), §5.2. Introduced in notebook 06_layer_pruning.
     """
-    from scipy import stats as st
-
     values = _values("values", values)
     confidence = _confidence(confidence)
     found = st.quantile_test(values, q=float(np.median(values)), p=0.5)
@@ -165,9 +156,7 @@ def paired_ci(a, b, confidence: float = 0.95) -> Interval:
     if a.shape != b.shape:
         raise ValueError(f"a has {a.size} values and b has {b.size}: a paired comparison needs "
                          "one value of each per unit")
-    interval = mean_ci(a - b, confidence)
-    return Interval(interval.mean, interval.low, interval.high, interval.n, interval.confidence,
-                    "paired t")
+    return replace(mean_ci(a - b, confidence), method="paired t")
 
 
 def bootstrap_ci(values, statistic=np.mean, confidence: float = 0.95, n_resamples: int = 2000,
@@ -185,8 +174,6 @@ def bootstrap_ci(values, statistic=np.mean, confidence: float = 0.95, n_resample
 
     Reference: Efron & Tibshirani (1993), ch. 13–14. Introduced in notebook 05_modularity_curves.
     """
-    from scipy import stats as st
-
     confidence = _confidence(confidence)
     values = _values("values", values)
     check_int("n_resamples", n_resamples, low=1)
@@ -217,8 +204,7 @@ def prediction_interval(values, confidence: float = 0.95, bounds=None) -> Interv
         :class:`Interval` (``"t prediction"``); with one value ``low = high = nan``.
 
     Raises:
-        ValueError: no values, non-finite values, ``confidence`` outside (0, 1), or ``bounds``
-            not a pair ``(low, high)`` with ``low < high``.
+        ValueError: as :func:`t_interval`.
 
     Reference: Hahn & Meeker (1991), §4.7 (``docs/pruning.md``). Introduced in notebook
     06_layer_pruning.
@@ -226,15 +212,10 @@ def prediction_interval(values, confidence: float = 0.95, bounds=None) -> Interv
     return t_interval(values, confidence, "draw", bounds)
 
 
-# --------------------------------------------------------------------------------------------
-# Rank correlations
-
-
+# Rank correlations ---------------------------------------------------------------------------
 def _ranks_centred(values: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
-
-    ranks = rankdata(values)
-    return ranks - ranks.mean()
+    ranks = st.rankdata(values, axis=0)
+    return ranks - ranks.mean(0)
 
 
 def spearman_permutation(x, y, n_resamples: int = 9999, seed: int = 0) -> dict:
@@ -250,8 +231,6 @@ def spearman_permutation(x, y, n_resamples: int = 9999, seed: int = 0) -> dict:
     Reference: Good (2000), ch. 3 (tests of association). Introduced in notebook
     10_architecture_metrics.
     """
-    from scipy import stats as st
-
     x, y = _values("x", x, min_size=3), _values("y", y, min_size=3)
     if x.shape != y.shape:
         raise ValueError(f"x has {x.size} values and y has {y.size}: a correlation needs pairs")
@@ -283,12 +262,9 @@ def spearman_bootstrap(frame, x: str, ys, *, group: str = "member", n_boot: int 
     Raises:
         ValueError: fewer than 3 rows or 2 groups, bad ``n_boot`` or ``level``.
 
-    Reference: Davison & Hinkley, *Bootstrap Methods and their Application* (1997), §3.8
-    (clustered data). Introduced in notebook 08_complex_networks.
+    Reference: Davison & Hinkley (1997), §3.8 (clustered data). Introduced in notebook
+    08_complex_networks.
     """
-    import pandas as pd
-    from scipy.stats import rankdata
-
     ys = list(ys)
     check_int("n_boot", n_boot, low=1)
     check_float("level", level, low=0.0, high=1.0, low_open=True, high_open=True)
@@ -301,8 +277,7 @@ def spearman_bootstrap(frame, x: str, ys, *, group: str = "member", n_boot: int 
     rows_of = [np.flatnonzero(groups == m) for m in members]
 
     def rho(values):
-        ranks = rankdata(values, axis=0)
-        ranks -= ranks.mean(0)
+        ranks = _ranks_centred(values)
         norm = np.sqrt((ranks ** 2).sum(0))
         with np.errstate(invalid="ignore", divide="ignore"):
             r = (ranks[:, 1:] * ranks[:, :1]).sum(0) / (norm[1:] * norm[0])
@@ -319,14 +294,7 @@ def spearman_bootstrap(frame, x: str, ys, *, group: str = "member", n_boot: int 
     return table, boot
 
 
-# --------------------------------------------------------------------------------------------
-# Rules, verdicts and the words every notebook uses
-
-
-def _number(value: float) -> str:
-    return f"{value:g}"
-
-
+# Rules, verdicts and the words every notebook uses -------------------------------------------
 @dataclass(frozen=True)
 class Rule:
     """A rule stated before the data: the claim says ``effect > threshold`` (``"greater"``) or
@@ -352,7 +320,7 @@ class Rule:
         confidence = _confidence(confidence)
         level = f"{100 * confidence:g} %"
         yes, no = ("above", "below") if self.direction == "greater" else ("below", "above")
-        t = _number(self.threshold)
+        t = f"{self.threshold:g}"
         return (f"supported if the {level} CI over seeds lies {yes} {t}; refuted if it lies "
                 f"{no} {t}; inconclusive otherwise")
 
@@ -461,8 +429,6 @@ def summarise(frame, by, value: str, confidence: float = 0.95, rule: Rule | None
 
     Introduced in notebook 07_training_dynamics (also used by 09_adversarial_inputs).
     """
-    import pandas as pd
-
     by = [by] if isinstance(by, str) else list(by)
     missing = [c for c in [*by, value] if c not in frame.columns]
     if missing:

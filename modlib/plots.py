@@ -9,11 +9,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.animation import PillowWriter
+from matplotlib.animation import FuncAnimation, PillowWriter
 from matplotlib.collections import LineCollection
 from matplotlib.lines import Line2D
 
-from . import graphs, paths, stats, store
+from . import cnt, graphs, paths, stats, store
 
 FIGURE_NAME = re.compile(r"^\d\d_[a-z0-9_]+$")
 FORMATS = ("png", "pdf", "svg")
@@ -55,40 +55,20 @@ def savefig(fig: matplotlib.figure.Figure, name: str, formats=("png",),
     for fmt in formats:
         if fmt not in FORMATS:
             raise ValueError(f"format {fmt!r} is not allowed: choose from {FORMATS}")
-    for fmt in formats:
-        target = paths.figures_dir() / f"{name}.{fmt}"
-        store.atomic_write(target, lambda tmp, fmt=fmt: fig.savefig(
-            tmp, format=fmt, metadata=_METADATA[fmt], bbox_inches="tight",
-            dpi=dpi if dpi is not None else matplotlib.rcParams["savefig.dpi"]))
+    for fmt in formats:                 # dpi None: the theme's savefig.dpi
+        store.atomic_write(paths.figures_dir() / f"{name}.{fmt}", lambda tmp, fmt=fmt: fig.savefig(
+            tmp, format=fmt, metadata=_METADATA[fmt], bbox_inches="tight", dpi=dpi))
 
 
 # Shared figure helpers ------------------------------------------------------------------------
-def curve(ax, table, label: str | None = None, color=None, x: str = "layer") -> None:
-    """Draw one modularity curve (``modularity.modularity_curve``'s ``layer``, ``Q_mean``,
-    ``Q_std``) on ``ax``: mean Q with a ±1 std band over batches."""
-    xs = table[x].to_numpy()
-    mean, std = table["Q_mean"].to_numpy(), table["Q_std"].to_numpy()
-    line, = ax.plot(xs, mean, marker="o", markersize=4, label=label, color=color)
-    ax.fill_between(xs, mean - std, mean + std, alpha=0.25, color=line.get_color(), linewidth=0)
-    ax.set_xlabel("probe point (layer)")
-    ax.set_ylabel("modularity Q")
-
-
-def curves_by_depth(tables: dict, title: str = "", band: bool = True, ax=None):
-    """Modularity curves ``{label: curve DataFrame}`` on one axis against relative depth (probe
-    point / number of probe points), with ±1 std bands when ``band``; into ``ax`` or a new
-    figure. Returns ``(fig, ax)``. Introduced in notebook 05_modularity_curves."""
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(7, 4.2))
-    else:
-        fig = ax.figure
+def curves_by_depth(tables: dict, title: str = "", band: bool = True):
+    """Modularity curves ``{label: curve DataFrame}`` (layers 1, 2, ...) on one axis against
+    relative depth (probe point / number of probe points), each as :func:`curves_over_seeds` of
+    one seed, with its ±1 std band when ``band``. Returns ``(fig, ax)``. Introduced in notebook
+    05_modularity_curves."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
     for label, table in tables.items():
-        depth = table["layer"].to_numpy() / len(table)
-        mean, std = table["Q_mean"].to_numpy(), table["Q_std"].to_numpy()
-        line, = ax.plot(depth, mean, marker="o", markersize=4, label=label)
-        if band:
-            ax.fill_between(depth, mean - std, mean + std, alpha=0.2, linewidth=0,
-                            color=line.get_color())
+        curves_over_seeds(ax, [table], label, x="depth", spread="Q_std" if band else None)
     ax.set(xlabel="relative depth (probe point / number of probe points)",
            ylabel="modularity Q", title=title)
     ax.legend(fontsize=9)
@@ -175,18 +155,18 @@ def unit_delta_q(ax, table, removed, threshold=None, title: str = "") -> None:
     ax.set(ylabel="ΔQ of the unit", title=title)
 
 
-def difference_heatmap(ax, q, title: str = "", labels=None) -> None:
+def _layer_heatmap(ax, matrix, title: str, cmap: str, label: str, **limits) -> None:
+    ticks = np.arange(1, len(matrix) + 1)
+    sns.heatmap(matrix, ax=ax, cmap=cmap, square=True, xticklabels=ticks, yticklabels=ticks,
+                cbar_kws={"label": label, "shrink": 0.8}, **limits)
+    ax.set(xlabel="layer j", ylabel="layer i", title=title)
+
+
+def difference_heatmap(ax, q, title: str = "") -> None:
     """Heatmap of the layer-difference matrix ``|Q_i − Q_j|`` (paper A's poster;
-    ``docs/modularity_curves.md``), blue colour map."""
+    ``docs/modularity_curves.md``), blue colour map, layers from 1."""
     q = np.asarray(q, dtype=float)
-    diff = np.abs(q[:, None] - q[None, :])
-    ticks = labels if labels is not None else np.arange(1, len(q) + 1)
-    sns.heatmap(diff, ax=ax, cmap="Blues", vmin=0, square=True, xticklabels=ticks,
-                yticklabels=ticks, cbar_kws={"label": r"$|Q_i - Q_j|$", "shrink": 0.8})
-    ax.set_xlabel("layer j")
-    ax.set_ylabel("layer i")
-    if title:
-        ax.set_title(title)
+    _layer_heatmap(ax, np.abs(q[:, None] - q[None, :]), title, "Blues", r"$|Q_i - Q_j|$", vmin=0)
 
 
 def ramp(n: int, cmap: str = "viridis_r", start: float = 0.15) -> list:
@@ -248,10 +228,7 @@ def band_grid(frame, x: str, label: str, panel: str, row: str | None = None, col
 def cka_heatmap(ax, matrix, title: str = "") -> None:
     """Heatmap of a layer × layer linear CKA matrix on [0, 1] (bright = alike), layers from 1.
     Introduced in notebook 07_training_dynamics."""
-    ticks = np.arange(1, len(matrix) + 1)
-    sns.heatmap(np.asarray(matrix), ax=ax, cmap="magma", vmin=0, vmax=1, square=True,
-                xticklabels=ticks, yticklabels=ticks, cbar_kws={"label": "CKA", "shrink": 0.8})
-    ax.set(xlabel="layer j", ylabel="layer i", title=title)
+    _layer_heatmap(ax, np.asarray(matrix), title, "magma", "CKA", vmin=0, vmax=1)
 
 
 def savegif(animation, name: str, fps: float = 1.0, dpi: float = 90) -> None:
@@ -319,45 +296,43 @@ def draw_graph(ax, adjacency, positions, labels, palette=None, node_size: float 
     ax.autoscale_view()
 
 
-def class_legend(fig, class_names, palette=None, **kwargs):
-    """A figure legend with one coloured marker per class; ``kwargs`` go to ``fig.legend``."""
-    palette = palette or class_palette(len(class_names))
+def _class_legend(fig, class_names, suptitle: str = "", rect=(0, 0.08, 1, 0.97), **pads):
+    """One coloured marker per class in a legend below the panels, the ``suptitle`` if any,
+    then ``fig.tight_layout`` within ``rect``."""
+    palette = class_palette(len(class_names))
     handles = [Line2D([], [], marker="o", linestyle="", color=palette[c], markersize=7,
                       label=name) for c, name in enumerate(class_names)]
-    options = {"loc": "lower center", "ncol": min(len(class_names), 5), "frameon": False}
-    return fig.legend(handles=handles, **{**options, **kwargs})
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(class_names), 5), frameon=False,
+               bbox_to_anchor=(0.5, 0.0))
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=13)
+    fig.tight_layout(rect=rect, **pads)
 
 
-def similarity_histograms(columns: dict, log: bool = False, row_height: float = 0.8,
-                          column_width: float = 4.6):
+def similarity_histograms(columns: dict):
     """Small multiples of ``columns = {model: {probe point: SimilarityHistogram}}``: a column
     per model, a row per probe point (numbered from 0), intra- and inter-class pairs overlaid,
     each as a fraction of its group's pairs per bin, every panel on its own y scale (paper B's
     first perspective, docs/similarity_graphs.md). Returns ``(fig, axes)``, unused cells hidden.
     Introduced in notebook 02_similarity_histograms."""
     nrows = max(len(h) for h in columns.values())
-    ncols = len(columns)
-    height = row_height * nrows + 1.2
-    fig, axes = plt.subplots(nrows, ncols, figsize=(column_width * ncols, height), sharex=True,
-                             squeeze=False)
+    height = 0.8 * nrows + 1.2
+    fig, axes = plt.subplots(nrows, len(columns), figsize=(4.6 * len(columns), height),
+                             sharex=True, squeeze=False)
     palette = sns.color_palette("colorblind")
-    groups = (("inter-class pairs", palette[0], "inter"),
-              ("intra-class pairs", palette[1], "intra"))
     for col, (model, hists) in enumerate(columns.items()):
         for row, (layer, h) in enumerate(hists.items()):
             ax = axes[row, col]
-            for label, colour, attribute in groups:
-                counts = getattr(h, attribute)
+            for group, colour in zip(("inter", "intra"), palette):
+                counts = getattr(h, group)
                 fraction = counts / max(counts.sum(), 1)
-                ax.stairs(fraction, h.edges, fill=True, alpha=0.45, color=colour, label=label)
+                ax.stairs(fraction, h.edges, fill=True, alpha=0.45, color=colour,
+                          label=f"{group}-class pairs")
                 ax.stairs(fraction, h.edges, color=colour, linewidth=0.9)
             ax.text(0.015, 0.88, f"{row} · {layer}", transform=ax.transAxes, fontsize=9,
                     va="top", ha="left")
-            if log:
-                ax.set_yscale("log")
-            else:
-                ax.set_ylim(0, None)
-                ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(2))
+            ax.set_ylim(0, None)
+            ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(2))
             ax.tick_params(labelsize=8, pad=1)
             ax.grid(axis="y", visible=False)
         axes[0, col].set_title(model, fontsize=12)
@@ -429,7 +404,7 @@ def similarity_heatmaps(columns: dict, vmin: float = 1e-5, vmax: float = 0.2):
     02_similarity_histograms."""
     from matplotlib.colors import LogNorm
 
-    fig, axes = plt.subplots(1, len(columns), figsize=(5.0 * len(columns), 4.8), squeeze=False)
+    fig, axes = panels(1, len(columns), 5.0, 4.8)
     norm = LogNorm(vmin=vmin, vmax=vmax)
     for ax, (model, hists) in zip(axes.flat, columns.items()):
         matrix = np.stack([h.counts / h.n_pairs for h in hists.values()])
@@ -460,15 +435,12 @@ def graph_grid(adjacencies, positions, labels, titles, class_names, ncols: int =
     """Small multiples of ``(N, N)`` adjacencies drawn by :func:`draw_graph` (with
     ``draw_options``) on the same ``(N, 2)`` positions, one class legend below. Returns
     ``(fig, axes)`` (the visible panels). Introduced in notebook 04_community_visualisation."""
-    fig, axes = _panel_grid(len(adjacencies), ncols, 3.3 if len(adjacencies) > 3 else 5.2,
-                            3.9 if len(adjacencies) > 3 else 5.4)
+    size = (3.3, 3.9) if len(adjacencies) > 3 else (5.2, 5.4)
+    fig, axes = _panel_grid(len(adjacencies), ncols, *size)
     for ax, adjacency, title in zip(axes, adjacencies, titles):
         draw_graph(ax, adjacency, positions, labels, **draw_options)
         ax.set_title(title, fontsize=10.5)
-    class_legend(fig, class_names, bbox_to_anchor=(0.5, 0.0))
-    if suptitle:
-        fig.suptitle(suptitle, fontsize=13)
-    fig.tight_layout(rect=(0, 0.08, 1, 0.97), h_pad=2.0)
+    _class_legend(fig, class_names, suptitle, h_pad=2.0)
     return fig, axes
 
 
@@ -485,10 +457,7 @@ def embedding_grid(embeddings: dict, labels, class_names, ncols: int = 5, suptit
         ax.set_title(title, fontsize=10.5)
         ax.set_xticks([]), ax.set_yticks([])
         ax.set_aspect("equal", adjustable="datalim")
-    class_legend(fig, class_names, bbox_to_anchor=(0.5, 0.0))
-    if suptitle:
-        fig.suptitle(suptitle, fontsize=13)
-    fig.tight_layout(rect=(0, 0.08, 1, 0.97))
+    _class_legend(fig, class_names, suptitle)
     return fig, axes
 
 
@@ -496,9 +465,7 @@ def graph_animation(adjacencies, layouts: dict, labels, class_names, titles):
     """An animation with one frame (and title) per graph, one panel per layout ``{name: (N,
     2)}``. Returns ``(fig, animation)``: write with :func:`savegif`, then close ``fig``.
     Introduced in notebook 04_community_visualisation."""
-    from matplotlib.animation import FuncAnimation
-
-    fig, axes = plt.subplots(1, len(layouts), figsize=(5 * len(layouts), 5.6), squeeze=False)
+    fig, axes = panels(1, len(layouts), 5, 5.6)
 
     def frame(i):
         for ax, (name, positions) in zip(axes.flat, layouts.items()):
@@ -508,8 +475,7 @@ def graph_animation(adjacencies, layouts: dict, labels, class_names, titles):
         fig.suptitle(titles[i], fontsize=13)
         return list(axes.flat)
 
-    class_legend(fig, class_names, bbox_to_anchor=(0.5, 0.0))
-    fig.tight_layout(rect=(0, 0.1, 1, 0.93))
+    _class_legend(fig, class_names, rect=(0, 0.1, 1, 0.93))
     return fig, FuncAnimation(fig, frame, frames=len(adjacencies), blit=False)
 
 
@@ -558,27 +524,23 @@ def accuracy_colours(n: int) -> list:
     return [cmap(x) for x in (np.linspace(0, 1, n) if n > 1 else [0.0])]
 
 
-def kde_curves(ax, samples: dict, colours=None, grid_size: int = 300, max_points: int = 20_000,
-               seed: int = 0, quantiles=(0.001, 0.999)) -> None:
-    """One Gaussian KDE line per sample (``{label: 1-D array}``), on a common grid spanning the
-    pooled ``quantiles`` (so that a few extreme values do not squash every curve); samples with
-    no spread are drawn as a vertical line."""
-    from . import cnt
-
+def kde_curves(ax, samples: dict, colours, seed: int = 0) -> None:
+    """One Gaussian KDE line (``cnt.kde`` of at most 20,000 points) per sample (``{label: 1-D
+    array}``) in its colour, on 300 points spanning the pooled 0.1 % to 99.9 % quantiles (so that a
+    few extreme values do not squash every curve); samples with no spread are a vertical line."""
     if not samples:
         return
-    colours = colours or accuracy_colours(len(samples))
     pooled = np.concatenate([np.asarray(v, dtype=float).ravel() for v in samples.values()])
-    lo, hi = np.quantile(pooled, quantiles)
+    lo, hi = np.quantile(pooled, (0.001, 0.999))
     if hi <= lo:
         lo, hi = lo - 1, hi + 1
-    grid = np.linspace(lo, hi, grid_size)
+    grid = np.linspace(lo, hi, 300)
     for (label, values), colour in zip(samples.items(), colours):
         values = np.asarray(values, dtype=float).ravel()
         if np.ptp(values) == 0:
             ax.axvline(values[0], color=colour, label=label, linewidth=1.4)
         else:
-            ax.plot(grid, cnt.kde(values, grid, max_points=max_points, seed=seed),
+            ax.plot(grid, cnt.kde(values, grid, max_points=20_000, seed=seed),
                     color=colour, label=label, linewidth=1.4)
 
 
@@ -605,8 +567,7 @@ def accuracy_histograms(histogram):
     """Checkpoints per test-accuracy bin (``histogram``: indexed by ``population.bin_labels()``,
     a column of counts per population), green to red as La Malfa et al. Returns the figure.
     Introduced in notebook 08_complex_networks."""
-    n = histogram.shape[1]
-    fig, axes = plt.subplots(1, n, figsize=(5.5 * n, 3.4), squeeze=False)
+    fig, axes = panels(1, histogram.shape[1], 5.5, 3.4)
     colours = accuracy_colours(len(histogram))
     for ax, (name, counts) in zip(axes.flat, histogram.items()):
         ax.bar(range(len(counts)), counts.to_numpy(), color=colours)
@@ -621,14 +582,13 @@ def ensemble_grid(rows: dict, layers, bin_names: dict, title: str = "", seed: in
     {quantity: {(layer, bin): 1-D sample}}`` (missing keys left out), a column per node layer;
     ``bin_names = {bin: label}`` in order of accuracy. Returns the figure. Introduced in
     notebook 08_complex_networks."""
-    colours = accuracy_colours(len(bin_names))
+    colours = dict(zip(bin_names, accuracy_colours(len(bin_names))))
     fig, axes = panels(len(rows), len(layers), 4.2, 2.8)
     for r, (name, samples) in enumerate(rows.items()):
         for c, layer in enumerate(layers):
-            present = [(label, colour, samples[layer, b]) for (b, label), colour
-                       in zip(bin_names.items(), colours) if (layer, b) in samples]
-            kde_curves(axes[r, c], {label: v for label, _, v in present},
-                       [colour for _, colour, _ in present], seed=seed)
+            present = [b for b in bin_names if (layer, b) in samples]
+            kde_curves(axes[r, c], {bin_names[b]: samples[layer, b] for b in present},
+                       [colours[b] for b in present], seed=seed)
             axes[r, c].set(xlabel=name, ylabel="density", title=f"{title}, layer {layer}: {name}")
     axes[0, -1].legend(title="test accuracy", fontsize=8, loc="upper right")
     fig.tight_layout()

@@ -14,6 +14,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.lines import Line2D
 
 from . import cnt, graphs, paths, stats, store
+from .checks import check_choice
 
 FIGURE_NAME = re.compile(r"^\d\d_[a-z0-9_]+$")
 FORMATS = ("png", "pdf", "svg")
@@ -43,18 +44,14 @@ def _check_name(name: str) -> None:
 def savefig(fig: matplotlib.figure.Figure, name: str, formats=("png",),
             dpi: float | None = None) -> None:
     """Write ``fig`` to ``figures/<name>.<format>`` for each of ``formats`` (``FORMATS``), with
-    fixed metadata and atomically, so that a rerun gives byte-identical files.
-
-    ``name`` is ``NN_slug``: the notebook's two digits (how the driver attributes figures in
-    ``figures/MANIFEST.json``), then lowercase letters, digits and underscores. ``dpi`` of raster
-    formats defaults to the theme's 150 (lower keeps dense line drawings small). Raises
-    ``ValueError`` for a bad name or format.
-    """
+    fixed metadata and atomically, so that a rerun gives byte-identical files. ``name`` is
+    ``NN_slug``, the notebook's two digits first (``figures/MANIFEST.json`` attributes figures by
+    them); raster ``dpi`` defaults to the theme's 150. Raises ``ValueError`` for a bad name or
+    format."""
     _check_name(name)
     formats = [formats] if isinstance(formats, str) else list(formats)
     for fmt in formats:
-        if fmt not in FORMATS:
-            raise ValueError(f"format {fmt!r} is not allowed: choose from {FORMATS}")
+        check_choice("format", fmt, FORMATS)
     for fmt in formats:                 # dpi None: the theme's savefig.dpi
         store.atomic_write(paths.figures_dir() / f"{name}.{fmt}", lambda tmp, fmt=fmt: fig.savefig(
             tmp, format=fmt, metadata=_METADATA[fmt], bbox_inches="tight", dpi=dpi))
@@ -85,8 +82,7 @@ def curves_over_seeds(ax, tables, label: str | None = None, color=None, x: str =
 
     Args:
         tables: a list (or dict, values used) of DataFrames, one per seed, with the same ``x``
-            values in the same order (``x="depth"``: the relative depth of
-            :func:`curves_by_depth`).
+            values in the same order (``x="depth"``: row i of n at relative depth i / n).
         value: the column averaged over seeds; ``spread``: None for no lighter band.
 
     Returns a DataFrame, one row per point: ``x``, ``mean``, ``low``, ``high`` (NaN with one
@@ -124,13 +120,12 @@ def sensitivity(sweep, k_ref: int, n_ref: int, title: str = ""):
     ``N = n_ref``, and for every N at ``k = k_ref`` (darker = smaller value). Returns
     ``(fig, (ax_k, ax_n))``. Introduced in notebook 05_modularity_curves."""
     fig, (ax_k, ax_n) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    ramp = plt.get_cmap("viridis")
     for ax, vary, fixed, ref in ((ax_k, "k", "N", n_ref), (ax_n, "N", "k", k_ref)):
         values = sorted(sweep[vary].unique())
-        for i, value in enumerate(values):
+        for value, colour in zip(values, ramp(len(values), "viridis", start=0)):
             part = sweep[(sweep[fixed] == ref) & (sweep[vary] == value)]
             ax.plot(part["layer"], part["Q"], marker="o", markersize=3, label=f"{vary}={value}",
-                    color=ramp(i / max(1, len(values) - 1)))
+                    color=colour)
         ax.set(title=f"{title}: varying {vary} ({fixed}={ref})", xlabel="probe point (layer)")
         ax.legend(fontsize=9)
     ax_k.set_ylabel("modularity Q")
@@ -191,11 +186,10 @@ def band_curves(ax, frame, x: str, label: str, colors=None, legend_fmt: str = "{
     colors = colors if colors is not None else dict(zip(keys, ramp(len(keys))))
     for key in keys:
         part = frame[frame[label] == key].sort_values(x)
-        xs = part[x].to_numpy(dtype=float)
-        line, = ax.plot(xs, part["mean"].to_numpy(dtype=float), marker=marker, markersize=3,
-                        color=colors.get(key), label=legend_fmt.format(key))
-        ax.fill_between(xs, part["low"].to_numpy(dtype=float), part["high"].to_numpy(dtype=float),
-                        color=line.get_color(), alpha=0.18, linewidth=0)
+        xs, mean, low, high = part[[x, "mean", "low", "high"]].to_numpy(dtype=float).T
+        line, = ax.plot(xs, mean, marker=marker, markersize=3, color=colors.get(key),
+                        label=legend_fmt.format(key))
+        ax.fill_between(xs, low, high, color=line.get_color(), alpha=0.18, linewidth=0)
 
 
 def band_grid(frame, x: str, label: str, panel: str, row: str | None = None, colors=None,
@@ -352,25 +346,23 @@ def similarity_histograms(columns: dict):
 
 
 # Grids of per-layer numbers, drawings and embeddings (notebooks 01-04) ------------------------
-def depth_grid(table, ylabels: dict | None = None, colors: dict | None = None,
-               ramp: bool = False, yscale: dict | None = None, hlines: dict | None = None,
-               panel_width: float = 4.9, panel_height: float = 2.8,
+def depth_grid(table, ylabels: dict | None = None, ramp: bool = False, yscale: dict | None = None,
+               hlines: dict | None = None, panel_width: float = 4.9, panel_height: float = 2.8,
                xlabel: str = "probe point (layer)"):
     """Numbers over depth, one column per model and one row per quantity, one line per series.
 
     Args:
         table: long ``DataFrame`` with columns ``model``, ``row`` (the quantity), ``series`` (one
             line), ``layer`` (x) and ``value`` (y, NaN leaves a gap), in order of appearance.
-        ylabels, colors, yscale, hlines: ``{row: y label}``, ``{series: colour}``, ``{row:
-            "log"}``, ``{row: y of a dotted line}``; ``ramp``: colour lines along viridis.
+        ylabels, yscale, hlines: ``{row: y label}``, ``{row: "log"}``, ``{row: y of a dotted
+            line}``; ``ramp``: colour lines along viridis (else the colour-blind palette).
 
     Returns ``(fig, axes)`` with ``axes[row, model]``, y shared along each row, a legend per
     row. Introduced in notebook 02_similarity_histograms.
     """
     models_, rows = list(dict.fromkeys(table["model"])), list(dict.fromkeys(table["row"]))
     palette = sns.color_palette("colorblind")
-    colors = colors or {s: palette[i % len(palette)]
-                        for i, s in enumerate(dict.fromkeys(table["series"]))}
+    colors = {s: palette[i % len(palette)] for i, s in enumerate(dict.fromkeys(table["series"]))}
     fig, axes = plt.subplots(len(rows), len(models_), sharey="row", squeeze=False,
                              figsize=(panel_width * len(models_) + 1.6, panel_height * len(rows)))
     for (r, row), (c, model) in ((a, b) for a in enumerate(rows) for b in enumerate(models_)):
@@ -402,10 +394,8 @@ def similarity_heatmaps(columns: dict, vmin: float = 1e-5, vmax: float = 0.2):
     one heat map, a row per probe point, fraction of all pairs per bin on a logarithmic colour
     scale from ``vmin`` to ``vmax``. Returns ``(fig, axes)``. Introduced in notebook
     02_similarity_histograms."""
-    from matplotlib.colors import LogNorm
-
     fig, axes = panels(1, len(columns), 5.0, 4.8)
-    norm = LogNorm(vmin=vmin, vmax=vmax)
+    norm = matplotlib.colors.LogNorm(vmin=vmin, vmax=vmax)
     for ax, (model, hists) in zip(axes.flat, columns.items()):
         matrix = np.stack([h.counts / h.n_pairs for h in hists.values()])
         image = ax.imshow(np.where(matrix > 0, matrix, np.nan), aspect="auto", cmap="rocket_r",
@@ -448,12 +438,11 @@ def embedding_grid(embeddings: dict, labels, class_names, ncols: int = 5, suptit
     """Scatter plots of 2-D embeddings ``{title: (N, 2)}``, points coloured by class, no ticks.
     Returns ``(fig, axes)`` (the visible panels). Introduced in notebook
     04_community_visualisation."""
-    labels = np.asarray(labels)
     palette = class_palette(len(class_names))
+    colours = [palette[c] for c in np.asarray(labels)]
     fig, axes = _panel_grid(len(embeddings), ncols, 3.3, 3.4)
     for ax, (title, points) in zip(axes, embeddings.items()):
-        ax.scatter(points[:, 0], points[:, 1], s=5, c=[palette[c] for c in labels],
-                   linewidths=0)
+        ax.scatter(points[:, 0], points[:, 1], s=5, c=colours, linewidths=0)
         ax.set_title(title, fontsize=10.5)
         ax.set_xticks([]), ax.set_yticks([])
         ax.set_aspect("equal", adjustable="datalim")

@@ -103,10 +103,8 @@ def t_interval(values, confidence: float = 0.95, of: str = "mean", bounds=None) 
 
 def mean_ci(values, confidence: float = 0.95) -> Interval:
     """Mean of ``(n,)`` ``values`` (one per seed) and its Student-t interval,
-    ``mean ± t_{n−1, (1+confidence)/2} · s / √n`` (:func:`t_interval`).
-
-    Returns:
-        :class:`Interval` (``"t over seeds"``); with ``n == 1`` ``low = high = nan``.
+    ``mean ± t_{n−1, (1+confidence)/2} · s / √n``: :func:`t_interval`'s :class:`Interval`
+    (``"t over seeds"``; with ``n == 1`` ``low = high = nan``).
 
     Raises:
         ValueError: no values, non-finite values (naming them), ``confidence`` outside (0, 1).
@@ -141,10 +139,8 @@ def median_ci(values, confidence: float = 0.95) -> Interval:
 
 def paired_ci(a, b, confidence: float = 0.95) -> Interval:
     """Mean difference ``a − b`` of ``(n,)`` values paired by unit (seed) and its paired t
-    interval, as ``scipy.stats.ttest_rel(a, b).confidence_interval``.
-
-    Returns:
-        :class:`Interval` (``"paired t"``; no interval for n = 1).
+    interval, as ``scipy.stats.ttest_rel(a, b).confidence_interval``: :func:`mean_ci` of the
+    differences, ``method`` ``"paired t"``.
 
     Raises:
         ValueError: ``a`` and ``b`` of different lengths, empty, or with non-finite values.
@@ -197,11 +193,8 @@ def bootstrap_ci(values, statistic=np.mean, confidence: float = 0.95, n_resample
 
 def prediction_interval(values, confidence: float = 0.95, bounds=None) -> Interval:
     """Mean of ``values`` and the Student-t interval for **one more draw**,
-    ``mean ± t · s · √(1 + 1/n)`` (:func:`t_interval`), clipped to ``bounds``: does a single run
-    differ from a control repeated over seeds?
-
-    Returns:
-        :class:`Interval` (``"t prediction"``); with one value ``low = high = nan``.
+    ``mean ± t · s · √(1 + 1/n)``, clipped to ``bounds``: does a single run differ from a control
+    repeated over seeds? :func:`t_interval`'s :class:`Interval` (``"t prediction"``).
 
     Raises:
         ValueError: as :func:`t_interval`.

@@ -13,8 +13,7 @@ from modlib import paths, plots  # noqa: E402
 
 def make_figure():
     table = pd.DataFrame({"layer": [1, 2, 3], "Q_mean": [0.1, 0.4, 0.8], "Q_std": [0.01] * 3})
-    fig, ax = plt.subplots()
-    plots.curve(ax, table)
+    fig, _ = plots.curves_by_depth({"toy": table})
     return fig
 
 
@@ -33,7 +32,7 @@ def test_bad_names_and_formats():
     fig = plt.figure()
     with pytest.raises(ValueError, match="figure name 'curves' is not allowed"):
         plots.savefig(fig, "curves")
-    with pytest.raises(ValueError, match="format 'jpg'"):
+    with pytest.raises(ValueError, match="format='jpg' is not allowed"):
         plots.savefig(fig, "99_x", formats=("jpg",))
     plt.close(fig)
 

@@ -3,6 +3,7 @@ figure helpers that more than one notebook uses."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import matplotlib
 import matplotlib.pyplot as plt
@@ -26,10 +27,8 @@ _METADATA = {
 
 
 def set_theme() -> None:
-    """The house style: seaborn's ``whitegrid`` with readable font sizes, colour-blind palette.
-
-    Call it once at the top of a notebook (importing modlib changes no settings).
-    """
+    """The house style: seaborn's ``whitegrid`` with readable font sizes, colour-blind palette;
+    call it once at the top of a notebook (importing modlib changes no settings)."""
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind", font_scale=1.05,
                   rc={"figure.dpi": 100, "savefig.dpi": 150, "axes.titleweight": "bold",
                       "svg.hashsalt": "modlib", "pdf.fonttype": 42})
@@ -176,30 +175,17 @@ def panels(nrows: int, ncols: int, width: float = 5.2, height: float = 3.8, **kw
                         **kwargs)
 
 
-def band_curves(ax, frame, x: str, label: str, colors=None, legend_fmt: str = "{}",
-                marker: str = "o") -> None:
-    """One curve with a band per value of column ``label`` of the tidy ``frame`` (columns ``x``,
-    ``label``, ``mean``, ``low``, ``high``: e.g. ``stats.summarise`` over seeds, or mean ± std over
-    batches; a NaN band draws the line alone), in order of first appearance; ``colors``:
-    ``{label value: colour}``, default :func:`ramp`. Introduced in notebook 07_training_dynamics."""
-    keys = list(dict.fromkeys(frame[label]))
-    colors = colors if colors is not None else dict(zip(keys, ramp(len(keys))))
-    for key in keys:
-        part = frame[frame[label] == key].sort_values(x)
-        xs, mean, low, high = part[[x, "mean", "low", "high"]].to_numpy(dtype=float).T
-        line, = ax.plot(xs, mean, marker=marker, markersize=3, color=colors.get(key),
-                        label=legend_fmt.format(key))
-        ax.fill_between(xs, low, high, color=line.get_color(), alpha=0.18, linewidth=0)
-
-
 def band_grid(frame, x: str, label: str, panel: str, row: str | None = None, colors=None,
               xlabel: str = "probe point (layer)", ylabel: str = "modularity Q",
               title_fmt: str = "{panel}", legend_fmt: str = "{}", xscale: str = "linear",
               sharey: bool = True, width: float = 5.2, height: float = 3.8):
-    """Small multiples of :func:`band_curves`: one panel per value of column ``panel`` (and one row
-    per value of ``row``); titles ``title_fmt.format(panel=..., row=...)``. Returns ``(fig, axes)``,
-    ``axes`` 2-D. Raises ``ValueError`` naming missing columns. Introduced in notebook
-    07_training_dynamics (also used by 09_adversarial_inputs)."""
+    """Small multiples of curves with bands: a panel per value of column ``panel`` (a row per
+    value of ``row``), titled ``title_fmt.format(panel=..., row=...)``, each with a curve and band
+    per value of column ``label`` (in order of first appearance; ``colors = {value: colour}``,
+    default :func:`ramp`) from the columns ``x``, ``mean``, ``low``, ``high`` of the tidy
+    ``frame`` (e.g. ``stats.summarise`` over seeds; a NaN band draws the line alone). Returns
+    ``(fig, axes)``, ``axes`` 2-D. Raises ``ValueError`` naming missing columns. Introduced in
+    notebook 07_training_dynamics (also used by 09_adversarial_inputs)."""
     needed = [c for c in (x, label, panel, row, "mean", "low", "high") if c is not None]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
@@ -207,13 +193,19 @@ def band_grid(frame, x: str, label: str, panel: str, row: str | None = None, col
     columns = list(dict.fromkeys(frame[panel]))
     rows = list(dict.fromkeys(frame[row])) if row is not None else [None]
     fig, axes = panels(len(rows), len(columns), width, height, sharey=sharey)
-    for i, r in enumerate(rows):
-        for j, p in enumerate(columns):
-            ax = axes[i, j]
-            part = frame[(frame[panel] == p) & ((frame[row] == r) if row is not None else True)]
-            band_curves(ax, part, x, label, colors=colors, legend_fmt=legend_fmt)
-            ax.set(xscale=xscale, xlabel=xlabel, title=title_fmt.format(panel=p, row=r))
-            ax.set_ylabel(ylabel if j == 0 else "")
+    for (i, r), (j, p) in itertools.product(enumerate(rows), enumerate(columns)):
+        ax = axes[i, j]
+        part = frame[(frame[panel] == p) & ((frame[row] == r) if row is not None else True)]
+        keys = list(dict.fromkeys(part[label]))
+        shades = colors if colors is not None else dict(zip(keys, ramp(len(keys))))
+        for key in keys:
+            curve = part[part[label] == key].sort_values(x)
+            xs, mean, low, high = curve[[x, "mean", "low", "high"]].to_numpy(dtype=float).T
+            line, = ax.plot(xs, mean, marker="o", markersize=3, color=shades.get(key),
+                            label=legend_fmt.format(key))
+            ax.fill_between(xs, low, high, color=line.get_color(), alpha=0.18, linewidth=0)
+        ax.set(xscale=xscale, xlabel=xlabel, title=title_fmt.format(panel=p, row=r))
+        ax.set_ylabel(ylabel if j == 0 else "")
     axes[0, 0].legend(fontsize=9)
     fig.tight_layout()
     return fig, axes
@@ -278,8 +270,7 @@ def draw_graph(ax, adjacency, positions, labels, palette=None, node_size: float 
     rows, cols, weights = rows[upper].numpy(), cols[upper].numpy(), weights[upper].numpy()
     if len(weights):
         order = np.argsort(weights, kind="stable")          # strong edges drawn on top
-        span = np.ptp(weights) or 1.0
-        shade = 0.3 + 0.7 * (weights[order] - weights.min()) / span
+        shade = 0.3 + 0.7 * (weights[order] - weights.min()) / (np.ptp(weights) or 1.0)
         segments = np.stack([positions[rows[order]], positions[cols[order]]], axis=1)
         ax.add_collection(LineCollection(segments, colors=plt.get_cmap(cmap)(shade),
                                          linewidths=edge_width, zorder=1))
@@ -365,7 +356,7 @@ def depth_grid(table, ylabels: dict | None = None, ramp: bool = False, yscale: d
     colors = {s: palette[i % len(palette)] for i, s in enumerate(dict.fromkeys(table["series"]))}
     fig, axes = plt.subplots(len(rows), len(models_), sharey="row", squeeze=False,
                              figsize=(panel_width * len(models_) + 1.6, panel_height * len(rows)))
-    for (r, row), (c, model) in ((a, b) for a in enumerate(rows) for b in enumerate(models_)):
+    for (r, row), (c, model) in itertools.product(enumerate(rows), enumerate(models_)):
         ax, part = axes[r, c], table[(table["row"] == row) & (table["model"] == model)]
         series = list(dict.fromkeys(part["series"]))
         for i, name in enumerate(series):
@@ -462,7 +453,6 @@ def graph_animation(adjacencies, layouts: dict, labels, class_names, titles):
             draw_graph(ax, adjacencies[i], positions, labels)
             ax.set_title(name, fontsize=11)
         fig.suptitle(titles[i], fontsize=13)
-        return list(axes.flat)
 
     _class_legend(fig, class_names, rect=(0, 0.1, 1, 0.93))
     return fig, FuncAnimation(fig, frame, frames=len(adjacencies), blit=False)
@@ -490,10 +480,9 @@ def contingency_heatmap(classes, found, class_names, title: str = ""):
 def sample_grid(split, per_class: int = 8):
     """The first ``per_class`` images of each class of a ``data.ImageSplit``, one row per class.
     Introduced in notebook 01_train_models."""
-    y = split.y.numpy()
     fig, axes = panels(split.num_classes, per_class, 1.0, 1.0)
     for c, row in enumerate(axes):
-        for ax, i in zip(row, np.flatnonzero(y == c)[:per_class]):
+        for ax, i in zip(row, np.flatnonzero(split.y.numpy() == c)[:per_class]):
             image = split.x[i].permute(1, 2, 0).numpy()
             image = (image - image.min()) / (np.ptp(image) or 1.0)     # back to [0, 1]
             ax.imshow(image.squeeze(), cmap="gray_r" if image.shape[-1] == 1 else None)
@@ -618,8 +607,7 @@ def scatter_grid(panels, colorbar: str = "", cmap: str = "RdYlGn_r", vmin: float
         points = None
         for c, panel in enumerate(row):
             ax, x, y = axes[r, c], np.asarray(panel["x"], float), np.asarray(panel["y"], float)
-            colour = {"c": panel["c"], "cmap": cmap, "vmin": vmin, "vmax": vmax} \
-                if "c" in panel else {}
+            colour = dict(c=panel["c"], cmap=cmap, vmin=vmin, vmax=vmax) if "c" in panel else {}
             points = ax.scatter(x, y, s=14 if "c" in panel else 30, **colour) if len(x) else None
             for label, xi, yi in zip(panel.get("labels", []), x, y):
                 ax.annotate(str(label), (xi, yi), fontsize=9)

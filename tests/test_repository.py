@@ -191,11 +191,14 @@ def test_science_never_imports_the_machinery_and_imports_have_no_cycles():
                 seen.add(node)
                 todo.extend(graph[node])
     assert {"modlib.companion.run", "modlib.graphs"} <= set(graph)
-    # the science package without the machinery stays thin: statements, not docstrings (the
-    # house asks for long docstrings: shapes, errors, sources), comments or blank lines
+    # the science package without the machinery stays thin (issue 17: at most ~6,000 lines, as
+    # `wc -l modlib/*.py` counts them), and not by trading code for docstrings: its statements
+    # alone (no docstrings, comments or blank lines) stay under 3,800 lines
     science = [p for n, p in files.items() if not n.startswith("modlib.companion.")]
+    physical = sum(len(p.read_text().splitlines()) for p in science)
+    assert physical <= 6000, physical
     code_lines = sum(_code_lines(p) for p in science)
-    assert code_lines <= 4500, code_lines
+    assert code_lines <= 3800, code_lines
 
 
 def _code_lines(path) -> int:

@@ -176,7 +176,7 @@ def null_modularity(layer_features, labels, k: int = 3, n_permutations: int = 20
 
 
 GRAPH_KINDS = ("knn", "top-fraction", "threshold")
-"""Graphs of a curve: paper A's kNN graph, paper B's top-fraction or threshold subgraph."""
+"""Graph kinds of a curve (paper A's kNN graph, paper B's top-fraction or threshold subgraph)."""
 
 
 def _layer_graph(layer_features, graph: str, k: int, p: float, tau: float):

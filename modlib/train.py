@@ -462,7 +462,7 @@ def _save(path: Path, model: nn.Module, identity: dict, extra: dict) -> None:
 
 @dataclass(frozen=True)
 class Recipe:
-    """A way of training the companion's CNNs, a value of :data:`RECIPES`: ``widths`` per
+    """A way of training the companion's CNNs, a value of ``RECIPES``: ``widths`` per
     architecture (``default_width`` else) and the :class:`TrainConfig` ``settings`` they share."""
 
     description: str

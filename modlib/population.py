@@ -379,7 +379,7 @@ def strength_advantage(table: pd.DataFrame, layers, *, strength: str = "Y",
     low, high = np.nanquantile(per_resample, [alpha, 1 - alpha])
     return stats.Interval(mean=float(np.mean(r[:n] - r[n:])), low=float(low), high=float(high),
                           n=int(wide["member"].nunique()), confidence=confidence,
-                          method="percentile bootstrap over members")
+                          method="percentile bootstrap over members", over="members")
 
 
 def _check_present(name: str, values, allowed) -> None:

@@ -26,7 +26,8 @@ DIGITS_JSON = 4          # decimals kept for the floats of a ledger row (claim)
 @dataclass(frozen=True)
 class Interval:
     """An estimate ``mean`` with its ``confidence`` interval ``[low, high]`` (NaN bounds without
-    an interval, e.g. one seed) over ``n`` units; unpacks as ``mean, low, high = interval``.
+    an interval, e.g. one seed) over ``n`` independent units, named by ``over`` (``"seeds"``, or
+    ``"members"`` of a population); unpacks as ``mean, low, high = interval``.
 
     Introduced in notebook 05_modularity_curves.
     """
@@ -37,6 +38,7 @@ class Interval:
     n: int
     confidence: float = 0.95
     method: str = ""
+    over: str = "seeds"
 
     def __iter__(self):
         return iter((self.mean, self.low, self.high))
@@ -307,14 +309,14 @@ class Rule:
         check_choice("direction", self.direction, DIRECTIONS)
         check_float("threshold", self.threshold)
 
-    def text(self, confidence: float = 0.95) -> str:
+    def text(self, confidence: float = 0.95, over: str = "seeds") -> str:
         """The rule in words, e.g. ``"supported if the 95 % CI over seeds lies above 0; refuted
-        if it lies below 0; inconclusive otherwise"``."""
+        if it lies below 0; inconclusive otherwise"`` (``over``: the interval's units)."""
         confidence = _confidence(confidence)
         level = f"{100 * confidence:g} %"
         yes, no = ("above", "below") if self.direction == "greater" else ("below", "above")
         t = f"{self.threshold:g}"
-        return (f"supported if the {level} CI over seeds lies {yes} {t}; refuted if it lies "
+        return (f"supported if the {level} CI over {over} lies {yes} {t}; refuted if it lies "
                 f"{no} {t}; inconclusive otherwise")
 
 
@@ -365,7 +367,7 @@ def describe(interval: Interval, rule: Rule, unit: str = "", digits: int = 3) ->
     def fmt(value):
         return f"{value:+.{digits}f}{unit}"
 
-    seeds = f"{interval.n} seed{'s' if interval.n != 1 else ''}"
+    seeds = f"{interval.n} {interval.over if interval.n != 1 else interval.over[:-1]}"
     if not (np.isfinite(interval.low) and np.isfinite(interval.high)):
         return f"{word}: {fmt(interval.mean)} ({seeds}: no interval)"
     level = f"{100 * interval.confidence:g} %"
@@ -406,7 +408,7 @@ def claim(id: str, paper: str, claim: str, notebook: str, statistic: str,
     word = verdict(interval, rule)
     return {**texts, "effect": _json_float(interval.mean), "ci_low": _json_float(interval.low),
             "ci_high": _json_float(interval.high), "n_seeds": int(interval.n), "verdict": word,
-            "rule": rule.text(interval.confidence)}
+            "rule": rule.text(interval.confidence, interval.over)}
 
 
 def summarise(frame, by, value: str, confidence: float = 0.95, rule: Rule | None = None):

@@ -221,7 +221,7 @@ def test_strength_advantage_against_scipy():
                         - abs(spearmanr(p.test_accuracy, p.lw_std).statistic)
                         for _, p in table.groupby("layer")])
     assert interval.mean == pytest.approx(expected)
-    assert interval.n == 10 and "members" in interval.method       # members are the units
+    assert interval.n == 10 and interval.over == "members"          # members are the units
     assert 0 < interval.low <= interval.high <= 1 + 1e-12           # Y tracks, lw_std is noise
     # one layer reduces to that layer's difference
     one = P.strength_advantage(table, [2], n_boot=50, seed=2)

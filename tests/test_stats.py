@@ -174,6 +174,15 @@ def test_rule_text_and_describe_wording():
         "inconclusive: +0.200 (1 seed: no interval)"
     with pytest.raises(ValueError, match="digits=-1 is not allowed"):
         stats.describe(iv, stats.Rule(), digits=-1)
+    # an interval over another unit (a population's members) says so in every wording
+    members = stats.Interval(0.2245, 0.1527, 0.304, 156, over="members")
+    assert stats.describe(members, stats.Rule()) == \
+        "supported: +0.225 (95 % CI +0.153 to +0.304 over 156 members)"
+    assert stats.describe(stats.Interval(0.2, math.nan, math.nan, 1, over="members"),
+                          stats.Rule()) == "inconclusive: +0.200 (1 member: no interval)"
+    row = stats.claim("CNT-x", "CNT", "c", "08_x", "s", members, stats.Rule())
+    assert row["rule"].startswith("supported if the 95 % CI over members lies above 0;")
+    assert row["n_seeds"] == 156
 
 
 def test_claim_row_keys_and_rounding():

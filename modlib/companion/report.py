@@ -162,7 +162,8 @@ def render_claims(rows: list[dict]) -> str:
 def claims_page(metrics_dir: Path | None = None) -> str:
     """The book's page of the ledger (Markdown): a title, how to read it, the table."""
     return ("# Claims ledger\n\nEvery claim of the papers that the notebooks test, with its "
-            "effect, its 95 % confidence interval over independently trained seeds and the "
+            "effect, its 95 % confidence interval over independently trained networks (seeds; the "
+            "members of a population for the weight-graph rows) and the "
             "verdict of a rule stated before the data ([how the rules were "
             "chosen](docs/claims.md)).\n\n"
             + render_claims(collect_claims(metrics_dir)) + "\n")

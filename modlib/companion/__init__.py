@@ -1,4 +1,5 @@
-"""The companion's machinery: what turns the notebooks into a reproducible, rendered, taught companion.
+"""The companion's machinery: what turns the notebooks into a reproducible, rendered, taught
+companion.
 
 ``run`` (the papermill driver), ``report`` (the README's generated blocks and the claims ledger
 from ``results/``), ``book`` (the Jupyter Book) and ``course`` (student copies and grading).

@@ -3,9 +3,9 @@ offline HTML site.
 
 Usage::
 
-    python -m modlib.companion.book                    # executed notebooks of the default profile
-    python -m modlib.companion.book --profile smoke    # those of the smoke profile (tests, CI)
-    python -m modlib.companion.book --stage-only       # write build/book/ without running Jupyter Book
+    python -m modlib.companion.book                  # executed notebooks of the default profile
+    python -m modlib.companion.book --profile smoke  # those of the smoke profile (tests, CI)
+    python -m modlib.companion.book --stage-only     # write build/book/, no Jupyter Book run
 
 What it does, in order:
 
@@ -276,8 +276,8 @@ def _yaml_str(value: str) -> str:
 
 def toc_yaml(plan: TocPlan) -> str:
     """``_toc.yml`` (Jupyter Book's ``jb-book`` format) for ``plan``: the root page, then the
-    parts "Notebooks", "Method notes", "API reference" and "Appendix" (empty parts are left out). Paths are
-    written without their suffix, as Jupyter Book expects."""
+    parts "Notebooks", "Method notes", "API reference" and "Appendix" (empty parts are left
+    out). Paths are written without their suffix, as Jupyter Book expects."""
     def stem(page: str) -> str:
         return posixpath.splitext(page)[0]
 
@@ -430,7 +430,8 @@ def stage(profile: str = "default", out: Path | None = None, repo_url: str | Non
     Raises:
         ValueError: ``profile`` is not one of ``modlib.companion.run.PROFILES``.
         FileNotFoundError: the profile has no executed notebooks (run
-            ``python -m modlib.companion.run --profile PROFILE`` or ``make figures`` first), or no README.
+            ``python -m modlib.companion.run --profile PROFILE`` or ``make figures`` first), or
+            no README.
         BookError: an executed notebook holds a failed run and ``allow_errors`` is false.
     """
     root = paths.root()

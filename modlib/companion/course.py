@@ -4,9 +4,9 @@ Usage::
 
     python -m modlib.companion.course student                   # every notebook -> build/course/
     python -m modlib.companion.course student 05 06             # some notebooks
-    python -m modlib.companion.course grade SUBMISSIONS         # grade every .ipynb below SUBMISSIONS
+    python -m modlib.companion.course grade SUBMISSIONS         # every .ipynb below SUBMISSIONS
     python -m modlib.companion.course grade SUBMISSIONS --profile smoke --time-limit 120
-    python -m modlib.companion.course verify 05 --profile smoke # master: full marks, student copy: zero
+    python -m modlib.companion.course verify 05 --profile smoke # master full marks, student zero
 
 The master notebooks in ``notebooks/`` are the only source; student copies are generated, never
 edited by hand. The work is split in three modules, re-exported here:

@@ -60,8 +60,9 @@ PROCESS_LIMIT = 512
 @dataclass(frozen=True)
 class Settings:
     """How submissions are run: ``isolation`` (``auto``: ``bwrap`` where it works, else ``user``
-    as root; or one of :data:`sandbox.MECHANISMS`, ``none`` for trusted submissions only), the limits per notebook (:class:`sandbox.Limits`: wall-clock seconds, memory in bytes,
-    processes and threads), and the ``profile`` whose parameters the notebooks run with."""
+    as root; or one of :data:`sandbox.MECHANISMS`, ``none`` for trusted submissions only), the
+    limits per notebook (:class:`sandbox.Limits`: wall-clock seconds, memory in bytes, processes
+    and threads), and the ``profile`` whose parameters the notebooks run with."""
 
     profile: str = "default"
     isolation: str = "auto"
@@ -108,8 +109,8 @@ def _grading_kernel() -> dict | None:
 
 def with_profile(nb: dict, notebook: str, profile: str) -> dict:
     """A copy of notebook ``nb`` (plain dicts) whose parameters are those of ``profile`` for
-    ``notebook`` (``notebooks/profiles.toml``, as ``python -m modlib.companion.run --profile`` sets them),
-    injected by papermill after the cell tagged ``parameters``.
+    ``notebook`` (``notebooks/profiles.toml``, as ``python -m modlib.companion.run --profile``
+    sets them), injected by papermill after the cell tagged ``parameters``.
 
     Raises:
         CourseError: unknown profile, or the notebook has no cell tagged ``parameters``.

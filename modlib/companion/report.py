@@ -3,9 +3,10 @@ default profile.
 
 The README quotes numbers only from ``results/*.json`` (written by the notebooks when run with the
 default profile, and committed). :func:`render` turns them into a Markdown block, and
-``python -m modlib.companion.report`` (run by ``make figures``) writes that block between the markers
-``<!-- results:start -->`` and ``<!-- results:end -->`` of README.md. A test checks that the block
-in README.md is what the committed results give, so the README cannot drift from the run.
+``python -m modlib.companion.report`` (run by ``make figures``) writes that block between the
+markers ``<!-- results:start -->`` and ``<!-- results:end -->`` of README.md. A test checks that
+the block in README.md is what the committed results give, so the README cannot drift from the
+run.
 
 The claims ledger: every notebook writes the claims it tests under ``"claims"`` of its metrics
 (rows made by ``modlib.stats.claim``). :func:`collect_claims` merges the rows of all
@@ -77,7 +78,8 @@ def render() -> str:
             notes.append(f"Accuracy and Q are means over {len(seeds)} independently trained "
                          "networks per architecture (one per training seed).")
     profile = (curves or trained).get("profile", "default")
-    notes.append(f"Generated from `results/` ({profile} profile) by `python -m modlib.companion.report`.")
+    notes.append(f"Generated from `results/` ({profile} profile) by "
+                 "`python -m modlib.companion.report`.")
     return "\n".join(lines) + "\n\n" + " ".join(notes)
 
 

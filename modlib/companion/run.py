@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m modlib.companion.run                                  # every notebook, default profile
+    python -m modlib.companion.run                                  # every notebook, default
     python -m modlib.companion.run 05_modularity_curves --profile smoke -p k 5
     python -m modlib.companion.run 01 05 -p seed 1                  # by number
     python -m modlib.companion.run --list                           # notebooks and their parameters

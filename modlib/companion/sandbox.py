@@ -25,7 +25,8 @@ sees the whole file system as any other user does, so the caller hides its files
 ends. ``mechanism="none"`` runs the command unisolated, with the same limits: only for
 submissions the teacher trusts, and only when asked for explicitly. :func:`check` says why a
 mechanism is not available here (bwrap missing, namespaces refused by the kernel, not root), so
-the grader can refuse with the reason. Introduced for ``make grade``; ``docs/course.md`` states the threat model.
+the grader can refuse with the reason. Introduced for ``make grade``; ``docs/course.md`` states
+the threat model.
 """
 
 from __future__ import annotations

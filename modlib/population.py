@@ -420,6 +420,7 @@ def train_population(config: PopulationConfig, n_jobs: int = 1,
                            unit="member", disable=not progress))
     finally:
         torch.set_num_threads(threads)
+        train.release_workers()
     spec_columns = ["epochs", "initializer", "scale", "vs_mode", "vs_distribution", "optimizer"]
     table = pd.DataFrame([{"member": r["index"], **h, **{k: r["spec"][k] for k in spec_columns}}
                           for r in sorted(results, key=lambda r: r["index"])
@@ -464,6 +465,7 @@ def weight_graph_stats(pop: Population, *, pooled_per_checkpoint: int = 500, see
         joblib.delayed(_checkpoint_stats)(pop, int(e.member), int(e.epoch),
                                           pooled_per_checkpoint, seed)
         for e in entries.itertuples())
+    train.release_workers()
     frames, pooled = [], {"strength": {}, "weights": {}}
     for entry, (frame, samples) in zip(entries.itertuples(), results):
         for column in ("member", "epoch", "test_accuracy", "bin", "scale", "optimizer"):

@@ -441,7 +441,24 @@ def train_uncached(configs, n_jobs: int = -1, device: str = "auto", progress: bo
                       desc=f"training {len(missing)} networks, {workers} at a time") as bar:
         for _ in runner(joblib.delayed(_train_quietly)(c, device, cache_dir) for c in missing):
             bar.update()
+    release_workers()
     return len(missing)
+
+
+def release_workers() -> None:
+    """Stop the worker processes that joblib's default ``loky`` backend keeps alive for the next
+    parallel call, and delete their shared-memory folders; other backends (threads, Dask, Ray)
+    have nothing to stop. This package calls it after each of its parallel runs: a Jupyter kernel
+    shut down while loky's workers are alive is killed with them, and loky then reports "leaked
+    semlock objects" and "leaked folder objects" on the driver's terminal. Introduced in notebook
+    01_train_models."""
+    from joblib.externals.loky import reusable_executor
+
+    # joblib keeps one executor and offers no public handle to it; if a later joblib moves it,
+    # this does nothing and only the warnings come back
+    executor = getattr(reusable_executor, "_executor", None)
+    if executor is not None and hasattr(executor, "terminate"):
+        executor.terminate()          # joblib's: shut the workers down, then clean the folders
 
 
 def _train_quietly(config: TrainConfig, device: str, cache_dir: str) -> str:

@@ -305,3 +305,19 @@ def test_history_measures_on_the_evaluation_subset(tmp_path, monkeypatch):
     child = dataclasses.replace(plain, parent=plain)
     assert "test_per_class" not in train.checkpoint_identity(child)["config"]["parent"]
     assert train.checkpoint_identity(config)["config"]["test_per_class"] == 5
+
+
+@pytest.mark.slow
+def test_release_workers_stops_the_loky_workers():
+    # loky keeps its workers for the next parallel call; a kernel shut down with them alive
+    # leaves "leaked semlock" warnings, so every parallel run of modlib ends by stopping them
+    import joblib
+
+    pids = set(joblib.Parallel(n_jobs=2, backend="loky")(
+        joblib.delayed(os.getpid)() for _ in range(4))) - {os.getpid()}
+    assert pids                                          # ran in worker processes
+    train.release_workers()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):          # stopped and reaped
+            os.kill(pid, 0)
+    train.release_workers()                               # nothing left to stop: no error

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import models
+from . import features, models
 from .checks import check_choice, check_int, check_int_list
 
 ELEMENTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU,
@@ -197,19 +197,14 @@ def _shape_after(fn, shape, device) -> tuple | None:
 
 def _build(model: nn.Module, input_shape, absolute: bool) -> _Walker:
     input_shape = tuple(check_int_list("input_shape", input_shape, low=1))
-    probe = next(model.parameters(), torch.zeros(0, device="cpu"))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(torch.zeros((1, *input_shape), dtype=probe.dtype, device=probe.device))
-    except RuntimeError as err:
-        raise ValueError(f"input_shape={input_shape} does not fit {type(model).__name__}: "
-                         f"{str(err).splitlines()[0]}") from err
-    finally:
-        model.train(was_training)
+    with features.evaluating(model) as (device, dtype), torch.no_grad():
+        try:
+            out = model(torch.zeros((1, *input_shape), dtype=dtype, device=device))
+        except RuntimeError as err:
+            raise ValueError(f"input_shape={input_shape} does not fit {type(model).__name__}: "
+                             f"{str(err).splitlines()[0]}") from err
     out_shape = tuple(out.shape[1:])
-    walker = _Walker(absolute, probe.device, input_shape)
+    walker = _Walker(absolute, device, input_shape)
     _, ops, _, _ = walker.walk(model, "", (0, [], input_shape, False))
     if len(walker.shapes) < 2:
         raise ValueError(f"{type(model).__name__} has no Conv2d or Linear layer: its weight graph "

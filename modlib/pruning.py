@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import cka, data, models, stats, train
+from . import cka, data, features, models, stats, train
 from .checks import check_choice, check_float, check_int
 from .models import count_parameters
 from .modularity import GRAPH_KINDS
@@ -147,12 +147,8 @@ def _select_ordered(table, n, ascending, column="delta_q"):
 def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     """Multiply-accumulates of one forward pass of one ``(C, H, W)`` input: convolutions and
     matrix products by ``torch.utils.flop_counter``, FLOPs / 2."""
-    was_training = model.training
-    model.eval()
-    parameter = next(model.parameters())
-    with FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, *input_shape, dtype=parameter.dtype, device=parameter.device))
-    model.train(was_training)
+    with features.evaluating(model) as (device, dtype), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, *input_shape, dtype=dtype, device=device))
     return counter.get_total_flops() // 2
 
 

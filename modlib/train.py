@@ -20,7 +20,7 @@ from torch import nn
 from torch.optim import lr_scheduler
 from .progress import bar as progress_bar
 
-from . import cache, data, models, paths
+from . import cache, data, features, models, paths
 from .checks import check_choice, check_float, check_int, check_seed
 
 CODE_VERSION = 2      # 2: every CPU run trains on TRAIN_THREADS threads
@@ -168,17 +168,15 @@ def evaluate(model: nn.Module, split: data.ImageSplit, batch_size: int = 1000,
              device: str | torch.device = "cpu") -> tuple[float, float]:
     """``(accuracy, mean cross-entropy)`` of ``model`` on ``split``, in eval mode (float64 sums
     on the device, one synchronisation at the end)."""
-    was_training = model.training
-    model.eval()
     device = torch.device(device)
     correct = torch.zeros((), dtype=torch.long, device=device)
     loss = torch.zeros((), dtype=torch.float64, device=device)
-    for start in range(0, len(split), batch_size):
-        yb = split.y[start:start + batch_size].to(device)
-        logits = model(split.x[start:start + batch_size].to(device))
-        loss += nn.functional.cross_entropy(logits, yb, reduction="sum").double()
-        correct += (logits.argmax(1) == yb).sum()
-    model.train(was_training)
+    with features.evaluating(model):
+        for start in range(0, len(split), batch_size):
+            yb = split.y[start:start + batch_size].to(device)
+            logits = model(split.x[start:start + batch_size].to(device))
+            loss += nn.functional.cross_entropy(logits, yb, reduction="sum").double()
+            correct += (logits.argmax(1) == yb).sum()
     return correct.item() / len(split), loss.item() / len(split)
 
 
